@@ -1,0 +1,137 @@
+"""The market: addressable demand, opportunities, wins, deal sizes and the pipeline.
+
+Per partner i, vendor j and segment s, opportunities arrive as a Poisson flow
+
+    lambda_ijs = o_s x capacity_i x mix_is x gate_is x demand_is(t) x effort_ij x (0.3 + 0.7 C_ij) x boost_ij
+
+and each is won with p_ijs = logistic(logit(w_s) + b_C (C_ij - 0.5) + b_E (effort_ij - 0.25)). Won
+deals are Poisson(lambda p) (a thinned Poisson flow), their value the sum of lognormal sizes,
+and they close 0..D quarters later (high-velocity segments at once, enterprise deals
+through the pipeline). All random draws come from per-partner streams (see sim.streams).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.special import ndtri
+
+from sim.params import Scenario
+from sim.policies import Offers, Sales
+from sim.streams import Streams, poisson_from_uniform
+
+if TYPE_CHECKING:
+    from sim.partners import PartnerTable
+
+CAPABILITY_FLOOR = 0.3  # share of the opportunity flow an uncertified partner still finds
+_FW_TABLE = 65
+
+
+class Market:
+    def __init__(self, params: Scenario):
+        self.params = params
+        delays = params.market.close_delay.matrix()
+        self.pipeline_quarters = delays.shape[1]
+        cdf = np.cumsum(delays, axis=1)
+        cdf[:, -1] = 1.0
+        self.delay_cdf = cdf.astype(np.float32)
+        sigma = params.market.deal_size_sigma.array()
+        k = np.maximum(np.arange(_FW_TABLE), 1)
+        s2 = np.log1p(np.expm1(sigma[:, None] ** 2) / k[None, :])
+        self._fw_mean = self.mean_deal_size()
+        self._fw_shift = -0.5 * s2
+        self._fw_sd = np.sqrt(s2)
+
+    @property
+    def verticals(self) -> list[str]:
+        return self.params.market.verticals
+
+    def demand_index(self, quarter: int) -> np.ndarray:
+        """Relative addressable demand, segments x verticals, growing each quarter."""
+        m = self.params.market
+        vertical = np.array([m.vertical_demand.get(v, 1.0) for v in m.verticals])
+        return np.outer(m.segment_demand.array(), vertical) * (1.0 + m.growth) ** quarter
+
+    def mean_deal_size(self) -> np.ndarray:
+        m = self.params.market
+        return m.deal_size_median.array() * np.exp(0.5 * m.deal_size_sigma.array() ** 2)
+
+    def rates(self, table: PartnerTable, offers: Offers, quarter: int) -> tuple[np.ndarray, np.ndarray]:
+        """Expected opportunities and win probabilities, vendors x segments x partners (float32)."""
+        m = self.params.market
+        vendors = offers.margin.shape[0]
+        partner_demand = self.demand_index(quarter).astype(np.float32) @ table.verticals  # segments x partners
+        flow = table.segment_mix * (table.capacity * m.opportunities_per_fte.array()[:, None].astype(np.float32))
+        flow *= partner_demand
+        # segments that need presales staff are open in proportion to the technical staff per seller
+        for s, ratio in enumerate(m.technical_ratio.array()):
+            if ratio > 0:
+                flow[s] *= np.minimum(table.technical / (ratio * table.sales), 1.0)
+        effort = table.effort[:vendors]
+        capability = table.capability
+        pursuit = effort * (CAPABILITY_FLOOR + (1.0 - CAPABILITY_FLOOR) * capability)
+        pursuit *= offers.demand
+        opportunities = pursuit[:, None, :] * flow[None, :, :]
+        base = m.win_base.array().clip(1e-6, 1 - 1e-6)
+        edge = m.win_capability * (capability - 0.5) + m.win_effort * (effort - 0.25)
+        # logistic(logit(base) + edge) = 1 / (1 + odds_against x e^-edge)
+        win = np.exp(-edge)[:, None, :] * ((1.0 - base) / base).astype(np.float32)[None, :, None]
+        win += np.float32(1.0)
+        np.reciprocal(win, out=win)
+        return opportunities, win
+
+    def expected_revenue(self, table: PartnerTable, offers: Offers, quarter: int) -> np.ndarray:
+        """Expected value won, vendors x segments x partners (no randomness)."""
+        opportunities, win = self.rates(table, offers, quarter)
+        return opportunities * win * self.mean_deal_size()[None, :, None]
+
+    def fill_pipeline(self, table: PartnerTable, won_value: np.ndarray, quarter: int) -> None:
+        """Put the steady-state pipeline in place: what earlier quarters' wins would have left."""
+        still_open = 1.0 - np.cumsum(self.params.market.close_delay.matrix(), axis=1)  # segments x delays
+        for ahead in range(self.pipeline_quarters - 1):
+            slot = (quarter + 1 + ahead) % self.pipeline_quarters
+            table.pipeline[slot] = won_value * still_open[:, ahead].clip(min=0.0)[None, :, None]
+
+    def realise(self, table: PartnerTable, offers: Offers, streams: Streams, quarter: int) -> Sales:
+        """Draw this quarter's wins, book them into the pipeline and close what is due."""
+        vendors = offers.margin.shape[0]
+        lines = vendors * 3  # vendor x segment cells per partner
+        n = table.n
+        pid = table.pid
+        opportunities, win = self.rates(table, offers, quarter)
+        expected_wins = opportunities * win
+        # partner-major (partners x cells) is the layout in which the per-partner draws gather cheaply
+        by_partner = np.ascontiguousarray(expected_wins.reshape(lines, n).T)
+        won_rows = poisson_from_uniform(by_partner, streams.uniform_rows("deals.won", quarter, pid, lines))
+        cells = np.flatnonzero(won_rows)  # the work below is only for cells with a win
+        count = won_rows.reshape(-1)[cells]
+        partner, line = np.divmod(cells, lines)
+        segment = line % 3
+        z = ndtri(streams.uniform_at("deals.size", quarter, pid[partner], line, lines))
+        value = self.deal_values(count, segment, z)
+
+        depth = self.pipeline_quarters
+        u = streams.uniform_at("deals.delay", quarter, pid[partner], line, lines)
+        delay = np.zeros(cells.size, np.int64)
+        for k in range(depth - 1):
+            delay += u > self.delay_cdf[segment, k]
+        ring = table.buffer("pipeline")  # closing quarter x vendor x segment x partner (whole buffer)
+        closing = (quarter + delay) % depth
+        ring.reshape(-1)[(closing * lines + line) * ring.shape[-1] + partner] += value
+        due = table.pipeline[quarter % depth]
+        closed = due.copy()
+        due[...] = 0.0
+        won = np.ascontiguousarray(won_rows.T).reshape(vendors, 3, n)
+        return Sales(revenue=closed.sum(axis=1), revenue_by_segment=closed, won_deals=won.sum(axis=1),
+                     won_by_segment=won, opportunities=opportunities.sum(axis=1))
+
+    def deal_values(self, count: np.ndarray, segment: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """Total value of `count` lognormal deals in `segment` (Fenton-Wilkinson approximation).
+
+        Exact for one deal; the sum of k deals is taken lognormal with the sum's mean and
+        variance: s_k^2 = ln(1 + (e^{s^2} - 1) / k), mu_k = ln(k E[X]) - s_k^2 / 2, one normal draw.
+        Beyond 64 deals s_k is frozen at its value for 64 (it is already small there).
+        """
+        k = np.minimum(count, _FW_TABLE - 1)
+        return count * self._fw_mean[segment] * np.exp(self._fw_shift[segment, k] + self._fw_sd[segment, k] * z)

@@ -1,0 +1,125 @@
+"""What is measured each quarter (model level, for Mesa's DataCollector) and the partner panel."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from sim.params import SEGMENTS
+from sim.policies.push import push_vector
+
+if TYPE_CHECKING:
+    from sim.model import ChannelModel
+    from sim.policies import Ledger, Offers, Sales
+
+PANEL_COLUMNS = ["quarter", "partner_id", "headcount", "segment", "velocity", "mindshare", "revenue",
+                 "trailing_revenue", "won_deals", "profit", "capability", "goodwill", "tenure"]
+
+
+def instruments(model: ChannelModel) -> list[str]:
+    seen: list[str] = []
+    for vendor in model.vendors:
+        for policy in vendor.policies:
+            if policy.instrument and policy.instrument not in seen:
+                seen.append(policy.instrument)
+    return seen
+
+
+def names(model: ChannelModel) -> list[str]:
+    verticals = model.params.market.verticals
+    rivals = [v.name for v in model.vendors[1:]]
+    return (
+        ["quarter", "partners", "revenue", "net_revenue"]
+        + [f"revenue_{s}" for s in SEGMENTS]
+        + [f"revenue_{v}" for v in verticals]
+        + ["mindshare"] + [f"mindshare_{r}" for r in rivals] + ["mindshare_services", "push_effort_share"]
+        + ["won_deals", "win_rate", "active_partners", "active_ratio", "top20_share", "median_partner_profit",
+           "goodwill", "capability"]
+        + [f"spend_{i}" for i in instruments(model)] + ["spend_total", "spend_pct_revenue"]
+        + ["cam_hours_used", "cam_hours_available"]
+        + [f"revenue_{r}" for r in rivals]
+    )
+
+
+def top_share(values: np.ndarray, fraction: float = 0.2) -> float:
+    """Share of the total held by the top `fraction` of entries."""
+    total = values.sum(dtype=np.float64)
+    if values.size == 0 or total <= 0:
+        return 0.0
+    k = max(1, int(np.ceil(fraction * values.size)))
+    return float(np.partition(values, values.size - k)[values.size - k:].sum(dtype=np.float64) / total)
+
+
+def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -> dict[str, float]:
+    t = model.partners
+    params = model.params
+    verticals = params.market.verticals
+    n = t.n
+    capacity = t.capacity
+    effort = t.effort
+    weight = capacity.sum(dtype=np.float64)
+    focal_revenue = sales.revenue[0]
+    revenue = float(focal_revenue.sum(dtype=np.float64))
+
+    out: dict[str, float] = {"quarter": model.quarter, "partners": n, "revenue": revenue,
+                             "net_revenue": model.focal.net_revenue}
+    by_segment = sales.revenue_by_segment[0].sum(axis=1, dtype=np.float64)
+    out.update({f"revenue_{s}": float(x) for s, x in zip(SEGMENTS, by_segment, strict=True)})
+    by_vertical = t.verticals.astype(np.float64) @ focal_revenue.astype(np.float64)
+    out.update({f"revenue_{v}": float(x) for v, x in zip(verticals, by_vertical, strict=True)})
+
+    shares = (effort.astype(np.float64) @ capacity) / weight if weight > 0 else np.zeros(effort.shape[0])
+    out["mindshare"] = float(shares[0])
+    for vendor in model.vendors[1:]:
+        out[f"mindshare_{vendor.name}"] = float(shares[vendor.index])
+    out["mindshare_services"] = float(shares[-1])
+    target = int(np.argmax(push_vector(params.vendor.push, verticals)))
+    in_vertical = capacity * t.verticals[target]
+    out["push_effort_share"] = float(in_vertical @ effort[0] / in_vertical.sum()) if n else 0.0
+
+    won = float(sales.won_deals[0].sum(dtype=np.float64))
+    out["won_deals"] = won
+    worked = float(sales.opportunities[0].sum(dtype=np.float64))
+    out["win_rate"] = won / worked if worked > 0 else 0.0
+    active = int(np.count_nonzero(t.won_history.sum(axis=0)))
+    out["active_partners"] = active
+    out["active_ratio"] = active / n if n else 0.0
+    out["top20_share"] = top_share(t.revenue_4q[0])
+    out["median_partner_profit"] = float(np.median(t.profit)) if n else 0.0
+    out["goodwill"] = float(t.goodwill[0].mean(dtype=np.float64)) if n else 0.0
+    out["capability"] = float(t.capability[0].mean(dtype=np.float64)) if n else 0.0
+
+    spend = ledger.spend[0]
+    for instrument in instruments(model):
+        out[f"spend_{instrument}"] = float(spend.get(instrument, 0.0))
+    total = float(sum(spend.values()))
+    out["spend_total"] = total
+    out["spend_pct_revenue"] = 100.0 * total / revenue if revenue > 0 else 0.0
+    usage = ledger.usage[0]
+    out["cam_hours_used"] = float(usage.get("cam_hours_used", 0.0))
+    out["cam_hours_available"] = float(usage.get("cam_hours_available", 0.0))
+    for vendor in model.vendors[1:]:
+        out[f"revenue_{vendor.name}"] = vendor.revenue
+    return out
+
+
+def partner_rows(model: ChannelModel) -> pd.DataFrame:
+    """This quarter's partner rows for the panel, straight from the arrays."""
+    t = model.partners
+    return pd.DataFrame({
+        "quarter": np.full(t.n, model.quarter, np.int32),
+        "partner_id": t.pid.copy(),
+        "headcount": t.headcount.copy(),
+        "segment": pd.Categorical.from_codes(t.segment_mix.argmax(axis=0), categories=list(SEGMENTS)),
+        "velocity": t.velocity.copy(),
+        "mindshare": t.effort[0].copy(),
+        "revenue": t.revenue[0].copy(),
+        "trailing_revenue": t.revenue_4q[0].copy(),
+        "won_deals": t.won_deals[0].copy(),
+        "profit": t.profit.copy(),
+        "capability": t.capability[0].copy(),
+        "goodwill": t.goodwill[0].copy(),
+        "tenure": t.tenure.copy(),
+    })

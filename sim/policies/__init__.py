@@ -1,0 +1,128 @@
+"""Vendor levers as small policy objects behind one interface.
+
+A vendor's program is a list of policies. Each quarter the model asks every policy to
+`offer` (what effort will pay: margin, expected incentives, MDF, CAM hours, push), partners
+answer by moving their effort, the market realises sales, and then every policy `settles`
+(pays rebates, MDF claims, ...) into the quarter's `Ledger`. The model never names a
+specific instrument; adding one is adding a policy class to a family module and to
+`build_program`.
+
+The instrument (what is delivered) is kept apart from the allocation rule (who gets it):
+see `sim.policies.allocation`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+REAL = np.float32  # per-partner quantities: half the memory traffic of float64, ample precision
+
+if TYPE_CHECKING:
+    from sim.model import ChannelModel
+    from sim.params import Program
+
+
+@dataclass
+class Offers:
+    """What every vendor offers every partner this quarter (vendors x partners unless noted)."""
+
+    margin: np.ndarray  # front-end margin rate on revenue
+    incentive: np.ndarray  # expected incentive per marginal revenue dollar
+    mdf: np.ndarray  # MDF allocated, dollars
+    cam_hours: np.ndarray  # CAM hours given
+    training: np.ndarray  # certification training funded (capability units)
+    demand: np.ndarray  # multiplier on the partner's opportunity flow (demand generation)
+    push: np.ndarray  # vendors x verticals, relative push
+
+    @classmethod
+    def empty(cls, partners: int, vendors: int, verticals: int) -> Offers:
+        def zeros():
+            return np.zeros((vendors, partners), dtype=REAL)
+
+        return cls(margin=zeros(), incentive=zeros(), mdf=zeros(), cam_hours=zeros(), training=zeros(),
+                   demand=np.ones((vendors, partners), dtype=REAL), push=np.ones((vendors, verticals)))
+
+
+@dataclass
+class Sales:
+    """What the market produced this quarter (vendors [x segments] x partners)."""
+
+    revenue: np.ndarray  # closed this quarter
+    revenue_by_segment: np.ndarray
+    won_deals: np.ndarray  # deals signed this quarter (some close later)
+    won_by_segment: np.ndarray
+    opportunities: np.ndarray  # expected opportunities worked
+
+
+@dataclass
+class Ledger:
+    """Money and hours moved by the programs this quarter."""
+
+    partners: int
+    vendors: int
+    cash: np.ndarray = field(init=False)  # paid to partners (rebates, SPIFs, ...)
+    mdf_spent: np.ndarray = field(init=False)  # MDF claimed and spent on demand generation
+    spend: dict[int, dict[str, float]] = field(init=False)  # vendor -> instrument -> dollars
+    budget: dict[int, dict[str, float]] = field(init=False)  # vendor -> instrument -> available
+    usage: dict[int, dict[str, float]] = field(init=False)  # vendor -> quantity -> amount
+
+    def __post_init__(self):
+        self.cash = np.zeros((self.vendors, self.partners), dtype=REAL)
+        self.mdf_spent = np.zeros((self.vendors, self.partners), dtype=REAL)
+        self.spend = defaultdict(lambda: defaultdict(float))
+        self.budget = defaultdict(dict)
+        self.usage = defaultdict(lambda: defaultdict(float))
+
+    def pay(self, vendor: int, instrument: str, amounts: np.ndarray) -> None:
+        """Cash to partners, counted as the instrument's spend."""
+        self.cash[vendor] += amounts
+        self.spend[vendor][instrument] += float(amounts.sum(dtype=np.float64))
+
+    def charge(self, vendor: int, instrument: str, dollars: float) -> None:
+        """Spend that does not reach partners as cash (CAM time, MDF paid to marketing)."""
+        self.spend[vendor][instrument] += float(dollars)
+
+
+class Policy:
+    """One instrument of one vendor's program.
+
+    `params` is the instrument's node of the parameter tree; it is read every quarter, so a
+    lever changed during a run (in the browser app) takes effect from the next quarter.
+    """
+
+    instrument: ClassVar[str] = ""  # the spend metric it books to ("" if none)
+
+    def __init__(self, params: Any, vendor: int, model: ChannelModel):
+        self.params = params
+        self.vendor = vendor
+        self.prepare(model)
+
+    def prepare(self, model: ChannelModel) -> None:
+        """Declare per-partner state columns this policy keeps."""
+
+    def offer(self, model: ChannelModel, offers: Offers) -> None:
+        """Add this instrument's terms to the vendor's column of `offers`."""
+
+    def settle(self, model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -> None:
+        """Pay out what the quarter's sales earned, into `ledger`."""
+
+
+def build_program(program: Program, vendor: int, model: ChannelModel) -> list[Policy]:
+    """The policies a vendor runs, in the order they act."""
+    from sim.policies.coverage import CamCoverage
+    from sim.policies.mdf import MarketDevelopmentFunds
+    from sim.policies.pricing import FrontEndMargin
+    from sim.policies.push import VerticalPush
+    from sim.policies.rebates import VolumeRebate
+
+    return [
+        FrontEndMargin(program.margin, vendor, model),
+        VerticalPush(program, vendor, model),
+        VolumeRebate(program.rebate, vendor, model),
+        MarketDevelopmentFunds(program.mdf, vendor, model),
+        CamCoverage(program.cams, vendor, model),
+    ]
