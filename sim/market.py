@@ -42,6 +42,7 @@ class Market:
         self._fw_mean = self.mean_deal_size()
         self._fw_shift = -0.5 * s2
         self._fw_sd = np.sqrt(s2)
+        self._potential_key: tuple | None = None
 
     @property
     def verticals(self) -> list[str]:
@@ -81,10 +82,23 @@ class Market:
         np.reciprocal(win, out=win)
         return opportunities, win
 
+    def potential(self, table: PartnerTable, quarter: int) -> np.ndarray:
+        """Capacity x addressable demand: revenue a quarter at full effort and reference win rates (float64).
+
+        Kept for the quarter: several policies allocate by it."""
+        key = (quarter, table.n, id(table))
+        if self._potential_key != key:
+            m = self.params.market
+            partner_demand = self.demand_index(quarter) @ table.verticals.astype(np.float64)
+            per_fte = m.opportunities_per_fte.array() * m.win_base.array() * self.mean_deal_size()
+            self._potential = table.capacity * (per_fte[:, None] * table.segment_mix * partner_demand).sum(axis=0)
+            self._potential_key = key
+        return self._potential
+
     def expected_revenue(self, table: PartnerTable, offers: Offers, quarter: int) -> np.ndarray:
-        """Expected value won, vendors x segments x partners (no randomness)."""
+        """Expected value won and kept, vendors x segments x partners (no randomness)."""
         opportunities, win = self.rates(table, offers, quarter)
-        return opportunities * win * self.mean_deal_size()[None, :, None]
+        return opportunities * win * self.mean_deal_size()[None, :, None] * offers.kept[:, None, :]
 
     def fill_pipeline(self, table: PartnerTable, won_value: np.ndarray, quarter: int) -> None:
         """Put the steady-state pipeline in place: what earlier quarters' wins would have left."""
@@ -110,6 +124,10 @@ class Market:
         segment = line % 3
         z = ndtri(streams.uniform_at("deals.size", quarter, pid[partner], line, lines))
         value = self.deal_values(count, segment, z)
+        # the share of registered deals the vendor's direct sales take never reaches the partner
+        kept = offers.kept.reshape(-1)[(line // 3) * n + partner]
+        direct = np.bincount(line // 3, weights=value * (1.0 - kept), minlength=vendors)
+        value *= kept
 
         depth = self.pipeline_quarters
         u = streams.uniform_at("deals.delay", quarter, pid[partner], line, lines)
@@ -124,7 +142,7 @@ class Market:
         due[...] = 0.0
         won = np.ascontiguousarray(won_rows.T).reshape(vendors, 3, n)
         return Sales(revenue=closed.sum(axis=1), revenue_by_segment=closed, won_deals=won.sum(axis=1),
-                     won_by_segment=won, opportunities=opportunities.sum(axis=1))
+                     won_by_segment=won, opportunities=opportunities.sum(axis=1), direct=direct)
 
     def deal_values(self, count: np.ndarray, segment: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Total value of `count` lognormal deals in `segment` (Fenton-Wilkinson approximation).

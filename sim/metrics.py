@@ -14,8 +14,10 @@ if TYPE_CHECKING:
     from sim.model import ChannelModel
     from sim.policies import Ledger, Offers, Sales
 
-PANEL_COLUMNS = ["quarter", "partner_id", "headcount", "segment", "velocity", "mindshare", "revenue",
-                 "trailing_revenue", "won_deals", "profit", "capability", "goodwill", "tenure"]
+PANEL_COLUMNS = ["quarter", "partner_id", "headcount", "segment", "velocity", "tier", "recruit", "mindshare",
+                 "revenue", "trailing_revenue", "period_revenue", "won_deals", "profit", "capability", "goodwill",
+                 "cam_hours", "mdf_claimed", "tenure"]
+LIFECYCLE = ["recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions"]
 
 
 def instruments(model: ChannelModel) -> list[str]:
@@ -30,15 +32,19 @@ def instruments(model: ChannelModel) -> list[str]:
 def names(model: ChannelModel) -> list[str]:
     verticals = model.params.market.verticals
     rivals = [v.name for v in model.vendors[1:]]
+    tiers = model.params.vendor.tiers.names
     return (
-        ["quarter", "partners", "revenue", "net_revenue"]
+        ["quarter", "partners", "revenue", "net_revenue", "direct_revenue"]
         + [f"revenue_{s}" for s in SEGMENTS]
         + [f"revenue_{v}" for v in verticals]
         + ["mindshare"] + [f"mindshare_{r}" for r in rivals] + ["mindshare_services", "push_effort_share"]
         + ["won_deals", "win_rate", "active_partners", "active_ratio", "top20_share", "median_partner_profit",
            "goodwill", "capability"]
         + [f"spend_{i}" for i in instruments(model)] + ["spend_total", "spend_pct_revenue"]
-        + ["cam_hours_used", "cam_hours_available"]
+        + ["mdf_allocated", "mdf_claimed", "mdf_utilisation", "rebate_near_threshold"]
+        + ["cam_hours_used", "cam_hours_available"] + [f"revenue_per_cam_hour_{s}" for s in SEGMENTS]
+        + [f"partners_{t}" for t in tiers]
+        + LIFECYCLE + ["attrition", "voluntary_attrition", "time_to_first_deal", "recruits_dealt_share"]
         + [f"revenue_{r}" for r in rivals]
     )
 
@@ -53,6 +59,7 @@ def top_share(values: np.ndarray, fraction: float = 0.2) -> float:
 
 
 def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -> dict[str, float]:
+    """What the partners of this quarter did (before partners join or leave)."""
     t = model.partners
     params = model.params
     verticals = params.market.verticals
@@ -63,8 +70,8 @@ def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -
     focal_revenue = sales.revenue[0]
     revenue = float(focal_revenue.sum(dtype=np.float64))
 
-    out: dict[str, float] = {"quarter": model.quarter, "partners": n, "revenue": revenue,
-                             "net_revenue": model.focal.net_revenue}
+    out: dict[str, float] = {"quarter": model.quarter, "revenue": revenue, "net_revenue": model.focal.net_revenue,
+                             "direct_revenue": model.focal.direct_revenue}
     by_segment = sales.revenue_by_segment[0].sum(axis=1, dtype=np.float64)
     out.update({f"revenue_{s}": float(x) for s, x in zip(SEGMENTS, by_segment, strict=True)})
     by_vertical = t.verticals.astype(np.float64) @ focal_revenue.astype(np.float64)
@@ -83,37 +90,81 @@ def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -
     out["won_deals"] = won
     worked = float(sales.opportunities[0].sum(dtype=np.float64))
     out["win_rate"] = won / worked if worked > 0 else 0.0
-    active = int(np.count_nonzero(t.won_history.sum(axis=0)))
-    out["active_partners"] = active
-    out["active_ratio"] = active / n if n else 0.0
     out["top20_share"] = top_share(t.revenue_4q[0])
     out["median_partner_profit"] = float(np.median(t.profit)) if n else 0.0
     out["goodwill"] = float(t.goodwill[0].mean(dtype=np.float64)) if n else 0.0
     out["capability"] = float(t.capability[0].mean(dtype=np.float64)) if n else 0.0
+
+    usage = ledger.usage[0]
+    allocated = usage.get("mdf_allocated", 0.0)
+    out["mdf_allocated"] = allocated
+    out["mdf_claimed"] = usage.get("mdf_claimed", 0.0)
+    out["mdf_utilisation"] = out["mdf_claimed"] / allocated if allocated > 0 else 0.0
+    out["rebate_near_threshold"] = float(usage.get("rebate_near_threshold", 0))
+    out["cam_hours_used"] = float(usage.get("cam_hours_used", 0.0))
+    out["cam_hours_available"] = float(usage.get("cam_hours_available", 0.0))
+    hours = offers.cam_hours[0].astype(np.float64)
+    covered_revenue = sales.revenue_by_segment[0].astype(np.float64) @ (hours > 0)
+    hours_by_segment = t.segment_mix.astype(np.float64) @ hours
+    for s, name in enumerate(SEGMENTS):
+        out[f"revenue_per_cam_hour_{name}"] = (float(covered_revenue[s] / hours_by_segment[s])
+                                               if hours_by_segment[s] > 0 else 0.0)
+    for vendor in model.vendors[1:]:
+        out[f"revenue_{vendor.name}"] = vendor.revenue
+    return out
+
+
+def after_review(model: ChannelModel, ledger: Ledger) -> dict[str, float]:
+    """The channel at the end of the quarter: who is in it, what the programs spent, who came and went."""
+    t = model.partners
+    n = t.n
+    out: dict[str, float] = {"partners": n}
+    active = int(np.count_nonzero(t.won_history.sum(axis=0)))
+    out["active_partners"] = active
+    out["active_ratio"] = active / n if n else 0.0
 
     spend = ledger.spend[0]
     for instrument in instruments(model):
         out[f"spend_{instrument}"] = float(spend.get(instrument, 0.0))
     total = float(sum(spend.values()))
     out["spend_total"] = total
+    revenue = model.kpis.get("revenue", 0.0)
     out["spend_pct_revenue"] = 100.0 * total / revenue if revenue > 0 else 0.0
-    usage = ledger.usage[0]
-    out["cam_hours_used"] = float(usage.get("cam_hours_used", 0.0))
-    out["cam_hours_available"] = float(usage.get("cam_hours_available", 0.0))
-    for vendor in model.vendors[1:]:
-        out[f"revenue_{vendor.name}"] = vendor.revenue
+
+    for name, count in model.focal.tiers.counts(model).items():
+        out[f"partners_{name}"] = count
+    for name in LIFECYCLE:
+        out[name] = ledger.lifecycle.get(name, 0)
+
+    history = model.lifecycle_history
+    history.append({"start": ledger.lifecycle.get("start", n), "exits": out["exits"],
+                    "terminations": out["terminations"]})
+    year = history[-4:]
+    mean_partners = np.mean([h["start"] for h in year])
+    scale = 4.0 / len(year) / mean_partners if mean_partners > 0 else 0.0
+    out["voluntary_attrition"] = scale * sum(h["exits"] for h in year)
+    out["attrition"] = scale * sum(h["exits"] + h["terminations"] for h in year)
+
+    recruits = t.joined > 0
+    dealt = recruits & (t.first_deal > 0)
+    out["time_to_first_deal"] = float(np.median(t.first_deal[dealt] - t.joined[dealt])) if dealt.any() else 0.0
+    seasoned = recruits & (model.quarter - t.joined >= 2)
+    out["recruits_dealt_share"] = float(dealt[seasoned].mean()) if seasoned.any() else 0.0
     return out
 
 
 def partner_rows(model: ChannelModel) -> pd.DataFrame:
     """This quarter's partner rows for the panel, straight from the arrays."""
     t = model.partners
+    tiers = model.params.vendor.tiers.names
     return pd.DataFrame({
         "quarter": np.full(t.n, model.quarter, np.int32),
         "partner_id": t.pid.copy(),
         "headcount": t.headcount.copy(),
         "segment": pd.Categorical.from_codes(t.segment_mix.argmax(axis=0), categories=list(SEGMENTS)),
         "velocity": t.velocity.copy(),
+        "tier": pd.Categorical.from_codes(t.tier[0].astype(np.int64), categories=list(tiers)),
+        "recruit": t.joined > 0,
         "mindshare": t.effort[0].copy(),
         "revenue": t.revenue[0].copy(),
         "trailing_revenue": t.revenue_4q[0].copy(),
@@ -121,5 +172,7 @@ def partner_rows(model: ChannelModel) -> pd.DataFrame:
         "profit": t.profit.copy(),
         "capability": t.capability[0].copy(),
         "goodwill": t.goodwill[0].copy(),
+        "cam_hours": model.last_offers.cam_hours[0].copy(),
+        "mdf_claimed": model.last_ledger.mdf_spent[0].copy(),
         "tenure": t.tenure.copy(),
     })

@@ -19,7 +19,9 @@ from sim.partners import (
     choose_effort,
     declare_columns,
     generate,
+    leaving,
     record_quarter,
+    softmax,
     update_relationships,
 )
 from sim.policies import Ledger, Offers, Sales
@@ -78,8 +80,16 @@ class ChannelModel(mesa.Model):
             Vendor(self, i + 1, params.rivals.program, name=f"{params.rivals.program.name}_{i + 1}")
         self.vendors: list[Vendor] = sorted(self.agents_by_type[Vendor], key=lambda v: v.index)
 
-        self.add_partners(generate(params, self.streams, self._new_pids(params.partners.count), self.n_vendors))
+        founders = generate(params, self.streams, self._new_pids(params.partners.count), self.n_vendors)
+        years = -np.log(self.streams.uniform("population.tenure", 0, founders["pid"]).astype(np.float64))
+        founders["tenure"] = 4 + np.floor(12.0 * years).astype(np.int32)  # established partners: 4+ quarters
+        founders["joined"] = -founders["tenure"]
+        founders["first_deal"] = np.zeros(founders["pid"].size, np.int32)  # dealt before the run began
+        self.add_partners(founders)
         self._warm_start()
+        for vendor in self.vendors:
+            vendor.begin()
+        self.lifecycle_history: list[dict[str, float]] = []  # partner counts, exits, terminations by quarter
 
         self.kpis: dict[str, float] = {}
         self.datacollector = mesa.DataCollector(
@@ -96,10 +106,13 @@ class ChannelModel(mesa.Model):
         sales = self.work_the_market(offers)  # partners answer the offers; deals happen
         ledger = self.settle_money(offers, sales)  # rebates, MDF claims paid
         self.book_quarter(offers, sales, ledger)  # relationships and partner accounts move on
-        self.kpis = metrics.compute(self, offers, sales, ledger)
-        self.datacollector.collect(self)
+        self.last_offers, self.last_ledger = offers, ledger
+        self.kpis = metrics.compute(self, offers, sales, ledger)  # what the partners of this quarter did
         if self._panel is not None:
             self._panel.append(metrics.partner_rows(self))
+        self.review_partners(ledger)  # tiers, terminations, exits, recruits
+        self.kpis.update(metrics.after_review(self, ledger))
+        self.datacollector.collect(self)
         if self.quarter >= self.params.quarters:
             self.running = False
 
@@ -116,8 +129,21 @@ class ChannelModel(mesa.Model):
 
     def book_quarter(self, offers: Offers, sales: Sales, ledger: Ledger) -> None:
         """What the quarter did to relationships, capability and each partner's accounts."""
-        update_relationships(self.partners, offers, ledger.mdf_spent, self.params, training=offers.training)
-        record_quarter(self.partners, offers, sales, ledger.cash, self.params, self.quarter)
+        update_relationships(self.partners, offers, ledger.mdf_spent, self.params, training=offers.training,
+                             conflict=ledger.conflict)
+        record_quarter(self.partners, offers, sales, ledger.cash, ledger.conflict, self.params, self.quarter)
+
+    def review_partners(self, ledger: Ledger) -> None:
+        """Tiers reviewed and terminations (vendors), voluntary exits (partners), then recruits."""
+        start = self.partners.n
+        for vendor in self.vendors:
+            vendor.review(ledger)
+        leavers = leaving(self.partners, self.params, self.streams, self.quarter)
+        self.remove_partners(leavers)
+        ledger.lifecycle["exits"] += leavers.size
+        for vendor in self.vendors:
+            vendor.recruit(ledger)
+        ledger.lifecycle["start"] = start
 
     def settle_money(self, offers: Offers, sales: Sales) -> Ledger:
         ledger = Ledger(self.partners.n, self.n_vendors)
@@ -141,10 +167,38 @@ class ChannelModel(mesa.Model):
 
     def add_partners(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         rows = self.partners.append(columns)
-        self.partners._buffers["agent"][rows] = [Partner(self, pid) for pid in columns["pid"]]
+        self.partners.buffer("agent")[rows] = [Partner(self, pid) for pid in columns["pid"]]
         return rows
 
-    def _warm_start(self, rounds: int = 8) -> None:
+    def remove_partners(self, rows: np.ndarray) -> None:
+        """Partners at `rows` leave: their Mesa agents are removed and the arrays compacted."""
+        if len(rows) == 0:
+            return
+        for agent in self.partners.buffer("agent")[rows]:
+            agent.remove()
+        self.partners.remove(rows)
+
+    def recruit_partners(self, count: int, recruitment) -> np.ndarray:
+        """`count` new partners drawn from the recruit profile (streams keyed by their new ids)."""
+        profile = {k: v for k, v in recruitment.profile.model_dump().items() if v is not None}
+        population = self.params.partners.model_copy(update=profile)
+        pids = self._new_pids(count)
+        columns = generate(self.params, self.streams, pids, self.n_vendors, stream="recruits",
+                           quarter=self.quarter, population=population)
+        engaged = self.streams.uniform("recruits.activation", self.quarter, pids - pids[0]) < recruitment.activation
+        columns["engaged"] = engaged
+        columns["taste"][0, ~engaged] = -6.0  # a recruit that never takes to the vendor's line
+        columns["capability"][0] = recruitment.initial_capability
+        columns["goodwill"][0] = recruitment.initial_goodwill
+        columns["effort"] = softmax(columns["taste"])
+        columns["tenure"] = np.zeros(count, np.int32)
+        columns["joined"] = np.full(count, self.quarter, np.int32)
+        rows = self.add_partners(columns)
+        for vendor in self.vendors:
+            vendor.welcome(rows)
+        return rows
+
+    def _warm_start(self, rounds: int = 12) -> None:
         """Start near the steady state, so the first quarters carry no artificial ramp: effort,
         capability and goodwill settled under the opening offers, revenue history and pipeline
         filled with expected values, a year of deal history drawn."""
@@ -160,7 +214,11 @@ class ChannelModel(mesa.Model):
             table.revenue_history = revenue
             table.revenue_4q = 4.0 * revenue
             table.mdf_stock = offers.mdf / (1.0 - self.params.vendor.mdf.carryover)
-            update_relationships(table, offers, offers.mdf, self.params, training=offers.training)
+            update_relationships(table, offers, offers.mdf, self.params, training=offers.training,
+                                 conflict=offers.conflict)
+            for vendor in self.vendors:  # tiers as partners qualify at the start
+                vendor.tiers.begin(self)
+        table.goodwill_change = 0.0
         self.market.fill_pipeline(table, expected, self.quarter)
         opportunities, win = self.market.rates(table, offers, self.quarter)
         focal_deals = (opportunities[0] * win[0]).sum(axis=0)

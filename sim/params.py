@@ -181,6 +181,17 @@ class Goodwill(Node):
     mdf_half_dollars: Positive = 25_000.0
 
 
+class Exit(Node):
+    """Quarterly hazard of leaving the focal vendor's channel:
+    logistic(base - profit_share x s - goodwill x G - goodwill_change x dG + conflict x c)."""
+
+    base: Annotated[float, Field(ge=-20.0, le=20.0)] = -2.5
+    profit_share: NonNegative = 2.0  # share of the partner's profit that comes from the focal vendor
+    goodwill: NonNegative = 3.0
+    goodwill_change: NonNegative = 10.0  # falling goodwill predicts exit beyond its level
+    conflict: NonNegative = 5.0
+
+
 class Partners(Node):
     """The partner population and how a partner decides."""
 
@@ -205,6 +216,7 @@ class Partners(Node):
     attraction: Attraction = Field(default_factory=Attraction)
     capability: Capability = Field(default_factory=Capability)
     goodwill: Goodwill = Field(default_factory=Goodwill)
+    exit: Exit = Field(default_factory=Exit)
 
     @model_validator(mode="after")
     def _size_range(self) -> Partners:
@@ -215,35 +227,168 @@ class Partners(Node):
 
 # --------------------------------------------------------------------------- vendor programs
 
+AllocationRule = Literal["trailing_revenue", "potential", "velocity", "equal", "tier", "segment", "vertical",
+                         "recruits"]
+
+
+def _rising(values: list[float], what: str) -> None:
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ValueError(f"{what} must rise ({values})")
+
+
+class SegmentPoints(Node):
+    """Margin points added by segment (may be negative)."""
+
+    smb: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+    midmarket: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+    enterprise: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0
+
+    def array(self) -> np.ndarray:
+        return np.array([self.smb, self.midmarket, self.enterprise], dtype=float)
+
+
+class ProductLine(Node):
+    share: Share  # share of the vendor's deal value in this line
+    points: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0  # margin points over the base
+
+
+def _default_lines() -> dict[str, ProductLine]:
+    # a blended hardware + software vendor: hardware resells at thin margins, software at rich ones
+    return {"hardware": ProductLine(share=0.6, points=-0.05), "software": ProductLine(share=0.4, points=0.075)}
+
 
 class Margin(Node):
-    """Front-end margin: the discount off list at which partners buy."""
+    """Front-end margin: the discount off list at which partners buy, by product line and segment."""
 
     base: Annotated[float, Field(ge=0.0, le=0.9)] = 0.20
+    segment_points: SegmentPoints = Field(default_factory=SegmentPoints)
+    lines: dict[Name, ProductLine] = Field(default_factory=_default_lines)
+
+    @model_validator(mode="after")
+    def _lines_cover_the_business(self) -> Margin:
+        if self.lines:
+            total = sum(line.share for line in self.lines.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"product line shares must sum to 1 (they sum to {total:.4g})")
+        return self
+
+    def line_points(self) -> float:
+        """Margin points of the average deal over its product lines."""
+        return sum(line.share * line.points for line in self.lines.values())
+
+
+class Rung(Node):
+    threshold: Money
+    rate: Annotated[float, Field(ge=0.0, le=0.5)]
 
 
 class Rebate(Node):
-    """Back-end volume rebate with one threshold on revenue in a period."""
+    """Back-end volume rebate: `rate` once period revenue reaches `threshold`, then the `ladder` rungs."""
 
     enabled: bool = True
     rate: Annotated[float, Field(ge=0.0, le=0.5)] = 0.03  # 1-5 % kicker
     threshold: Money = 100_000.0  # revenue in the period
-    retroactive: bool = True  # paid on the whole amount once the threshold is crossed
+    ladder: list[Rung] = Field(default_factory=list)  # further rungs, thresholds rising
+    retroactive: bool = True  # paid on the whole amount once a threshold is crossed
     period: Literal["quarter", "year"] = "quarter"
     forecast_cv: Positive = 0.25  # how uncertain a partner is about its period revenue
     budget: Annotated[float, Field(gt=0.0)] = math.inf  # cap on payouts a quarter (pro rata)
 
+    @model_validator(mode="after")
+    def _ladder_rises(self) -> Rebate:
+        _rising([r.threshold for r in self.rungs()], "rebate thresholds")
+        return self
 
-class MDF(Node):
-    """Market development funds: a quarterly budget shared among partners."""
+    def rungs(self) -> list[Rung]:
+        return [Rung(threshold=self.threshold, rate=self.rate), *self.ladder]
+
+
+class GrowthRung(Node):
+    growth: Annotated[float, Field(ge=-1.0, le=10.0)]  # over the baseline: 0.15 is +15 %
+    rate: Annotated[float, Field(ge=0.0, le=0.5)]
+
+
+class GrowthRebate(Node):
+    """Rebate on growth over the trailing four-quarter baseline (~3 % on growth)."""
 
     enabled: bool = True
+    rungs: list[GrowthRung] = Field(default_factory=lambda: [GrowthRung(growth=0.0, rate=0.03)])
+    retroactive: bool = False  # False: the rate applies to revenue above the rung; True: to all of it
+    forecast_cv: Positive = 0.25
+
+    @model_validator(mode="after")
+    def _rungs_rise(self) -> GrowthRebate:
+        if not self.rungs:
+            raise ValueError("a growth rebate needs at least one rung")
+        _rising([r.growth for r in self.rungs], "growth rungs")
+        return self
+
+
+class MDF(Node):
+    """Market development funds: accrued as a share of revenue, or a discretionary budget."""
+
+    enabled: bool = True
+    mode: Literal["budget", "accrual"] = "budget"
     budget: Money = 1_000_000.0  # a quarter; ~2 % of channel revenue
-    allocation: Literal["trailing_revenue"] = "trailing_revenue"
+    accrual_rate: Annotated[float, Field(ge=0.0, le=0.2)] = 0.02  # of last quarter's revenue (1-4 %)
+    allocation: AllocationRule = "trailing_revenue"
+    target: str = ""  # the segment or vertical for a targeted allocation
+    top_share: Share | None = None  # if set: this share of the budget to the top group, the rest to the others
+    top_group: Literal["top20", "top_tier"] = "top20"
+    claim_max: Share = 0.8  # share of its allocation a partner with many marketers claims
+    claim_half_marketers: Positive = 3.0  # marketers at which a partner claims 63 % of claim_max
     elasticity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.12  # short-term demand-generation elasticity
     carryover: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.4  # 0.3-0.45 a quarter
     reference_dollars: Positive = 25_000.0  # a partner's own marketing a quarter per marketer
     perceived_value: Share = 0.5  # what a partner counts a dollar of MDF worth (co-op pays ~50 %)
+
+
+class Spif(Node):
+    """Cash per won deal on a product line and/or vertical, for a window of quarters."""
+
+    enabled: bool = True
+    amount: Money = 500.0  # $50-$1,000 a deal
+    line: str = ""  # product line ("" = every line)
+    vertical: str = ""  # vertical ("" = every vertical)
+    start: Annotated[int, Field(ge=1)] = 4  # first quarter of the window
+    length: Annotated[int, Field(ge=1, le=40)] = 1  # quarters
+    every: Annotated[int, Field(ge=0, le=40)] = 4  # repeat the window every so many quarters (0: once)
+    pull_forward: Share = 0.3  # share of next quarter's eligible pipeline closed early in a window
+    hold_back: Share = 0.15  # share of eligible deals held back the quarter before a window
+    budget: Annotated[float, Field(gt=0.0)] = math.inf
+
+    @model_validator(mode="after")
+    def _window_fits_its_cycle(self) -> Spif:
+        if self.every and self.length >= self.every:
+            raise ValueError(f"length ({self.length}) must be shorter than every ({self.every})")
+        return self
+
+    def in_window(self, quarter: int) -> bool:
+        if quarter < self.start:
+            return False
+        offset = quarter - self.start
+        return (offset % self.every if self.every else offset) < self.length
+
+
+class DealRegistration(Node):
+    """Extra margin points on deals a partner registered first."""
+
+    enabled: bool = True
+    points: Annotated[float, Field(ge=0.0, le=0.5)] = 0.10  # +5-20 points
+    propensity: Share = 0.7  # share of deals registered by a partner with full goodwill
+    override_rate: Share = 0.02  # share of registered deals the vendor's direct sales take
+    conflict_effect: NonNegative = 3.0  # goodwill lost per unit of deal share overridden
+
+
+class Certification(Node):
+    """Certification funding: pays for technical staff to certify."""
+
+    enabled: bool = True
+    budget: Money = 50_000.0  # a quarter
+    cost: Positive = 2_500.0  # per certification
+    allocation: AllocationRule = "potential"
+    target: str = ""  # the segment or vertical for a targeted allocation
+    effect: NonNegative = 1.0  # capability training per certification per technical head
 
 
 class CAMs(Node):
@@ -251,27 +396,123 @@ class CAMs(Node):
 
     count: Annotated[int, Field(ge=0, le=100_000)] = 10
     hours_per_quarter: Annotated[float, Field(ge=0.0, le=1000.0)] = 500.0  # ~2,000 a year
-    allocation: Literal["equal"] = "equal"
+    coverage: Literal["dedicated", "pooled", "digital"] = "dedicated"
+    partners_per_cam: Annotated[int, Field(ge=1, le=1000)] = 8  # 7-10 managed partners per CAM
+    allocation: AllocationRule = "trailing_revenue"
+    target: str = ""  # the segment or vertical for a targeted allocation
     cost_per_hour: Money = 120.0
+
+
+class Tiers(Node):
+    """Partner tiers: requirements, benefits, review."""
+
+    enabled: bool = True
+    names: list[Name] = Field(default_factory=lambda: ["registered", "silver", "gold", "platinum"],
+                              min_length=1, max_length=8)
+    revenue: list[Money] = Field(default_factory=lambda: [0.0, 100_000.0, 500_000.0, 2_500_000.0])  # a year
+    certified: list[NonNegative] = Field(default_factory=lambda: [0.0, 0.5, 1.5, 3.0])  # certified technical staff
+    margin_points: list[Annotated[float, Field(ge=0.0, le=0.5)]] = Field(
+        default_factory=lambda: [0.0, 0.01, 0.02, 0.04])
+    mdf_weight: list[NonNegative] = Field(default_factory=lambda: [0.0, 1.0, 1.5, 2.0])
+    cam_coverage: list[bool] = Field(default_factory=lambda: [False, True, True, True])
+    review_every: Annotated[int, Field(ge=1, le=8)] = 2  # quarters
+    demote_after: Annotated[int, Field(ge=1, le=12)] = 4  # quarters below the tier before demotion
+
+    @model_validator(mode="after")
+    def _one_value_per_tier(self) -> Tiers:
+        n = len(self.names)
+        for name in ("revenue", "certified", "margin_points", "mdf_weight", "cam_coverage"):
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"{name} needs one value per tier ({n}: {', '.join(self.names)})")
+        if len(set(self.names)) != n:
+            raise ValueError("tier names must be unique")
+        _rising(self.revenue, "tier revenue requirements")
+        return self
+
+
+class Termination(Node):
+    """The vendor's rule for ending partnerships (slow, indirect control)."""
+
+    enabled: bool = True
+    rule: Literal["revenue_floor", "no_deal"] = "no_deal"
+    revenue_floor: Money = 10_000.0  # a quarter
+    quarters: Annotated[int, Field(ge=1, le=40)] = 4  # consecutive quarters failing the rule
+    grace: Annotated[int, Field(ge=0, le=40)] = 4  # never in the first quarters of tenure
+    # "digital": move to a self-serve digital tier (no CAM time, no MDF) instead of ending the partnership
+    action: Literal["terminate", "digital"] = "digital"
+
+
+class RecruitProfile(Node):
+    """Who is recruited; an unset value is the population's."""
+
+    size_pareto_index: Annotated[float, Field(gt=0.5, le=5.0)] | None = None
+    size_min: Annotated[float, Field(ge=1.0)] | None = None
+    size_max: Annotated[float, Field(ge=1.0)] | None = None
+    upmarket_per_log_size: NonNegative | None = None
+    vertical_spread: NonNegative | None = None
+    vertical_mix: dict[Name, Positive] | None = None
+
+
+class Recruitment(Node):
+    """New partners each quarter: a number, or what a budget buys."""
+
+    enabled: bool = True
+    per_quarter: Annotated[int, Field(ge=0, le=100_000)] = 12
+    budget: Money | None = None  # if set, recruits = budget // cost_per_recruit
+    cost_per_recruit: Positive = 15_000.0
+    profile: RecruitProfile = Field(default_factory=RecruitProfile)
+    activation: Share = 0.75  # chance a recruit ever engages
+    ramp_quarters: Positive = 1.0  # onboarding: opportunity flow x (1 - exp(-tenure / ramp))
+    initial_capability: Share = 0.15
+    initial_goodwill: Share = 0.45
+
+
+class Reaction(Node):
+    """How a rival answers the focal vendor."""
+
+    kind: Literal["none", "match_margin"] = "none"
+    lag: Annotated[int, Field(ge=1, le=20)] = 2  # quarters
+    share: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0  # of the focal vendor's increase matched
 
 
 class Program(Node):
     """What a vendor offers its partners. Rivals use the same class."""
 
-    name: Annotated[str, Field(min_length=1, max_length=40)] = "focal"
+    name: Name = "focal"
     margin: Margin = Field(default_factory=Margin)
     rebate: Rebate = Field(default_factory=Rebate)
+    growth_rebate: GrowthRebate = Field(default_factory=GrowthRebate)
     mdf: MDF = Field(default_factory=MDF)
+    spif: Spif = Field(default_factory=Spif)
+    deal_registration: DealRegistration = Field(default_factory=DealRegistration)
+    certification: Certification = Field(default_factory=Certification)
     cams: CAMs = Field(default_factory=CAMs)
+    tiers: Tiers = Field(default_factory=Tiers)
+    termination: Termination = Field(default_factory=Termination)
+    recruitment: Recruitment = Field(default_factory=Recruitment)
+    reaction: Reaction = Field(default_factory=Reaction)
     # relative push over verticals; verticals not named get 1 (an empty table is no push)
     push: dict[Name, NonNegative] = Field(default_factory=dict)
+
+
+def _rival_program() -> Program:
+    # rivals run the same incentives; the partner lifecycle is the focal vendor's channel
+    return Program(name="rival", termination=Termination(enabled=False), recruitment=Recruitment(enabled=False))
 
 
 class Rivals(Node):
     """Rival vendors: `count` of them, all running `program`."""
 
     count: Annotated[int, Field(ge=0, le=8)] = 2
-    program: Program = Field(default_factory=lambda: Program(name="rival"))
+    program: Program = Field(default_factory=_rival_program)
+
+    @model_validator(mode="after")
+    def _no_lifecycle(self) -> Rivals:
+        for part, verb in (("termination", "terminate"), ("recruitment", "recruit")):
+            if getattr(self.program, part).enabled:
+                raise ValueError(f"program.{part}.enabled: rivals do not {verb} partners of the simulated "
+                                 "channel (it is the focal vendor's); set it to false")
+        return self
 
 
 # --------------------------------------------------------------------------- the tree
@@ -293,44 +534,77 @@ class Scenario(Node):
     rivals: Rivals = Field(default_factory=Rivals)
 
     @model_validator(mode="after")
-    def _verticals_known(self) -> Scenario:
-        known = set(self.market.verticals)
-        tables = [("market.vertical_demand", self.market.vertical_demand), ("vendor.push", self.vendor.push),
-                  ("rivals.program.push", self.rivals.program.push),
+    def _cross_references(self) -> Scenario:
+        verticals = self.market.verticals
+        known = set(verticals)
+        programs = [("vendor", self.vendor), ("rivals.program", self.rivals.program)]
+        tables = [("market.vertical_demand", self.market.vertical_demand),
                   ("partners.vertical_mix", self.partners.vertical_mix)]
+        for where, program in programs:
+            tables.append((f"{where}.push", program.push))
+            if program.recruitment.profile.vertical_mix:
+                tables.append((f"{where}.recruitment.profile.vertical_mix", program.recruitment.profile.vertical_mix))
         for where, table in tables:
             for key in table:
                 if key not in known:
                     raise ValueError(f"{where}.{key}: unknown vertical{_suggest(key, known)}; "
-                                     f"verticals are {', '.join(self.market.verticals)}")
+                                     f"verticals are {', '.join(verticals)}")
             if table and where.endswith("push") and not any(table.get(v, 1.0) > 0 for v in known):
                 raise ValueError(f"{where}: the push cannot be zero on every vertical")
+        for where, program in programs:
+            spif = program.spif
+            if spif.vertical and spif.vertical not in known:
+                raise ValueError(f"{where}.spif.vertical = {spif.vertical!r}: unknown vertical"
+                                 f"{_suggest(spif.vertical, known)}; verticals are {', '.join(verticals)}")
+            if spif.line and spif.line not in program.margin.lines:
+                lines = ", ".join(program.margin.lines) or "none"
+                raise ValueError(f"{where}.spif.line = {spif.line!r}: not a product line of "
+                                 f"{where}.margin.lines{_suggest(spif.line, program.margin.lines)} (lines: {lines})")
+            if spif.enabled and not spif.every and spif.start > self.quarters:
+                raise ValueError(f"{where}.spif.start = {spif.start}: the window starts after the horizon "
+                                 f"(quarters = {self.quarters})")
+            for part in ("mdf", "certification", "cams"):
+                rule = getattr(program, part).allocation
+                target = getattr(program, part).target
+                if rule == "segment" and target not in SEGMENTS:
+                    raise ValueError(f"{where}.{part}.target = {target!r}: a segment allocation needs a "
+                                     f"segment ({', '.join(SEGMENTS)})")
+                if rule == "vertical" and target not in known:
+                    raise ValueError(f"{where}.{part}.target = {target!r}: a vertical allocation needs a "
+                                     f"vertical ({', '.join(verticals)})")
         return self
 
     # ---- paths
 
     def get(self, path: str) -> Any:
+        """The value at a dotted path, as plain Python (tables as dicts)."""
         node: Any = self
         for part in path.split("."):
             node = node[part] if isinstance(node, dict) else getattr(node, part)
-        return node
+        return _dump(node)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
         """A new tree with values replaced by dotted path; raises ParameterError."""
         return build_scenario(self.model_dump(), overrides)
 
     def flat(self) -> dict[str, Any]:
-        """Every leaf by dotted path."""
+        """Every parameter by dotted path (a table of numbers, like a push, is one parameter)."""
         out: dict[str, Any] = {}
 
-        def walk(prefix: str, value: Any) -> None:
-            if isinstance(value, dict) and value and not prefix.endswith((".push", "vertical_demand", "vertical_mix")):
-                for key, sub in value.items():
-                    walk(f"{prefix}.{key}" if prefix else key, sub)
-            else:
-                out[prefix] = value
+        def walk(prefix: str, node: BaseModel) -> None:
+            for name, field in type(node).model_fields.items():
+                value = getattr(node, name)
+                path = f"{prefix}{name}"
+                dict_type = _dict_type(field.annotation)
+                if isinstance(value, BaseModel):
+                    walk(f"{path}.", value)
+                elif dict_type is not None and value and _submodel(typing.get_args(dict_type)[1]):
+                    for key, sub in value.items():
+                        walk(f"{path}.{key}.", sub)
+                else:
+                    out[path] = _dump(value)
 
-        walk("", self.model_dump())
+        walk("", self)
         return out
 
 
@@ -340,9 +614,22 @@ class Scenario(Node):
 class ParameterError(ValueError):
     """Bad parameters: each problem names the path, the value and what is allowed."""
 
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("; ".join(problems))
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
+
+    def __reduce__(self):  # survives the trip back from a worker process
+        return ParameterError, (self.problems,)
+
+
+def _dump(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    if isinstance(value, list):
+        return [_dump(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _dump(v) for k, v in value.items()}
+    return value
 
 
 def _suggest(word: str, candidates) -> str:
@@ -363,15 +650,25 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _is_dict(annotation: Any) -> bool:
-    return typing.get_origin(annotation) is dict
+def _dict_type(annotation: Any) -> Any:
+    """The dict[...] an annotation holds (unwrapping Optional and Annotated), or None."""
+    if typing.get_origin(annotation) is dict:
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
+        for arg in typing.get_args(annotation):
+            found = _dict_type(arg)
+            if found is not None:
+                return found
+    return None
 
 
-def check_path(path: str, root: type[BaseModel] = Scenario) -> None:
+def check_path(path: str, root: type[BaseModel] | None = None) -> None:
     """Raise ParameterError unless `path` names a parameter of the tree."""
-    node: type[BaseModel] | None = root
+    node: type[BaseModel] | None = root or Scenario
     parts = path.split(".")
-    for depth, part in enumerate(parts):
+    depth = 0
+    while depth < len(parts):
+        part = parts[depth]
         here = ".".join(parts[:depth])
         if node is None:
             raise ParameterError([f"{here} is a value, not a table: '{path}' does not exist"])
@@ -380,11 +677,18 @@ def check_path(path: str, root: type[BaseModel] = Scenario) -> None:
             where = f"in '{here}'" if here else "at the top level"
             raise ParameterError([f"unknown parameter '{path}' {where}{_suggest(part, fields)}"])
         annotation = fields[part].annotation
-        if _is_dict(annotation):
+        dict_type = _dict_type(annotation)
+        if dict_type is None:
+            node = _submodel(annotation)
+            depth += 1
+            continue
+        value_model = _submodel(typing.get_args(dict_type)[1])
+        if value_model is None:  # a table of values: a key, and nothing below it
             if depth < len(parts) - 2:
                 raise ParameterError([f"'{path}': {'.'.join(parts[:depth + 2])} is a value, not a table"])
             return
-        node = _submodel(annotation)
+        node = value_model  # a table of tables: skip the key
+        depth += 2
 
 
 def _plain(value: Any) -> Any:

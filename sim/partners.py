@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import mesa
 import numpy as np
 
-from sim.params import SEGMENTS, Scenario
+from sim.params import SEGMENTS, Partners, Scenario
 from sim.policies import REAL
 
 if TYPE_CHECKING:
@@ -130,6 +130,11 @@ def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipel
         "pid": ((), np.int64),
         "agent": ((), object),
         "tenure": ((), np.int32),  # quarters with the focal vendor
+        "joined": ((), np.int32),  # the quarter it joined (the starting population: before quarter 1)
+        "first_deal": ((), np.int32),  # the quarter of its first focal deal (-1: none yet)
+        "engaged": ((), bool),  # a recruit that took to the vendor (activation)
+        "digital": ((), bool),  # moved to the digital tier: no CAM time, no MDF
+        "failing": ((), np.int16),  # consecutive quarters failing the vendor's termination rule
         # who the partner is
         "headcount": ((), REAL),
         "sales": ((), REAL),
@@ -142,12 +147,14 @@ def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipel
         "even_fit": ((), REAL),  # cosine of the priorities with an even push
         "velocity": ((), REAL),  # expected won deals a quarter per selling FTE
         "cycle": ((), REAL),  # expected quarters from effort to close
+        "deals_per_dollar": ((), REAL),  # expected deals per dollar of revenue (by segment mix)
         "taste": ((lines,), REAL),  # fixed idiosyncratic log-attraction of each line
         # how it works with each vendor
         "effort": ((lines,), REAL),  # shares of capacity; sum to 1
         "capability": ((n_vendors,), REAL),
         "goodwill": ((n_vendors,), REAL),
         "goodwill_change": ((n_vendors,), REAL),
+        "conflict": ((n_vendors,), REAL),  # share of its deals the vendor's direct sales took
         "mdf_stock": ((n_vendors,), REAL),  # demand generation bought with MDF, decaying
         # what it sold
         "pipeline": ((pipeline_quarters, n_vendors, segments), REAL),  # won value by closing quarter (ring)
@@ -176,18 +183,24 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: int,
-             stream: str = "population", quarter: int = 0) -> dict[str, np.ndarray]:
-    """Draw partner firms for ids `pids`: each attribute from its own stream, keyed by id."""
-    p = params.partners
+             stream: str = "population", quarter: int = 0, population: Partners | None = None) -> dict[str, np.ndarray]:
+    """Draw partner firms for ids `pids`: each attribute from its own stream, keyed by id.
+
+    `population` (default: params.partners) sets the size, segment and vertical distributions;
+    recruits use the recruit profile laid over it. A cohort of recruits has streams of its own
+    (`stream`, `quarter`), keyed by position in the cohort.
+    """
+    p = population or params.partners
+    keys = pids - pids[0] if stream != "population" and pids.size else pids
     market = params.market
     n_verticals = len(market.verticals)
     lines = n_vendors + 1
 
     def uniform(name, lead=()):
-        return streams.uniform(f"{stream}.{name}", quarter, pids, lead).astype(float)
+        return streams.uniform(f"{stream}.{name}", quarter, keys, lead).astype(float)
 
     def normal(name, lead=()):
-        return streams.normal(f"{stream}.{name}", quarter, pids, lead).astype(float)
+        return streams.normal(f"{stream}.{name}", quarter, keys, lead).astype(float)
 
     # headcount: Pareto truncated to [size_min, size_max], by inversion
     alpha, low, high = p.size_pareto_index, p.size_min, p.size_max
@@ -220,6 +233,7 @@ def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: in
 
     # velocity and cycle follow from the segments
     deals_per_fte = market.opportunities_per_fte.array() * market.win_base.array()
+    mean_size = market.deal_size_median.array() * np.exp(0.5 * market.deal_size_sigma.array() ** 2)
     delays = market.close_delay.matrix()
     mean_delay = delays @ np.arange(delays.shape[1])
 
@@ -240,6 +254,9 @@ def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: in
         "even_fit": 1.0 / (np.sqrt(n_verticals) * length),
         "velocity": deals_per_fte @ segment_mix,
         "cycle": mean_delay @ segment_mix,
+        "deals_per_dollar": (deals_per_fte @ segment_mix) / ((deals_per_fte * mean_size) @ segment_mix),
+        "engaged": np.ones(pids.size, bool),
+        "first_deal": np.full(pids.size, -1, np.int32),
         "taste": p.attraction.idiosyncrasy * normal("taste", (lines,)),
         "capability": logit_normal(p.capability.initial, p.capability.spread, "capability"),
         "goodwill": logit_normal(p.goodwill.initial, p.goodwill.spread, "goodwill"),
@@ -340,8 +357,8 @@ def update_relationships(table: PartnerTable, offers: Offers, mdf_spent: np.ndar
     np.clip(capability, 0.0, 1.0, out=capability)
 
 
-def record_quarter(table: PartnerTable, offers: Offers, sales, cash: np.ndarray, params: Scenario,
-                   quarter: int) -> None:
+def record_quarter(table: PartnerTable, offers: Offers, sales, cash: np.ndarray, conflict: np.ndarray,
+                   params: Scenario, quarter: int) -> None:
     """Book the quarter into each partner's accounts: revenue, history, cash, profit."""
     n_vendors = offers.margin.shape[0]
     market = params.market
@@ -354,14 +371,32 @@ def record_quarter(table: PartnerTable, offers: Offers, sales, cash: np.ndarray,
     trend += 0.5 * sales.revenue
     table.won_deals = sales.won_deals
     table.won_history[quarter % 4] = sales.won_deals[0]
+    first = (table.first_deal < 0) & (sales.won_deals[0] > 0)
+    table.first_deal[first] = quarter
     table.incentives = cash
-    by_vendor = offers.margin * sales.revenue
+    by_vendor = (offers.margin + offers.registration) * sales.revenue
     by_vendor += cash
     table.profit_by_vendor = by_vendor
     services = table.effort[n_vendors] * table.capacity
     services *= market.services_margin * market.services_revenue_per_fte * (1.0 + market.growth) ** quarter
     table.profit = by_vendor.sum(axis=0) + services
+    table.conflict = conflict
     table.tenure += 1
+
+
+def leaving(table: PartnerTable, params: Scenario, streams: Streams, quarter: int) -> np.ndarray:
+    """Partners that leave the focal vendor's channel of their own accord this quarter (their rows).
+
+    Quarterly hazard = logistic(k0 - k1 profit share - k2 G - k3 dG + k4 conflict): low profit
+    from the vendor, low goodwill and falling goodwill (Palmatier et al. 2013) drive exits.
+    """
+    e = params.partners.exit
+    profit = table.profit
+    share = np.where(profit > 0, table.profit_by_vendor[0] / np.maximum(profit, 1e-6), 0.0).clip(0.0, 1.0)
+    logit = (e.base - e.profit_share * share - e.goodwill * table.goodwill[0]
+             - e.goodwill_change * table.goodwill_change[0] + e.conflict * table.conflict[0])
+    hazard = 1.0 / (1.0 + np.exp(-logit))
+    return np.flatnonzero(streams.uniform("exit", quarter, table.pid) < hazard)
 
 
 # --------------------------------------------------------------------------- the agent
@@ -471,6 +506,16 @@ class Partner(mesa.Agent):
     def active(self) -> bool:
         """A focal deal won in the last four quarters."""
         return bool(self._get("won_history", slice(None)).sum() > 0)
+
+    @property
+    def tier(self) -> str:
+        """Its tier with the focal vendor."""
+        return self.model.params.vendor.tiers.names[self._get("tier", 0)]
+
+    @property
+    def recruit(self) -> bool:
+        """Joined during the run."""
+        return self._get("joined") > 0
 
     def __repr__(self) -> str:
         return f"Partner(pid={self.pid}, headcount={self.headcount:.0f}, mindshare={self.mindshare:.2f})"

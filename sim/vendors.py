@@ -8,12 +8,13 @@ import mesa
 import numpy as np
 
 from sim.policies import Ledger, Offers, Sales, build_program
+from sim.policies.tiers import TierProgram
 
 if TYPE_CHECKING:
     from sim.params import Program
 
 # instruments whose cost is booked against revenue (the rest, like CAM time, is opex)
-NOT_CONTRA_REVENUE = {"cam"}
+NOT_CONTRA_REVENUE = {"cam", "recruitment", "certification"}
 
 
 class Vendor(mesa.Agent):
@@ -25,9 +26,21 @@ class Vendor(mesa.Agent):
         self.name = name
         self.program = program
         self.policies = build_program(program, index, model)
+        self.tiers = next(p for p in self.policies if isinstance(p, TierProgram))
         self.revenue = 0.0
         self.net_revenue = 0.0
+        self.direct_revenue = 0.0
         self.spend: dict[str, float] = {}
+        self.margin_history: list[float] = []  # list margin (base + product lines) by quarter
+
+    @property
+    def list_margin(self) -> float:
+        return self.program.margin.base + self.program.margin.line_points()
+
+    def begin(self) -> None:
+        """The starting population is in place."""
+        for policy in self.policies:
+            policy.begin(self.model)
 
     @property
     def is_focal(self) -> bool:
@@ -37,6 +50,11 @@ class Vendor(mesa.Agent):
         """Set this quarter's terms: every policy adds its part of the offer."""
         for policy in self.policies:
             policy.offer(self.model, offers)
+        quarter = self.model.quarter
+        if quarter < len(self.margin_history):  # the warm start plans quarter 0 several times
+            self.margin_history[quarter] = self.list_margin
+        else:
+            self.margin_history.append(self.list_margin)
 
     def settle(self, offers: Offers, sales: Sales, ledger: Ledger) -> None:
         """Pay what the quarter earned and book revenue net of discounts and incentives."""
@@ -45,9 +63,24 @@ class Vendor(mesa.Agent):
         j = self.index
         self.spend = dict(ledger.spend[j])
         self.revenue = float(sales.revenue[j].sum(dtype=np.float64))
+        self.direct_revenue = float(sales.direct[j])
         discount = float(offers.margin[j].astype(np.float64) @ sales.revenue[j])
         incentives = sum(v for k, v in self.spend.items() if k not in NOT_CONTRA_REVENUE)
         self.net_revenue = self.revenue - discount - incentives
+
+    def review(self, ledger: Ledger) -> None:
+        """End of quarter: tier review, terminations."""
+        for policy in self.policies:
+            policy.review(self.model, ledger)
+
+    def recruit(self, ledger: Ledger) -> None:
+        for policy in self.policies:
+            policy.recruit(self.model, ledger)
+
+    def welcome(self, rows) -> None:
+        """Partners at `rows` have just joined."""
+        for policy in self.policies:
+            policy.joined(self.model, rows)
 
     def __repr__(self) -> str:
         return f"Vendor({self.name!r}, index={self.index})"

@@ -107,25 +107,31 @@ def test_a_higher_rebate_raises_focal_mindshare_averaged_over_20_seeds():
 
 
 def test_identical_vendors_with_no_push_get_equal_shares():
-    # no idiosyncrasy and no spread in starting relationships: every line is the same to every partner
+    # the focal vendor runs the rivals' program (the lifecycle rules are the focal vendor's alone); no
+    # idiosyncrasy and no spread in starting relationships: every line is the same to every partner
+    same = {"vendor__termination__enabled": False, "vendor__recruitment__enabled": False}
     model = ChannelModel(rng=2, partners__count=300, partners__attraction__idiosyncrasy=0.0,
-                         partners__capability__spread=0.0, partners__goodwill__spread=0.0)
+                         partners__capability__spread=0.0, partners__goodwill__spread=0.0, **same)
     effort = model.partners.effort
     np.testing.assert_allclose(effort[0], effort[1], rtol=1e-5)
     np.testing.assert_allclose(effort[0], effort[2], rtol=1e-5)
     # with the default population the shares differ only by sampling noise, in either direction
     gaps = []
     for seed in range(12):
-        frame = ChannelModel(rng=seed, partners__count=300, quarters=4).run()
+        frame = ChannelModel(rng=seed, partners__count=300, quarters=4, **same).run()
         gaps.append(final(frame, "mindshare") - final(frame, "mindshare_rival_1"))
     assert abs(np.mean(gaps)) < 3 * np.std(gaps) / np.sqrt(len(gaps)) + 1e-3
 
 
 def test_with_zero_inertia_effort_does_not_move():
     model = ChannelModel(rng=4, partners__count=200, partners__inertia=0.0, vendor__margin__base=0.4)
-    before = model.partners.effort.copy()
+    t = model.partners
+    before = dict(zip(t.pid.tolist(), t.effort.T.copy(), strict=True))
     model.run(5)
-    np.testing.assert_array_equal(model.partners.effort, before)
+    founders = t.joined <= 0  # partners that stayed (recruits start with their own split)
+    assert founders.sum() > 150
+    for pid, effort in zip(t.pid[founders].tolist(), t.effort.T[founders], strict=True):
+        np.testing.assert_array_equal(effort, before[pid])
 
 
 def test_a_push_toward_a_vertical_partners_prioritise_moves_more_effort():
@@ -194,12 +200,13 @@ def test_partners_are_mesa_agents_that_agree_with_the_arrays():
     model = ChannelModel(rng=1, partners__count=250, quarters=3)
     model.run()
     partners = model.agents_by_type[Partner]
-    assert len(partners) == 250 and len(model.agents_by_type[Vendor]) == 3
     t = model.partners
+    assert len(partners) == t.n and len(model.agents_by_type[Vendor]) == 3
+    assert sorted(p.pid for p in partners) == sorted(t.pid.tolist())
     assert len(partners.select(lambda p: p.mindshare > 0.3)) == int((t.effort[0] > 0.3).sum())
     assert partners.agg("revenue", sum) == pytest.approx(float(t.revenue[0].sum(dtype=np.float64)), rel=1e-6)
     by_segment = partners.groupby("segment").count()
-    assert sum(by_segment.values()) == 250
+    assert sum(by_segment.values()) == t.n
     assert by_segment.get("smb", 0) == int((t.segment_mix.argmax(axis=0) == 0).sum())
     one = partners[0]
     one.goodwill = 0.9
@@ -214,7 +221,8 @@ def test_mesa_batch_run_sweeps_parameters_by_path():
     frame = pd.DataFrame(rows)
     assert len(frame) == 4
     assert set(frame["partners__count"]) == {100, 200}
-    assert (frame.loc[frame["partners__count"] == 200, "partners"] == 200).all()
+    by_count = frame.groupby("partners__count")["partners"].min()
+    assert by_count[200] > by_count[100] > 50
     assert (frame["quarter"] == 8).all()
 
 
@@ -222,7 +230,7 @@ def test_the_partner_panel_is_tidy_and_agrees_with_the_kpis():
     model = ChannelModel(rng=1, partners__count=150, quarters=4, record_partners=True)
     kpis = model.run()
     panel = model.partner_panel()
-    assert len(panel) == 150 * 4
+    assert len(panel) == sum(kpis["partners"].shift(1, fill_value=150))  # the partners that traded each quarter
     assert not panel.duplicated(["quarter", "partner_id"]).any()
     by_quarter = panel.groupby("quarter")["revenue"].sum()
     np.testing.assert_allclose(by_quarter.to_numpy(), kpis["revenue"].to_numpy(), rtol=1e-5)

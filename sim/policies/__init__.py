@@ -30,12 +30,15 @@ if TYPE_CHECKING:
 class Offers:
     """What every vendor offers every partner this quarter (vendors x partners unless noted)."""
 
-    margin: np.ndarray  # front-end margin rate on revenue
+    margin: np.ndarray  # front-end margin rate on revenue (tier points included)
+    registration: np.ndarray  # expected deal-registration points per revenue dollar
     incentive: np.ndarray  # expected incentive per marginal revenue dollar
     mdf: np.ndarray  # MDF allocated, dollars
     cam_hours: np.ndarray  # CAM hours given
     training: np.ndarray  # certification training funded (capability units)
-    demand: np.ndarray  # multiplier on the partner's opportunity flow (demand generation)
+    demand: np.ndarray  # multiplier on the partner's opportunity flow (demand generation, onboarding)
+    kept: np.ndarray  # share of won value the partner keeps (the rest is taken by direct sales)
+    conflict: np.ndarray  # channel conflict the terms carry (goodwill lost per quarter, as a share)
     push: np.ndarray  # vendors x verticals, relative push
 
     @classmethod
@@ -43,8 +46,11 @@ class Offers:
         def zeros():
             return np.zeros((vendors, partners), dtype=REAL)
 
-        return cls(margin=zeros(), incentive=zeros(), mdf=zeros(), cam_hours=zeros(), training=zeros(),
-                   demand=np.ones((vendors, partners), dtype=REAL), push=np.ones((vendors, verticals)))
+        def ones():
+            return np.ones((vendors, partners), dtype=REAL)
+
+        return cls(margin=zeros(), registration=zeros(), incentive=zeros(), mdf=zeros(), cam_hours=zeros(),
+                   training=zeros(), demand=ones(), kept=ones(), conflict=zeros(), push=np.ones((vendors, verticals)))
 
 
 @dataclass
@@ -56,6 +62,7 @@ class Sales:
     won_deals: np.ndarray  # deals signed this quarter (some close later)
     won_by_segment: np.ndarray
     opportunities: np.ndarray  # expected opportunities worked
+    direct: np.ndarray  # per vendor: won value its direct sales took from partners' registered deals
 
 
 @dataclass
@@ -66,6 +73,7 @@ class Ledger:
     vendors: int
     cash: np.ndarray = field(init=False)  # paid to partners (rebates, SPIFs, ...)
     mdf_spent: np.ndarray = field(init=False)  # MDF claimed and spent on demand generation
+    conflict: np.ndarray = field(init=False)  # share of a partner's deals the vendor's direct sales took
     spend: dict[int, dict[str, float]] = field(init=False)  # vendor -> instrument -> dollars
     budget: dict[int, dict[str, float]] = field(init=False)  # vendor -> instrument -> available
     usage: dict[int, dict[str, float]] = field(init=False)  # vendor -> quantity -> amount
@@ -73,6 +81,8 @@ class Ledger:
     def __post_init__(self):
         self.cash = np.zeros((self.vendors, self.partners), dtype=REAL)
         self.mdf_spent = np.zeros((self.vendors, self.partners), dtype=REAL)
+        self.conflict = np.zeros((self.vendors, self.partners), dtype=REAL)
+        self.lifecycle: dict[str, int] = defaultdict(int)  # recruits, exits, terminations, ...
         self.spend = defaultdict(lambda: defaultdict(float))
         self.budget = defaultdict(dict)
         self.usage = defaultdict(lambda: defaultdict(float))
@@ -102,27 +112,53 @@ class Policy:
         self.prepare(model)
 
     def prepare(self, model: ChannelModel) -> None:
-        """Declare per-partner state columns this policy keeps."""
+        """Declare per-partner state columns this policy keeps (before partners exist)."""
+
+    def begin(self, model: ChannelModel) -> None:
+        """Once the starting population is in place."""
 
     def offer(self, model: ChannelModel, offers: Offers) -> None:
-        """Add this instrument's terms to the vendor's column of `offers`."""
+        """Add this instrument's terms to the vendor's row of `offers`."""
 
     def settle(self, model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -> None:
         """Pay out what the quarter's sales earned, into `ledger`."""
 
+    def review(self, model: ChannelModel, ledger: Ledger) -> None:
+        """End of quarter: tiers, terminations."""
+
+    def recruit(self, model: ChannelModel, ledger: Ledger) -> None:
+        """End of quarter, after partners have left: new partners."""
+
+    def joined(self, model: ChannelModel, rows: np.ndarray) -> None:
+        """Partners at `rows` have just joined: set their starting state for this instrument."""
+
 
 def build_program(program: Program, vendor: int, model: ChannelModel) -> list[Policy]:
     """The policies a vendor runs, in the order they act."""
+    from sim.policies.certification import CertificationFunding
     from sim.policies.coverage import CamCoverage
+    from sim.policies.dealreg import DealRegistration
+    from sim.policies.lifecycle import Recruitment, Termination
     from sim.policies.mdf import MarketDevelopmentFunds
     from sim.policies.pricing import FrontEndMargin
     from sim.policies.push import VerticalPush
-    from sim.policies.rebates import VolumeRebate
+    from sim.policies.reactions import MatchMargin
+    from sim.policies.rebates import GrowthRebate, VolumeRebate
+    from sim.policies.spif import Spif
+    from sim.policies.tiers import TierProgram
 
     return [
         FrontEndMargin(program.margin, vendor, model),
+        TierProgram(program.tiers, vendor, model),
+        MatchMargin(program.reaction, vendor, model),
         VerticalPush(program, vendor, model),
+        DealRegistration(program.deal_registration, vendor, model),
         VolumeRebate(program.rebate, vendor, model),
+        GrowthRebate(program.growth_rebate, vendor, model),
         MarketDevelopmentFunds(program.mdf, vendor, model),
+        Spif(program, vendor, model),
+        CertificationFunding(program.certification, vendor, model),
         CamCoverage(program.cams, vendor, model),
+        Termination(program.termination, vendor, model),
+        Recruitment(program.recruitment, vendor, model),
     ]

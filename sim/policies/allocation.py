@@ -1,7 +1,9 @@
-"""Allocation rules: who gets a budget (MDF dollars, CAM hours), apart from what is given.
+"""Allocation rules: who gets a budget (MDF dollars, CAM hours, certifications), apart from what is given.
 
-Each rule returns weights over the live partners that sum to 1 (or are all zero when
-nobody qualifies), so an instrument hands out `budget x weights` and never more than it has.
+A rule scores every live partner; an instrument hands out `budget x score / sum(score)` (or
+covers the top scorers) and never more than it has. Scores are zero for partners a rule
+excludes (a targeted segment's outsiders, partners moved to the digital tier, tiers without
+the benefit).
 """
 
 from __future__ import annotations
@@ -10,8 +12,33 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.params import SEGMENTS
+
 if TYPE_CHECKING:
     from sim.model import ChannelModel
+
+
+def scores(rule: str, model: ChannelModel, vendor: int, target: str = "") -> np.ndarray:
+    """The rule's score for each live partner (float64, >= 0)."""
+    t = model.partners
+    if rule == "trailing_revenue":
+        return t.revenue_4q[vendor].astype(np.float64)
+    if rule == "potential":  # capacity x addressable demand: revenue a quarter at full effort
+        return model.market.potential(t, model.quarter)
+    if rule == "velocity":  # deal flow: many quick deals first
+        return (t.velocity * t.capacity).astype(np.float64)
+    if rule == "equal":
+        return np.ones(t.n)
+    if rule == "tier":
+        tiers = model.vendors[vendor].tiers
+        return tiers.mdf_weights(model) if tiers else np.ones(t.n)
+    if rule == "segment":
+        return t.segment_mix[SEGMENTS.index(target)].astype(np.float64)
+    if rule == "vertical":
+        return t.verticals[model.params.market.verticals.index(target)].astype(np.float64)
+    if rule == "recruits":  # partners in their first year
+        return (t.tenure <= 4).astype(np.float64)
+    raise ValueError(f"unknown allocation rule {rule!r}")
 
 
 def normalise(score: np.ndarray) -> np.ndarray:
@@ -19,23 +46,20 @@ def normalise(score: np.ndarray) -> np.ndarray:
     return score / total if total > 0 else np.zeros_like(score)
 
 
-def trailing_revenue(model: ChannelModel, vendor: int) -> np.ndarray:
-    """In proportion to the partner's revenue with the vendor over the last four quarters."""
-    return model.partners.revenue_4q[vendor]
+def weights(rule: str, model: ChannelModel, vendor: int, target: str = "",
+            eligible: np.ndarray | None = None) -> np.ndarray:
+    score = scores(rule, model, vendor, target)
+    if eligible is not None:
+        score = score * eligible
+    return normalise(score)
 
 
-def equal(model: ChannelModel, vendor: int) -> np.ndarray:
-    return np.ones(model.partners.n)
-
-
-RULES = {
-    "trailing_revenue": trailing_revenue,
-    "equal": equal,
-}
-
-
-def weights(rule: str, model: ChannelModel, vendor: int) -> np.ndarray:
-    return normalise(RULES[rule](model, vendor).astype(np.float64))
+def top(score: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the `count` highest positive scores (a deterministic choice among ties)."""
+    positive = np.flatnonzero(score > 0)
+    if count >= positive.size:
+        return positive
+    return positive[np.argpartition(-score[positive], count)[:count]]
 
 
 def share_out(budget: float, shares: np.ndarray) -> np.ndarray:

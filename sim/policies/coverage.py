@@ -1,6 +1,12 @@
 """CAM coverage: how the vendor's channel account managers spend their hours.
 
 Hours are finite: count x hours a quarter, and never more are given than exist.
+- dedicated: each CAM manages `partners_per_cam` partners (7-10 on average), the top ones by
+  the allocation rule among those whose tier carries CAM coverage; each gets an equal share
+  of its CAM's hours;
+- pooled: all hours spread over every partner in proportion to the rule's score;
+- digital: no CAM hours (the portal only).
+CAM headcount is costed whether its hours are used or not.
 """
 
 from __future__ import annotations
@@ -15,13 +21,25 @@ class CamCoverage(Policy):
 
     def offer(self, model, offers):
         p = self.params
+        t = model.partners
+        j = self.vendor
         available = p.count * p.hours_per_quarter
-        offers.cam_hours[self.vendor] = allocation.share_out(available,
-                                                             allocation.weights(p.allocation, model, self.vendor))
+        if p.coverage == "digital" or available == 0 or t.n == 0:
+            return
+        score = allocation.scores(p.allocation, model, j, p.target)
+        if j == 0:
+            score = score * ~t.digital
+        if p.coverage == "dedicated":
+            score = score * model.vendors[j].tiers.cam_eligible(model)
+            covered = allocation.top(score, p.count * p.partners_per_cam)
+            offers.cam_hours[j, covered] = p.hours_per_quarter / p.partners_per_cam
+        else:
+            offers.cam_hours[j] = allocation.share_out(available, allocation.normalise(score))
 
     def settle(self, model, offers, sales, ledger):
         p = self.params
-        used = float(offers.cam_hours[self.vendor].sum(dtype=np.float64))
-        ledger.usage[self.vendor]["cam_hours_used"] = used
-        ledger.usage[self.vendor]["cam_hours_available"] = p.count * p.hours_per_quarter
-        ledger.charge(self.vendor, self.instrument, used * p.cost_per_hour)
+        j = self.vendor
+        available = p.count * p.hours_per_quarter
+        ledger.usage[j]["cam_hours_used"] = float(offers.cam_hours[j].sum(dtype=np.float64))
+        ledger.usage[j]["cam_hours_available"] = available
+        ledger.charge(j, self.instrument, available * p.cost_per_hour)

@@ -1,10 +1,14 @@
-"""Market development funds: a quarterly budget shared among partners by an allocation rule.
+"""Market development funds: accrued as a share of revenue, or a discretionary budget.
 
-MDF spent buys demand generation: a stock that carries over (lambda ~0.3-0.45 a quarter)
-and lifts the partner's opportunity flow with elasticity ~0.12 (Sethuraman, Tellis &
-Briesch 2011), from the next quarter on:
+Allocation follows a rule (see sim.policies.allocation); optionally a share of the budget is
+reserved for the top group (top 20 % by trailing revenue, or the top tier). Partners claim
+claim_max x (1 - exp(-marketers / claim_half)) of what they are allocated: firms without
+marketers leave their funds unspent (about half of MDF is never claimed). Claimed MDF buys
+demand generation: a stock that carries over (lambda ~0.3-0.45 a quarter) and lifts the
+partner's opportunity flow with elasticity ~0.12 (Sethuraman, Tellis & Briesch 2011), from
+the next quarter on:
 
-    stock' = lambda x stock + MDF spent;   opportunities x (1 + stock / own marketing)^elasticity
+    stock' = lambda x stock + MDF claimed;   opportunities x (1 + stock / own marketing)^elasticity
 """
 
 from __future__ import annotations
@@ -17,23 +21,63 @@ from sim.policies import Policy, allocation
 class MarketDevelopmentFunds(Policy):
     instrument = "mdf"
 
+    def claim_rate(self, model) -> np.ndarray:
+        p = self.params
+        return p.claim_max * -np.expm1(model.partners.marketing * np.float32(-1.0 / p.claim_half_marketers))
+
+    def eligible(self, model) -> np.ndarray:
+        vendor = model.vendors[self.vendor]
+        eligible = vendor.tiers.mdf_weights(model) > 0
+        if self.vendor == 0:
+            eligible &= ~model.partners.digital
+        return eligible
+
+    def allocate(self, model) -> np.ndarray:
+        p = self.params
+        t = model.partners
+        j = self.vendor
+        eligible = self.eligible(model)
+        if p.mode == "accrual":
+            return (p.accrual_rate * t.revenue[j] * eligible).astype(np.float32)
+        if p.top_share is None:
+            return allocation.share_out(p.budget, allocation.weights(p.allocation, model, j, p.target, eligible))
+        if p.top_group == "top_tier":
+            top_group = t.tier[j] == t.tier[j].max() if t.n else np.zeros(0, bool)
+        else:
+            top_group = np.zeros(t.n, bool)
+            top_group[allocation.top(t.revenue_4q[j].astype(np.float64), int(np.ceil(0.2 * t.n)))] = True
+        in_top = allocation.weights(p.allocation, model, j, p.target, eligible & top_group)
+        in_rest = allocation.weights(p.allocation, model, j, p.target, eligible & ~top_group)
+        return (allocation.share_out(p.budget * p.top_share, in_top)
+                + allocation.share_out(p.budget * (1.0 - p.top_share), in_rest))
+
     def offer(self, model, offers):
         p = self.params
         t = model.partners
-        own_marketing = np.maximum(t.marketing, 0.5) * p.reference_dollars
-        offers.demand[self.vendor] *= (1.0 + t.mdf_stock[self.vendor] / own_marketing) ** p.elasticity
-        if not p.enabled or p.budget == 0:
+        j = self.vendor
+        stock = t.mdf_stock[j]
+        if stock.any():
+            own_marketing = np.maximum(t.marketing, 0.5) * np.float32(p.reference_dollars)
+            offers.demand[j] *= (1.0 + stock / own_marketing) ** np.float32(p.elasticity)
+        if not p.enabled:
             return
-        allocated = allocation.share_out(p.budget, allocation.weights(p.allocation, model, self.vendor))
-        offers.mdf[self.vendor] = allocated
-        expected = np.maximum(t.revenue_trend[self.vendor], 1_000.0)
-        offers.incentive[self.vendor] += np.minimum(p.perceived_value * allocated / expected, 0.2)
+        allocated = self.allocate(model)
+        offers.mdf[j] = allocated
+        self._claim_rate = self.claim_rate(model)  # this quarter's partners (settle uses it too)
+        usable = allocated * self._claim_rate
+        expected = np.maximum(t.revenue_trend[j], 1_000.0)
+        offers.incentive[j] += np.minimum(p.perceived_value * usable / expected, 0.2)
 
     def settle(self, model, offers, sales, ledger):
         p = self.params
-        ledger.budget[self.vendor]["mdf"] = p.budget if p.enabled else 0.0
-        claimed = offers.mdf[self.vendor]
-        ledger.mdf_spent[self.vendor] += claimed
-        ledger.charge(self.vendor, self.instrument, claimed.sum(dtype=np.float64))
+        j = self.vendor
+        allocated = offers.mdf[j]
+        budget = float(allocated.sum(dtype=np.float64)) if p.mode == "accrual" else p.budget
+        ledger.budget[j][self.instrument] = budget if p.enabled else 0.0
+        claimed = allocated * self._claim_rate if p.enabled else np.zeros_like(allocated)
+        ledger.mdf_spent[j] += claimed
+        ledger.usage[j]["mdf_allocated"] = float(allocated.sum(dtype=np.float64))
+        ledger.usage[j]["mdf_claimed"] = float(claimed.sum(dtype=np.float64))
+        ledger.charge(j, self.instrument, ledger.usage[j]["mdf_claimed"])
         stock = model.partners.mdf_stock
-        stock[self.vendor] = p.carryover * stock[self.vendor] + claimed
+        stock[j] = p.carryover * stock[j] + claimed

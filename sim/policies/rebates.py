@@ -1,15 +1,17 @@
-"""Back-end volume rebates, paid after a period on revenue in that period.
+"""Back-end rebates, paid after a period on the revenue of that period.
 
-Partners respond to the expected payout given their progress (Taylor 2002): for a
-retroactive rebate at rate r on threshold T, E[payout] = r R P(R >= T), with R lognormal
-around the projection R^ (coefficient of variation cv). What moves effort is the expected
-payout of one more revenue dollar,
+Partners respond to the expected payout given their progress (Taylor 2002). For a ladder of
+thresholds T_k with rates r_k, a retroactive rebate pays the rate of the highest rung reached
+on the whole amount, E[payout] = sum_k (r_k - r_k-1) R P(R >= T_k); with R lognormal around
+the projection R^ (coefficient of variation cv) what moves effort is the expected payout of
+one more revenue dollar,
 
-    d E[payout] / d R^ = r (Phi(z) + phi(z) / cv),   z = ln(R^ / T) / cv,
+    d E[payout] / d R^ = sum_k (r_k - r_k-1) (Phi(z_k) + phi(z_k) / cv),   z_k = ln(R^ / T_k) / cv,
 
-large just below the threshold, about r far above it and about 0 far below it: near-
-threshold partners push, far ones do not. An incremental rebate pays r (R - T)+, whose
-marginal value r Phi(z) has no spike.
+large just below a threshold, about the rate far above it and about 0 far below it: near-
+threshold partners push, far ones do not. An incremental ladder pays sum_k (r_k - r_k-1) (R - T_k)+,
+whose marginal value sum_k (r_k - r_k-1) Phi(z_k) has no spike. A growth rebate is the same
+ladder on thresholds that are growth over the partner's trailing four-quarter baseline.
 """
 
 from __future__ import annotations
@@ -34,30 +36,57 @@ def normal_cdf(z: np.ndarray) -> np.ndarray:
     return inner
 
 
-def marginal_rate(projected: np.ndarray, rate: float, threshold: float, retroactive: bool,
+def marginal_rate(projected: np.ndarray, thresholds: list, rates: list[float], retroactive: bool,
                   cv: float) -> np.ndarray:
-    """Expected rebate on one more revenue dollar, given the projected period revenue."""
-    if threshold <= 0:
-        return np.full(projected.shape, rate)
-    # float32 is ample for a response weight and halves the cost of the special functions
-    z = np.log(np.maximum(projected, 1.0).astype(np.float32))
-    z -= np.float32(np.log(threshold))
-    z *= np.float32(1.0 / cv)
-    reach = normal_cdf(z)
-    if not retroactive:
-        reach *= np.float32(rate)
-        return reach
-    spike = np.exp(np.float32(-0.5) * z * z)
-    spike *= np.float32(_INV_SQRT_2PI / cv)
-    reach += spike
-    reach *= np.float32(rate)
-    return reach
+    """Expected rebate on one more revenue dollar, given projected period revenue.
+
+    `thresholds` holds a number or a per-partner array for each rung.
+    """
+    out = np.zeros(projected.shape, np.float32)
+    log_projected = np.log(np.maximum(projected, 1.0).astype(np.float32))
+    previous = 0.0
+    for threshold, rate in zip(thresholds, rates, strict=True):
+        step = np.float32(rate - previous)
+        previous = rate
+        if step == 0:
+            continue
+        if np.isscalar(threshold) and threshold <= 0:  # from the first dollar
+            out += step
+            continue
+        z = log_projected - np.log(np.maximum(threshold, 1.0)).astype(np.float32)
+        z *= np.float32(1.0 / cv)
+        reach = normal_cdf(z)
+        if retroactive:
+            spike = np.exp(np.float32(-0.5) * z * z)
+            spike *= np.float32(_INV_SQRT_2PI / cv)
+            reach += spike
+        reach *= step
+        out += reach
+    return out
 
 
-def payout(period_revenue: np.ndarray, rate: float, threshold: float, retroactive: bool) -> np.ndarray:
-    if retroactive:
-        return rate * period_revenue * (period_revenue >= threshold)
-    return rate * np.maximum(period_revenue - threshold, 0.0)
+def payout(revenue: np.ndarray, thresholds: list, rates: list[float], retroactive: bool) -> np.ndarray:
+    """What the ladder pays on period revenue."""
+    revenue = revenue.astype(np.float64)
+    if retroactive:  # the rate of the highest rung reached, on the whole amount
+        rate = np.zeros(revenue.shape)
+        for threshold, r in zip(thresholds, rates, strict=True):
+            rate = np.where(revenue >= threshold, r, rate)
+        return rate * revenue
+    paid = np.zeros(revenue.shape)
+    previous = 0.0
+    for threshold, r in zip(thresholds, rates, strict=True):
+        paid += (r - previous) * np.maximum(revenue - threshold, 0.0)
+        previous = r
+    return paid
+
+
+def near_threshold(revenue: np.ndarray, thresholds: list) -> int:
+    """Partners within 10 % below a threshold."""
+    near = np.zeros(revenue.shape, bool)
+    for threshold in thresholds:
+        near |= (revenue >= 0.9 * threshold) & (revenue < threshold)
+    return int(near.sum())
 
 
 class VolumeRebate(Policy):
@@ -71,27 +100,62 @@ class VolumeRebate(Policy):
 
     def offer(self, model, offers):
         p = self.params
-        if not p.enabled or p.rate == 0:
+        if not p.enabled:
             return
         t = model.partners
         period = self._period()
         quarters_left = period - (model.quarter - 1) % period
         projected = t.rebate_progress[self.vendor] + quarters_left * t.revenue_trend[self.vendor]
-        offers.incentive[self.vendor] += marginal_rate(projected, p.rate, p.threshold, p.retroactive,
-                                                          p.forecast_cv)
+        rungs = p.rungs()
+        offers.incentive[self.vendor] += marginal_rate(projected, [r.threshold for r in rungs],
+                                                       [r.rate for r in rungs], p.retroactive, p.forecast_cv)
 
     def settle(self, model, offers, sales, ledger):
         p = self.params
-        ledger.budget[self.vendor]["rebate"] = p.budget
+        j = self.vendor
+        ledger.budget[j][self.instrument] = p.budget
         if not p.enabled:
             return
         progress = model.partners.rebate_progress
-        progress[self.vendor] += sales.revenue[self.vendor]
+        progress[j] += sales.revenue[j]
+        rungs = p.rungs()
+        thresholds = [r.threshold for r in rungs]
         if model.quarter % self._period():
+            ledger.usage[j]["rebate_near_threshold"] = near_threshold(
+                progress[j] * self._period() / (model.quarter % self._period()), thresholds)
             return
-        paid = payout(progress[self.vendor], p.rate, p.threshold, p.retroactive)
+        ledger.usage[j]["rebate_near_threshold"] = near_threshold(progress[j], thresholds)
+        paid = payout(progress[j], thresholds, [r.rate for r in rungs], p.retroactive)
         total = paid.sum()
         if total > p.budget:  # a capped programme pays pro rata
             paid *= p.budget / total
-        ledger.pay(self.vendor, self.instrument, paid)
-        progress[self.vendor] = 0.0
+        ledger.pay(j, self.instrument, paid.astype(np.float32))
+        progress[j] = 0.0
+
+
+class GrowthRebate(Policy):
+    instrument = "growth_rebate"
+
+    def prepare(self, model):
+        model.partners.add_column("growth_baseline", (model.n_vendors,))
+
+    def _ladder(self, model):
+        baseline = model.partners.growth_baseline[self.vendor]
+        return ([baseline * (1.0 + r.growth) for r in self.params.rungs], [r.rate for r in self.params.rungs])
+
+    def offer(self, model, offers):
+        p = self.params
+        if not p.enabled:
+            return
+        t = model.partners
+        t.growth_baseline[self.vendor] = t.revenue_4q[self.vendor] * 0.25  # trailing quarterly average
+        thresholds, rates = self._ladder(model)
+        offers.incentive[self.vendor] += marginal_rate(t.revenue_trend[self.vendor], thresholds, rates,
+                                                       p.retroactive, p.forecast_cv)
+
+    def settle(self, model, offers, sales, ledger):
+        if not self.params.enabled:
+            return
+        thresholds, rates = self._ladder(model)
+        paid = payout(sales.revenue[self.vendor], thresholds, rates, self.params.retroactive)
+        ledger.pay(self.vendor, self.instrument, paid.astype(np.float32))

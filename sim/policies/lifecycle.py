@@ -1,0 +1,74 @@
+"""The partner lifecycle, as the focal vendor runs it: terminations and recruitment.
+
+Termination is slow and indirect: a partner is let go only after `quarters` consecutive
+quarters without a won deal (or below a revenue floor), never in its first `grace` quarters
+(or moved to a digital tier: no CAM time, no MDF). Recruitment adds partners drawn from a
+recruit profile; a recruit engages with probability `activation` and ramps up: its opportunity
+flow with the vendor is scaled by 1 - exp(-(tenure + 1) / ramp_quarters).
+Voluntary exits are the partners' own decision (sim.partners.leaving).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.policies import Policy
+
+
+class Termination(Policy):
+    def begin(self, model):
+        """The channel has run under this rule: count each partner's quarters without a deal in its
+        year of history, and (for the digital action) start those past the rule in the digital tier."""
+        p = self.params
+        if self.vendor != 0 or not p.enabled or p.rule != "no_deal":
+            return
+        t = model.partners
+        history = t.won_history  # quarters 1..4 before the start, the latest last
+        failing = np.zeros(t.n, np.int16)
+        still = np.ones(t.n, bool)
+        for back in range(history.shape[0] - 1, -1, -1):
+            still &= history[back] == 0
+            failing += still
+        t.failing = failing
+        if p.action == "digital":
+            t.digital = (failing >= p.quarters) & (t.tenure > p.grace)
+
+    def review(self, model, ledger):
+        p = self.params
+        if self.vendor != 0 or not p.enabled:
+            return
+        t = model.partners
+        failing = t.won_deals[0] == 0 if p.rule == "no_deal" else t.revenue[0] < p.revenue_floor
+        t.failing = np.where(failing, t.failing + 1, 0)
+        due = np.flatnonzero((t.failing >= p.quarters) & (t.tenure > p.grace) & ~t.digital)
+        if p.action == "terminate":
+            model.remove_partners(due)
+            ledger.lifecycle["terminations"] += due.size
+        else:
+            t.digital[due] = True
+            ledger.lifecycle["moved_to_digital"] += due.size
+
+
+class Recruitment(Policy):
+    instrument = "recruitment"
+
+    def offer(self, model, offers):
+        if self.vendor != 0:
+            return
+        t = model.partners
+        tenure = t.tenure
+        ramping = (tenure < 12) & (t.joined > 0)  # recruits onboarding; founding partners are established
+        if ramping.any():
+            ramp = -np.expm1(-(tenure[ramping] + 1.0) / self.params.ramp_quarters)
+            offers.demand[0, ramping] *= ramp.astype(np.float32)
+
+    def recruit(self, model, ledger):
+        p = self.params
+        if self.vendor != 0 or not p.enabled:
+            return
+        count = p.per_quarter if p.budget is None else int(p.budget // p.cost_per_recruit)
+        if count <= 0:
+            return
+        model.recruit_partners(count, p)
+        ledger.lifecycle["recruits"] += count
+        ledger.charge(0, self.instrument, count * p.cost_per_recruit)
