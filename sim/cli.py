@@ -79,8 +79,8 @@ def cmd_run(args) -> int:
         raise UserError(f"--seed {args.seed}: must be a non-negative integer")
     model = ChannelModel(rng=args.seed, **{path.replace(".", "__"): v for path, v in overrides.items()})
     frame = model.run()
-    print(f"{model.params.meta.title}: {model.params.partners.count:,} partners at the start, {model.n_vendors - 1} rivals, "
-          f"seed {model.seed}")
+    print(f"{model.params.meta.title}: {model.params.partners.count:,} partners at the start, "
+          f"{model.n_vendors - 1} rivals, seed {model.seed}")
     print(kpi_table(frame).to_string())
     return 0
 
