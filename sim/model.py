@@ -104,6 +104,8 @@ class ChannelModel(mesa.Model):
         self.quarter += 1
         offers = self.plan_programs()  # vendors set margins, incentives, MDF, CAM hours, push
         sales = self.work_the_market(offers)  # partners answer the offers; deals happen
+        for vendor in self.vendors:  # period ends and SPIF windows move closing dates
+            vendor.move_deals(sales)
         ledger = self.settle_money(offers, sales)  # rebates, MDF claims paid
         self.book_quarter(offers, sales, ledger)  # relationships and partner accounts move on
         self.last_offers, self.last_ledger = offers, ledger

@@ -99,13 +99,13 @@ class Market(Node):
         default_factory=lambda: SegmentValues(smb=12_000.0, midmarket=60_000.0, enterprise=300_000.0)
     )
     deal_size_sigma: SegmentValues = Field(
-        default_factory=lambda: SegmentValues(smb=0.7, midmarket=0.8, enterprise=1.0)
+        default_factory=lambda: SegmentValues(smb=0.6, midmarket=0.7, enterprise=0.8)
     )
     # win probability at capability 0.5 and effort share 0.25
     win_base: SegmentShares = Field(
         default_factory=lambda: SegmentShares(smb=0.35, midmarket=0.30, enterprise=0.25)
     )
-    win_capability: NonNegative = 2.0  # logit slope per unit of capability
+    win_capability: NonNegative = 1.5  # logit slope per unit of capability
     win_effort: NonNegative = 1.0  # logit slope per unit of effort share
     # technical (presales) staff per seller needed to reach a segment's full opportunity flow
     technical_ratio: SegmentValues = Field(
@@ -153,7 +153,7 @@ class Attraction(Node):
     alignment: NonNegative = 2.0  # logit weight on cosine(partner verticals, vendor push)
     capability: NonNegative = 0.5  # exponent on capability with the vendor
     relationship: NonNegative = 0.5  # exponent on goodwill with the vendor
-    idiosyncrasy: NonNegative = 0.6  # s.d. of each partner's fixed taste for each line
+    idiosyncrasy: NonNegative = 0.45  # s.d. of each partner's fixed taste for each line
     services: Positive = 1.0  # attraction of the partner's own services relative to a reference line
     reference_profit: Positive = 0.22  # profit rate of the reference line (default margin plus incentives)
 
@@ -199,7 +199,7 @@ class Partners(Node):
     # headcount ~ Pareto(index, minimum), truncated. Revenue is more concentrated than headcount
     # (bigger firms sell upmarket and differ in mindshare), so an index of 1.6 on headcount gives
     # the ~80/20 revenue split that an index of 1.16 would give on revenue itself
-    size_pareto_index: Annotated[float, Field(gt=0.5, le=5.0)] = 1.6
+    size_pareto_index: Annotated[float, Field(gt=0.5, le=5.0)] = 1.5
     size_min: Annotated[float, Field(ge=1.0)] = 2.0
     size_max: Annotated[float, Field(ge=1.0)] = 1_000.0
     roles: Roles = Field(default_factory=Roles)
@@ -292,6 +292,9 @@ class Rebate(Node):
     retroactive: bool = True  # paid on the whole amount once a threshold is crossed
     period: Literal["quarter", "year"] = "quarter"
     forecast_cv: Positive = 0.25  # how uncertain a partner is about its period revenue
+    # at the end of a period a partner just short of a threshold closes early up to this share of
+    # next quarter's pipeline, if that is enough to cross (only a retroactive ladder rewards it)
+    pull_forward: Share = 0.5
     budget: Annotated[float, Field(gt=0.0)] = math.inf  # cap on payouts a quarter (pro rata)
 
     @model_validator(mode="after")
@@ -335,8 +338,8 @@ class MDF(Node):
     target: str = ""  # the segment or vertical for a targeted allocation
     top_share: Share | None = None  # if set: this share of the budget to the top group, the rest to the others
     top_group: Literal["top20", "top_tier"] = "top20"
-    claim_max: Share = 0.8  # share of its allocation a partner with many marketers claims
-    claim_half_marketers: Positive = 3.0  # marketers at which a partner claims 63 % of claim_max
+    claim_max: Share = 0.9  # share of its allocation a partner with many marketers claims
+    claim_half_marketers: Positive = 2.0  # marketers at which a partner claims 63 % of claim_max
     elasticity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.12  # short-term demand-generation elasticity
     carryover: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.4  # 0.3-0.45 a quarter
     reference_dollars: Positive = 25_000.0  # a partner's own marketing a quarter per marketer
@@ -348,13 +351,13 @@ class Spif(Node):
 
     enabled: bool = True
     amount: Money = 500.0  # $50-$1,000 a deal
-    line: str = ""  # product line ("" = every line)
+    line: str = "software"  # product line ("" = every line)
     vertical: str = ""  # vertical ("" = every vertical)
     start: Annotated[int, Field(ge=1)] = 4  # first quarter of the window
     length: Annotated[int, Field(ge=1, le=40)] = 1  # quarters
     every: Annotated[int, Field(ge=0, le=40)] = 4  # repeat the window every so many quarters (0: once)
     pull_forward: Share = 0.3  # share of next quarter's eligible pipeline closed early in a window
-    hold_back: Share = 0.15  # share of eligible deals held back the quarter before a window
+    hold_back: Share = 0.1  # share of eligible deals held back the quarter before a window
     budget: Annotated[float, Field(gt=0.0)] = math.inf
 
     @model_validator(mode="after")
@@ -746,9 +749,9 @@ def build_scenario(base: Scenario | Mapping[str, Any] | None = None,
     if isinstance(base, Scenario):
         data = base.model_dump()
     elif base is None:
-        data = {}
+        data = Scenario().model_dump()
     elif isinstance(base, Mapping):
-        data = _deep_copy(base)
+        data = merge(Scenario().model_dump(), _deep_copy(base))
     else:
         raise ParameterError([f"a scenario must be a Scenario or a dict, not {type(base).__name__}"])
     for path, value in (overrides or {}).items():
@@ -757,6 +760,22 @@ def build_scenario(base: Scenario | Mapping[str, Any] | None = None,
         return Scenario.model_validate(data)
     except ValidationError as error:
         raise ParameterError(explain(error, data)) from None
+
+
+def merge(base: dict, patch: Mapping[str, Any], model: type[BaseModel] = None) -> dict:
+    """`patch` laid over `base`, table by table: a table of the tree is merged key by key (so a
+    partial table keeps the defaults around it); a value, a list or a table of free keys (a push,
+    the product lines) is replaced whole. Unknown keys are kept, for validation to report."""
+    model = model or Scenario
+    out = dict(base)
+    for key, value in patch.items():
+        field = model.model_fields.get(key)
+        sub = _submodel(field.annotation) if field is not None and _dict_type(field.annotation) is None else None
+        if sub is not None and isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value, sub)
+        else:
+            out[key] = value
+    return out
 
 
 def _deep_copy(data: Mapping[str, Any]) -> dict:

@@ -291,7 +291,7 @@ def attraction_logits(table: PartnerTable, offers: Offers, params: Scenario) -> 
     good_ref = params.partners.goodwill.initial + 0.05
     logits = np.empty((n_vendors + 1, table.n), dtype=REAL)
     vendor = logits[:n_vendors]
-    np.maximum(offers.margin + offers.incentive, 1e-4, out=vendor)
+    np.maximum(offers.margin + offers.registration + offers.incentive, 1e-4, out=vendor)
     vendor *= 1.0 / a.reference_profit
     np.log(vendor, out=vendor)
     vendor *= a.profit

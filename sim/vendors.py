@@ -56,6 +56,11 @@ class Vendor(mesa.Agent):
         else:
             self.margin_history.append(self.list_margin)
 
+    def move_deals(self, sales: Sales) -> None:
+        """Partners move closing dates where this vendor's programme makes it pay."""
+        for policy in self.policies:
+            policy.timing(self.model, sales)
+
     def settle(self, offers: Offers, sales: Sales, ledger: Ledger) -> None:
         """Pay what the quarter earned and book revenue net of discounts and incentives."""
         for policy in self.policies:

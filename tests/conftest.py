@@ -21,10 +21,12 @@ def check_invariants(model: ChannelModel) -> None:
     kpis = model.kpis
     assert all(np.isfinite(v) for v in kpis.values()), kpis
     assert kpis["revenue"] >= 0
-    program = model.params.vendor
-    assert kpis["spend_mdf"] <= program.mdf.budget * (1 + 1e-6) + 1e-6
+    for vendor in model.vendors:  # every budgeted instrument of every vendor stays within its budget
+        spend, budget = model.last_ledger.spend[vendor.index], model.last_ledger.budget[vendor.index]
+        for instrument, available in budget.items():
+            assert spend.get(instrument, 0.0) <= available * (1 + 1e-6) + 1e-6, (vendor.name, instrument)
+    assert kpis["mdf_claimed"] <= kpis["mdf_allocated"] * (1 + 1e-6) + 1e-6
     assert kpis["cam_hours_used"] <= kpis["cam_hours_available"] * (1 + 1e-9) + 1e-9
-    assert kpis["spend_rebate"] <= program.rebate.budget * (1 + 1e-6) + 1e-6
 
 
 @pytest.fixture

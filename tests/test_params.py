@@ -47,6 +47,13 @@ def test_an_unknown_name_is_named_with_a_suggestion():
          r"vendor.push.helthcare: unknown vertical \(did you mean 'healthcare'\?\)"),
         ({"market.close_delay.enterprise": [0.5, 0.6]}, r"market.close_delay.enterprise.*must sum to 1"),
         ({"partners.size_max": 1.0}, r"size_max \(1.0\) must be at least size_min"),
+        ({"vendor.rebate.ladder": [{"threshold": 50_000.0, "rate": 0.05}]}, r"rebate thresholds must rise"),
+        ({"vendor.tiers.margin_points": [0.0, 0.01]}, r"margin_points needs one value per tier \(4"),
+        ({"vendor.spif.line": "softwear"}, r"vendor.spif.line = 'softwear'.*did you mean 'software'"),
+        ({"vendor.spif.every": 0, "vendor.spif.start": 60}, r"vendor.spif.start = 60: the window starts after"),
+        ({"rivals.program.recruitment.enabled": True}, r"rivals do not recruit"),
+        ({"vendor.mdf.allocation": "vertical", "vendor.mdf.target": "mining"}, r"vendor.mdf.target = 'mining'"),
+        ({"vendor.margin.lines": {"a": {"share": 0.5}}}, r"product line shares must sum to 1"),
         ({"vendor.push.healthcare.x": 1}, r"is a value, not a table"),
     ],
 )
@@ -61,6 +68,17 @@ def test_every_path_of_the_tree_is_addressable():
     for path in flat:
         check_path(path)
         assert Scenario().get(path) == flat[path]
+
+
+def test_a_partial_table_keeps_the_defaults_around_it():
+    tree = build_scenario(None, {"rivals.program.spif.enabled": False})
+    assert tree.rivals.program.name == "rival"
+    assert not tree.rivals.program.recruitment.enabled  # the rivals' own default, not the class default
+    from_dict = build_scenario({"rivals": {"program": {"margin": {"base": 0.3}}}})
+    assert from_dict.rivals.program.margin.base == 0.3 and from_dict.rivals.program.name == "rival"
+    assert from_dict.rivals.program.margin.lines == Scenario().rivals.program.margin.lines
+    lines = build_scenario({"vendor": {"margin": {"lines": {"services": {"share": 1.0}}}, "spif": {"line": ""}}})
+    assert list(lines.vendor.margin.lines) == ["services"]  # a table of free keys is replaced whole
 
 
 def test_numpy_values_from_a_sweep_are_accepted():

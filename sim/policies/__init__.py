@@ -120,6 +120,9 @@ class Policy:
     def offer(self, model: ChannelModel, offers: Offers) -> None:
         """Add this instrument's terms to the vendor's row of `offers`."""
 
+    def timing(self, model: ChannelModel, sales: Sales) -> None:
+        """After the market, before payouts: partners move closing dates (period ends, SPIF windows)."""
+
     def settle(self, model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -> None:
         """Pay out what the quarter's sales earned, into `ledger`."""
 

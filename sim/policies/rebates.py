@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.policies import Policy
+from sim.policies import Policy, timing
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
@@ -81,6 +81,26 @@ def payout(revenue: np.ndarray, thresholds: list, rates: list[float], retroactiv
     return paid
 
 
+def pull_to_threshold(model, vendor: int, sales, period_revenue: np.ndarray, thresholds: list,
+                      share: float) -> np.ndarray:
+    """End-of-period push: a partner short of its next threshold closes early just enough of next
+    quarter's pipeline to cross it, if up to `share` of that pipeline suffices. Returns the value
+    pulled into this quarter per partner."""
+    ring = model.partners.pipeline
+    depth = ring.shape[0]
+    if depth < 2 or share == 0:
+        return np.zeros(period_revenue.shape, np.float32)
+    gap = np.full(period_revenue.shape, np.inf, np.float32)
+    for threshold in sorted(thresholds, reverse=True):  # the nearest threshold above wins
+        if threshold > 0:
+            below = period_revenue < threshold
+            gap[below] = threshold - period_revenue[below]
+    waiting = ring[(model.quarter + 1) % depth, vendor].sum(axis=0)
+    need = gap * np.float32(1.001)
+    fraction = np.where(need <= share * waiting, need / np.maximum(waiting, 1e-9), 0.0).astype(np.float32)
+    return timing.close_early(model, vendor, sales, fraction)
+
+
 def near_threshold(revenue: np.ndarray, thresholds: list) -> int:
     """Partners within 10 % below a threshold."""
     near = np.zeros(revenue.shape, bool)
@@ -110,16 +130,28 @@ class VolumeRebate(Policy):
         offers.incentive[self.vendor] += marginal_rate(projected, [r.threshold for r in rungs],
                                                        [r.rate for r in rungs], p.retroactive, p.forecast_cv)
 
+    def timing(self, model, sales):
+        """Partners just short of a threshold at the end of a period pull deals into it."""
+        p = self.params
+        self._pulled = 0.0
+        if p.enabled and p.retroactive and model.quarter % self._period() == 0:
+            j = self.vendor
+            period_revenue = model.partners.rebate_progress[j] + sales.revenue[j]
+            pulled = pull_to_threshold(model, j, sales, period_revenue, [r.threshold for r in p.rungs()],
+                                       p.pull_forward)
+            self._pulled = float(pulled.sum(dtype=np.float64))
+
     def settle(self, model, offers, sales, ledger):
         p = self.params
         j = self.vendor
         ledger.budget[j][self.instrument] = p.budget
         if not p.enabled:
             return
+        ledger.usage[j]["rebate_pulled_forward"] = self._pulled
         progress = model.partners.rebate_progress
-        progress[j] += sales.revenue[j]
         rungs = p.rungs()
         thresholds = [r.threshold for r in rungs]
+        progress[j] += sales.revenue[j]
         if model.quarter % self._period():
             ledger.usage[j]["rebate_near_threshold"] = near_threshold(
                 progress[j] * self._period() / (model.quarter % self._period()), thresholds)

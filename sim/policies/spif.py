@@ -1,18 +1,19 @@
 """SPIFs: cash per won deal on a product line and/or vertical, for a window of quarters.
 
 While a window is open partners count the SPIF as an incentive per revenue dollar
-(amount x eligible share x deals per dollar). Deal timing responds: in a window quarter
-partners close part of next quarter's eligible pipeline early (pull-forward, then a dip
-after the window); in the quarter before a window they hold part of the eligible deals due
-then to book them inside it ("overuse teaches sellers to hold deals for the next SPIF").
-SPIFs are paid on eligible deals closed in the window (deal value / mean deal size).
+(amount x eligible share x deals per dollar). Deal timing responds: at the end of a window
+quarter partners close `pull_forward` of their eligible deals due next quarter at once
+(pull-forward, then a dip after the window); in the quarter before a window they hold
+`hold_back` of the eligible deals closing then over into it ("overuse teaches sellers to hold
+deals for the next SPIF"). SPIFs are paid on eligible deals closed in the window (deal value
+/ mean deal size).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from sim.policies import REAL, Policy
+from sim.policies import REAL, Policy, timing
 
 
 class Spif(Policy):
@@ -36,23 +37,20 @@ class Spif(Policy):
         quarter = model.quarter
         if not spif.enabled:
             return
-        now, soon = spif.in_window(quarter), spif.in_window(quarter + 1)
-        if not (now or soon):
+        if spif.in_window(quarter):
+            eligible = self.eligible_share(model)
+            offers.incentive[self.vendor] += spif.amount * eligible * model.partners.deals_per_dollar
+
+    def timing(self, model, sales):
+        spif = self.params.spif
+        quarter = model.quarter
+        if not spif.enabled:
             return
-        j = self.vendor
-        eligible = self.eligible_share(model)
-        ring = model.partners.pipeline  # closing quarter x vendor x segment x partner
-        depth = ring.shape[0]
-        if now:
-            offers.incentive[j] += spif.amount * eligible * model.partners.deals_per_dollar
-            if depth > 1 and spif.pull_forward > 0:
-                moved = ring[(quarter + 1) % depth, j] * (spif.pull_forward * eligible)
-                ring[(quarter + 1) % depth, j] -= moved
-                ring[quarter % depth, j] += moved
-        elif depth > 1 and spif.hold_back > 0:
-            held = ring[quarter % depth, j] * (spif.hold_back * eligible)
-            ring[quarter % depth, j] -= held
-            ring[(quarter + 1) % depth, j] += held
+        if spif.in_window(quarter):
+            if spif.pull_forward > 0:
+                timing.close_early(model, self.vendor, sales, spif.pull_forward * self.eligible_share(model))
+        elif spif.in_window(quarter + 1) and spif.hold_back > 0:
+            timing.hold_over(model, self.vendor, sales, spif.hold_back * self.eligible_share(model))
 
     def settle(self, model, offers, sales, ledger):
         spif = self.params.spif
