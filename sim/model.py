@@ -81,6 +81,7 @@ class ChannelModel(mesa.Model):
         self.vendors: list[Vendor] = sorted(self.agents_by_type[Vendor], key=lambda v: v.index)
 
         founders = generate(params, self.streams, self._new_pids(params.partners.count), self.n_vendors)
+        del founders["activation_draw"]  # founders are engaged
         years = -np.log(self.streams.uniform("population.tenure", 0, founders["pid"]).astype(np.float64))
         founders["tenure"] = 4 + np.floor(12.0 * years).astype(np.int32)  # established partners: 4+ quarters
         founders["joined"] = -founders["tenure"]
@@ -187,7 +188,7 @@ class ChannelModel(mesa.Model):
         pids = self._new_pids(count)
         columns = generate(self.params, self.streams, pids, self.n_vendors, stream="recruits",
                            quarter=self.quarter, population=population)
-        engaged = self.streams.uniform("recruits.activation", self.quarter, pids - pids[0]) < recruitment.activation
+        engaged = columns.pop("activation_draw") < recruitment.activation
         columns["engaged"] = engaged
         columns["taste"][0, ~engaged] = -6.0  # a recruit that never takes to the vendor's line
         columns["capability"][0] = recruitment.initial_capability

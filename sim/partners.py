@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
+from scipy.special import ndtri
 
 from sim.params import SEGMENTS, Partners, Scenario
 from sim.policies import REAL
@@ -184,10 +185,11 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: int,
              stream: str = "population", quarter: int = 0, population: Partners | None = None) -> dict[str, np.ndarray]:
-    """Draw partner firms for ids `pids`: each attribute from its own stream, keyed by id.
+    """Draw partner firms for ids `pids`, keyed by id: each firm's attributes come from its own row
+    of the stream's block, so they do not depend on how many other firms are drawn.
 
     `population` (default: params.partners) sets the size, segment and vertical distributions;
-    recruits use the recruit profile laid over it. A cohort of recruits has streams of its own
+    recruits use the recruit profile laid over it. A cohort of recruits has a stream of its own
     (`stream`, `quarter`), keyed by position in the cohort.
     """
     p = population or params.partners
@@ -195,12 +197,17 @@ def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: in
     market = params.market
     n_verticals = len(market.verticals)
     lines = n_vendors + 1
+    widths = {"size": 1, "roles": 3, "role_rounding": 2, "segments": 3, "verticals": n_verticals, "taste": lines,
+              "capability": n_vendors, "goodwill": n_vendors, "activation": 1}
+    block = streams.uniform(stream, quarter, keys, (sum(widths.values()),)).astype(np.float64)
+    start = np.cumsum([0, *widths.values()])
+    columns = {name: block[start[i]:start[i + 1]] for i, name in enumerate(widths)}
 
     def uniform(name, lead=()):
-        return streams.uniform(f"{stream}.{name}", quarter, keys, lead).astype(float)
+        return columns[name].reshape(*lead, keys.size) if lead else columns[name][0]
 
     def normal(name, lead=()):
-        return streams.normal(f"{stream}.{name}", quarter, keys, lead).astype(float)
+        return ndtri(uniform(name, lead))
 
     # headcount: Pareto truncated to [size_min, size_max], by inversion
     alpha, low, high = p.size_pareto_index, p.size_min, p.size_max
@@ -256,6 +263,7 @@ def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: in
         "cycle": mean_delay @ segment_mix,
         "deals_per_dollar": (deals_per_fte @ segment_mix) / ((deals_per_fte * mean_size) @ segment_mix),
         "engaged": np.ones(pids.size, bool),
+        "activation_draw": uniform("activation"),
         "first_deal": np.full(pids.size, -1, np.int32),
         "taste": p.attraction.idiosyncrasy * normal("taste", (lines,)),
         "capability": logit_normal(p.capability.initial, p.capability.spread, "capability"),
