@@ -24,7 +24,6 @@ from sim.streams import Streams, poisson_from_uniform
 if TYPE_CHECKING:
     from sim.partners import PartnerTable
 
-CAPABILITY_FLOOR = 0.3  # share of the opportunity flow an uncertified partner still finds
 _FW_TABLE = 65
 
 
@@ -71,7 +70,8 @@ class Market:
                 flow[s] *= np.minimum(table.technical / (ratio * table.sales), 1.0)
         effort = table.effort[:vendors]
         capability = table.capability
-        pursuit = effort * (CAPABILITY_FLOOR + (1.0 - CAPABILITY_FLOOR) * capability)
+        floor = np.float32(m.capability_floor)
+        pursuit = effort * (floor + (1.0 - floor) * capability)
         pursuit *= offers.demand
         opportunities = pursuit[:, None, :] * flow[None, :, :]
         base = m.win_base.array().clip(1e-6, 1 - 1e-6)

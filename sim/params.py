@@ -106,6 +106,7 @@ class Market(Node):
         default_factory=lambda: SegmentShares(smb=0.35, midmarket=0.30, enterprise=0.25)
     )
     win_capability: NonNegative = 1.5  # logit slope per unit of capability
+    capability_floor: Share = 0.3  # share of the opportunity flow an uncertified partner still finds
     win_effort: NonNegative = 1.0  # logit slope per unit of effort share
     # technical (presales) staff per seller needed to reach a segment's full opportunity flow
     technical_ratio: SegmentValues = Field(
@@ -397,7 +398,7 @@ class Certification(Node):
 class CAMs(Node):
     """Channel account managers' time."""
 
-    count: Annotated[int, Field(ge=0, le=100_000)] = 10
+    count: Annotated[int, Field(ge=0, le=100_000)] = 12  # x 8 partners each: the top ~20 % managed
     hours_per_quarter: Annotated[float, Field(ge=0.0, le=1000.0)] = 500.0  # ~2,000 a year
     coverage: Literal["dedicated", "pooled", "digital"] = "dedicated"
     partners_per_cam: Annotated[int, Field(ge=1, le=1000)] = 8  # 7-10 managed partners per CAM
