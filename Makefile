@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/channelsim run
+	$(VENV)/bin/channelsim run scenarios/baseline.toml
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

@@ -1,10 +1,20 @@
-"""The `channelsim` command."""
+"""The `channelsim` command: run, compare and validate scenarios; measure speed.
+
+Bad input (a scenario, roster or option) is one short message per problem on stderr, exit code
+2, no traceback, and no output folder created or changed. Anything else that goes wrong is a
+bug: exit code 1 with the traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 import tomllib
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sim.params import ParameterError
@@ -34,29 +44,61 @@ class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaults
     pass
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # usage errors are bad input too: exit 2, as argparse does, with our prefix
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message}\n")
+
+
 def _command(sub, name: str, help_text: str, examples: str):
     return sub.add_parser(name, help=help_text, description=help_text, epilog=f"examples:\n{examples}",
                           formatter_class=_Formatter)
 
 
+def _run_options(parser, many: bool = False) -> None:
+    parser.add_argument("--quarters", type=int, help="quarters to run (default: the scenario's `quarters`)")
+    parser.add_argument("--replicates", type=int, help="replicates (default: the scenario's `run.replicates`)")
+    parser.add_argument("--seed", type=int, help="base seed; replicate r runs on a seed derived from it and r "
+                                                 "(default: the scenario's `run.seed`)")
+    parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="PATH=VALUE",
+                        help="override a parameter by its dotted path, in every scenario (repeatable)")
+    parser.add_argument("--partners", action="store_true", help="also write the partner panel (partners.parquet)")
+    parser.add_argument("--out", type=Path, help="output folder (replaced if it exists)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="channelsim",
         description="Simulate a vendor's indirect sales channel: partner firms, rival vendors and the "
                     "incentives and CAM time that shift partner effort, quarter by quarter.",
-        epilog="examples:\n  channelsim run\n  channelsim run --quarters 12 --set vendor.rebate.rate=0.05\n"
-               "  channelsim bench --json",
+        epilog="examples:\n  channelsim run scenarios/baseline.toml\n"
+               "  channelsim compare scenarios/baseline.toml scenarios/healthcare_spif.toml\n"
+               "  channelsim validate scenarios/*.toml\n  channelsim bench --json",
         formatter_class=_Formatter)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    run = _command(sub, "run", "Run the channel and print its quarterly KPIs.",
-                   "  channelsim run\n"
-                   "  channelsim run --quarters 12 --seed 7\n"
-                   "  channelsim run --set vendor.margin.base=0.25 --set partners.count=2000\n")
-    run.add_argument("--quarters", type=int, help="quarters to run (default: the scenario's horizon)")
-    run.add_argument("--seed", type=int, default=1, help="random seed")
-    run.add_argument("--set", dest="assignments", action="append", default=[], metavar="PATH=VALUE",
-                     help="override a parameter by its dotted path (repeatable)")
+    run = _command(sub, "run", "Run a scenario's replicates and write tables, figures and a report.",
+                   "  channelsim run scenarios/baseline.toml\n"
+                   "  channelsim run scenarios/baseline.toml --replicates 20 --workers 2\n"
+                   "  channelsim run scenarios/healthcare_spif.toml --quarters 16 --set vendor.spif.amount=800\n"
+                   "  channelsim run scenarios/baseline.toml --partners --out out/with-panel\n")
+    run.add_argument("scenario", type=Path, help="scenario file (TOML)")
+    _run_options(run)
+
+    compare = _command(sub, "compare", "Run scenarios on the same seeds and report each against the first.",
+                       "  channelsim compare scenarios/baseline.toml scenarios/mdf_to_top20.toml\n"
+                       "  channelsim compare scenarios/rival_attack.toml scenarios/rival_attack_defend_*.toml\n"
+                       "  channelsim compare scenarios/baseline.toml scenarios/healthcare_spif.toml "
+                       "--replicates 30 --out out/spif\n")
+    compare.add_argument("base", type=Path, help="the base scenario")
+    compare.add_argument("others", type=Path, nargs="+", metavar="other", help="scenarios to compare with it")
+    _run_options(compare, many=True)
+
+    validate = _command(sub, "validate", "Check scenario files (.toml) and rosters (.csv) without running them.",
+                        "  channelsim validate scenarios/baseline.toml\n  channelsim validate scenarios/*.toml\n"
+                        "  channelsim validate my_partners.csv\n")
+    validate.add_argument("files", type=Path, nargs="+", metavar="FILE")
 
     bench = _command(sub, "bench", "Measure the speed and memory of the quarterly step (1,000 to 100,000 partners).",
                      "  channelsim bench\n  channelsim bench --json\n  channelsim bench --sizes 1000 10000\n")
@@ -67,35 +109,166 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(args) -> int:
-    from sim.model import ChannelModel
+# --------------------------------------------------------------------------- run and compare
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise UserError(f"--{name} {value}: must be at least 1")
+
+
+def _load_all(paths: list[Path], args) -> list:
+    from sim import scenarios
 
     overrides = dict(parse_assignment(a) for a in args.assignments)
-    if args.quarters is not None:
-        if args.quarters < 1:
-            raise UserError(f"--quarters {args.quarters}: must be at least 1")
-        overrides["quarters"] = args.quarters
-    if args.seed < 0:
+    _positive("quarters", args.quarters)
+    _positive("replicates", args.replicates)
+    _positive("workers", args.workers)
+    if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed {args.seed}: must be a non-negative integer")
-    model = ChannelModel(rng=args.seed, **{path.replace(".", "__"): v for path, v in overrides.items()})
-    frame = model.run()
-    print(f"{model.params.meta.title}: {model.params.partners.count:,} partners at the start, "
-          f"{model.n_vendors - 1} rivals, seed {model.seed}")
-    print(kpi_table(frame).to_string())
+    if args.quarters is not None:
+        overrides["quarters"] = args.quarters
+    loaded, problems = [], []
+    for path in paths:
+        try:
+            loaded.append(scenarios.load(path, overrides))
+        except scenarios.ScenarioError as error:
+            problems += error.problems
+    if problems:
+        raise UserError("\n".join(problems))
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise UserError(f"--out {args.out}: exists and is not a folder")
+    return loaded
+
+
+def _names(loaded: list) -> list[str]:
+    names: list[str] = []
+    for item in loaded:
+        name, n = item.name, 2
+        while name in names:
+            name, n = f"{item.name}_{n}", n + 1
+        names.append(name)
+    return names
+
+
+@contextmanager
+def _staging(out: Path):
+    """Outputs are written into a hidden sibling folder and moved into place only when complete."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    stage.chmod(0o755)
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(stage, out)
+
+
+def resolved_toml(params, command: str) -> str:
+    import tomli_w
+
+    from sim import __version__
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    header = (f"# Every parameter of this run, as resolved by channelsim {__version__}.\n"
+              f"# Repeat it exactly with: channelsim run {command}\n")
+    return header + tomli_w.dumps(plain(params.model_dump()))
+
+
+def _changes(params) -> dict[str, str]:
+    from sim.params import Scenario
+
+    defaults = Scenario().flat()
+    return {path: repr(value) for path, value in params.flat().items()
+            if not path.startswith(("meta.", "run.")) and defaults.get(path) != value}
+
+
+def _execute(args, paths: list[Path], base: bool) -> int:
+    from sim import __version__, report, runner
+    from sim.scenarios import display
+
+    loaded = _load_all(paths, args)
+    names = _names(loaded)
+    first = loaded[0].params
+    replicates = args.replicates or first.run.replicates
+    seed = first.run.seed if args.seed is None else args.seed
+    for item, name in zip(loaded, names, strict=True):
+        item.params.run.seed = seed
+        item.params.run.replicates = replicates
+        item.params.meta.version = __version__
+        item.params.meta.name = name
+    default_out = names[0] if not base else f"{names[0]}-vs-{'+'.join(names[1:])}"
+    out = args.out or Path("out") / default_out
+
+    outcomes = runner.run(list(zip(names, [i.params for i in loaded], strict=True)), replicates, seed,
+                          workers=args.workers, partners=args.partners)
+    import pandas as pd
+
+    quarters = pd.concat([outcomes[n].quarters for n in names], ignore_index=True)
+    final = report.final_year(quarters)
+    summary = report.summary(final)
+    compared = report.comparison(final, names[0], names[1:]) if base else None
+    with _staging(out) as folder:
+        quarters.to_csv(folder / "quarters.csv", index=False)
+        summary.to_csv(folder / "summary.csv", index=False)
+        if compared is not None:
+            compared.to_csv(folder / "comparison.csv", index=False)
+        if args.partners:
+            panel = pd.concat([outcomes[n].partners for n in names], ignore_index=True)
+            panel.to_parquet(folder / "partners.parquet", index=False)
+        for i, (name, item) in enumerate(zip(names, loaded, strict=True)):
+            filename = "scenario.resolved.toml" if i == 0 else f"{name}.resolved.toml"
+            (folder / filename).write_text(resolved_toml(item.params, f"{filename} --workers 1"), encoding="utf-8")
+        images = report.save_figures(report.figures(quarters, first.vendor.tiers.names), folder)
+        described = [{"name": n, "title": i.params.meta.title, "question": i.params.meta.question,
+                      "files": " <- ".join(display(p) for p in reversed(i.chain)), "changes": _changes(i.params)}
+                     for n, i in zip(names, loaded, strict=True)]
+        title = (f"{names[0]} against {', '.join(names[1:])}" if base else f"{names[0]}: {first.meta.title}")
+        note = (f"channelsim {__version__}; base seed {seed}; {replicates} replicates x {first.quarters} quarters "
+                f"per scenario; replicate r of every scenario runs on the same seed.")
+        report.write_page(folder / "report.html", title, described, summary, images, compared, note)
+
+    table = report.comparison_table(compared) if base else report.summary_table(summary)
+    heading = ("final-year difference from " + names[0] + " [95 % interval]" if base
+               else "final-year KPIs, mean [95 % interval]")
+    print(f"{title} — {replicates} replicates x {first.quarters} quarters, seed {seed}")
+    print(heading)
+    print(table.to_string())
+    print(f"written to {display(out)}/ (report.html, quarters.csv, summary.csv"
+          + (", comparison.csv" if base else "") + (", partners.parquet" if args.partners else "") + ", figures)")
     return 0
 
 
-def kpi_table(frame):
-    """The headline KPIs, formatted for a terminal."""
-    table = frame.set_index("quarter")
-    table.index = table.index.astype(int)
-    return table.assign(
-        revenue_m=table.revenue / 1e6,
-        spend_pct=table.spend_pct_revenue,
-        median_profit_k=table.median_partner_profit / 1e3,
-    )[["revenue_m", "mindshare", "win_rate", "active_ratio", "top20_share", "spend_pct", "median_profit_k"]].round(
-        {"revenue_m": 2, "mindshare": 3, "win_rate": 3, "active_ratio": 3, "top20_share": 3, "spend_pct": 2,
-         "median_profit_k": 1})
+def cmd_run(args) -> int:
+    return _execute(args, [args.scenario], base=False)
+
+
+def cmd_compare(args) -> int:
+    return _execute(args, [args.base, *args.others], base=True)
+
+
+def cmd_validate(args) -> int:
+    from sim.scenarios import ScenarioError, validate_file
+
+    failed = 0
+    for path in args.files:
+        try:
+            print(validate_file(path))
+        except ScenarioError as error:
+            failed += 1
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+    return EXIT_BAD_INPUT if failed else 0
 
 
 def cmd_bench(args) -> int:
@@ -103,6 +276,7 @@ def cmd_bench(args) -> int:
 
     if any(n < 1 for n in args.sizes):
         raise UserError("--sizes: partner counts must be positive")
+    _positive("quarters", args.quarters)
 
     def progress(row):
         if not args.json:
@@ -113,7 +287,7 @@ def cmd_bench(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "bench": cmd_bench}
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "validate": cmd_validate, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,7 +299,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UserError, ParameterError) as error:
-        print(f"channelsim {args.command}: {error}", file=sys.stderr)
+        for line in str(error).splitlines():
+            print(f"channelsim {args.command}: {line}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

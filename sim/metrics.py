@@ -34,7 +34,7 @@ def names(model: ChannelModel) -> list[str]:
     rivals = [v.name for v in model.vendors[1:]]
     tiers = model.params.vendor.tiers.names
     return (
-        ["quarter", "partners", "revenue", "net_revenue", "direct_revenue"]
+        ["quarter", "partners", "revenue", "net_revenue", "direct_revenue", "discount"]
         + [f"revenue_{s}" for s in SEGMENTS]
         + [f"revenue_{v}" for v in verticals]
         + ["mindshare"] + [f"mindshare_{r}" for r in rivals] + ["mindshare_services", "push_effort_share"]
@@ -71,7 +71,7 @@ def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -
     revenue = float(focal_revenue.sum(dtype=np.float64))
 
     out: dict[str, float] = {"quarter": model.quarter, "revenue": revenue, "net_revenue": model.focal.net_revenue,
-                             "direct_revenue": model.focal.direct_revenue}
+                             "direct_revenue": model.focal.direct_revenue, "discount": model.focal.discount}
     by_segment = sales.revenue_by_segment[0].sum(axis=1, dtype=np.float64)
     out.update({f"revenue_{s}": float(x) for s, x in zip(SEGMENTS, by_segment, strict=True)})
     by_vertical = t.verticals.astype(np.float64) @ focal_revenue.astype(np.float64)

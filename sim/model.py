@@ -10,9 +10,9 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from sim import metrics
+from sim import metrics, roster
 from sim.market import Market
-from sim.params import Scenario, build_scenario
+from sim.params import Scenario, assign_path, build_scenario
 from sim.partners import (
     Partner,
     PartnerTable,
@@ -80,16 +80,21 @@ class ChannelModel(mesa.Model):
             Vendor(self, i + 1, params.rivals.program, name=f"{params.rivals.program.name}_{i + 1}")
         self.vendors: list[Vendor] = sorted(self.agents_by_type[Vendor], key=lambda v: v.index)
 
-        founders = generate(params, self.streams, self._new_pids(params.partners.count), self.n_vendors)
+        self.roster = roster.read(params.partners.roster, params) if params.partners.roster else None
+        count = len(self.roster) if self.roster is not None else params.partners.count
+        founders = generate(params, self.streams, self._new_pids(count), self.n_vendors)
         del founders["activation_draw"]  # founders are engaged
+        if self.roster is not None:
+            founders = roster.apply(founders, self.roster, params)
         years = -np.log(self.streams.uniform("population.tenure", 0, founders["pid"]).astype(np.float64))
         founders["tenure"] = 4 + np.floor(12.0 * years).astype(np.int32)  # established partners: 4+ quarters
         founders["joined"] = -founders["tenure"]
         founders["first_deal"] = np.zeros(founders["pid"].size, np.int32)  # dealt before the run began
         self.add_partners(founders)
-        self._warm_start()
+        self._warm_start(rounds=30 if self.roster is not None else 12)  # a roster's revenue is matched closely
         for vendor in self.vendors:
             vendor.begin()
+        self._roster_tiers()
         self.lifecycle_history: list[dict[str, float]] = []  # partner counts, exits, terminations by quarter
 
         self.kpis: dict[str, float] = {}
@@ -103,6 +108,7 @@ class ChannelModel(mesa.Model):
 
     def step(self) -> None:
         self.quarter += 1
+        self.apply_schedule()  # scenario changes that start this quarter
         offers = self.plan_programs()  # vendors set margins, incentives, MDF, CAM hours, push
         sales = self.work_the_market(offers)  # partners answer the offers; deals happen
         for vendor in self.vendors:  # period ends and SPIF windows move closing dates
@@ -118,6 +124,12 @@ class ChannelModel(mesa.Model):
         self.datacollector.collect(self)
         if self.quarter >= self.params.quarters:
             self.running = False
+
+    def apply_schedule(self) -> None:
+        for change in self.params.schedule:
+            if change.quarter == self.quarter:
+                for path, value in change.set.items():
+                    assign_path(self.params, path, value)
 
     def plan_programs(self) -> Offers:
         offers = Offers.empty(self.partners.n, self.n_vendors, len(self.params.market.verticals))
@@ -207,11 +219,18 @@ class ChannelModel(mesa.Model):
         filled with expected values, a year of deal history drawn."""
         table = self.partners
         table.effort = 1.0 / (self.n_vendors + 1)
+        target = self._roster_column("trailing_revenue")
         for _ in range(rounds):
             offers = self.plan_programs()
             choose_effort(table, offers, self.params, inertia=1.0)
             expected = self.market.expected_revenue(table, offers, self.quarter)
             revenue = expected.sum(axis=1)
+            if target is not None:  # a roster's trailing revenue: tune each partner's taste for the vendor to it
+                known = ~np.isnan(target)
+                ratio = (target[known] / 4.0 + 1.0) / (revenue[0, known] + 1.0)
+                # a Newton step on the share (d ln share / d taste = 1 - share), damped: capability follows effort
+                room = np.maximum(1.0 - table.effort[0, known], 0.05)
+                table.taste[0, known] += np.clip(0.6 * np.log(ratio) / room, -2.0, 2.0)
             table.revenue = revenue
             table.revenue_trend = revenue
             table.revenue_history = revenue
@@ -221,6 +240,7 @@ class ChannelModel(mesa.Model):
                                  conflict=offers.conflict)
             for vendor in self.vendors:  # tiers as partners qualify at the start
                 vendor.tiers.begin(self)
+            self._roster_tiers()
         table.goodwill_change = 0.0
         self.market.fill_pipeline(table, expected, self.quarter)
         opportunities, win = self.market.rates(table, offers, self.quarter)
@@ -228,6 +248,18 @@ class ChannelModel(mesa.Model):
         for back in range(4):  # a year of focal deal history, drawn, so activity starts right
             u = self.streams.uniform("warmup.won", back + 1, table.pid)
             table.won_history[back] = poisson_from_uniform(focal_deals, u)
+
+    def _roster_tiers(self) -> None:
+        tiers = self._roster_column("tier")
+        if tiers is not None:  # a roster's tiers stand at the start
+            known = ~np.isnan(tiers)
+            self.partners.tier[0, known] = tiers[known].astype(np.int8)
+
+    def _roster_column(self, name: str) -> np.ndarray | None:
+        if self.roster is None or name not in self.roster:
+            return None
+        values = self.roster[name].to_numpy(dtype=float)
+        return None if np.isnan(values).all() else values
 
     # ---- data
 

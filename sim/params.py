@@ -197,6 +197,8 @@ class Partners(Node):
     """The partner population and how a partner decides."""
 
     count: Annotated[int, Field(ge=1, le=2_000_000)] = 500
+    # a CSV of real partners (see sim/roster.py); when set it gives the starting population and its count
+    roster: str = ""
     # headcount ~ Pareto(index, minimum), truncated. Revenue is more concentrated than headcount
     # (bigger firms sell upmarket and differ in mindshare), so an index of 1.6 on headcount gives
     # the ~80/20 revenue split that an index of 1.16 would give on revenue itself
@@ -523,19 +525,42 @@ class Rivals(Node):
 
 
 class Meta(Node):
+    name: Annotated[str, Field(max_length=80)] = ""  # the scenario's name in outputs (default: the file name)
     title: str = "Default channel"
-    question: str = ""
+    question: str = ""  # the strategist's question the scenario answers
+    version: str = ""  # the channelsim version a resolved scenario was written by (information only)
+
+
+class Run(Node):
+    """How a scenario is run from the command line."""
+
+    seed: Annotated[int, Field(ge=0, lt=2**63)] = 1
+    replicates: Annotated[int, Field(ge=1, le=10_000)] = 10
+
+
+# parameters that shape the population or the run and cannot change part-way through it
+FIXED_DURING_RUN = ("quarters", "market.verticals", "partners.count", "partners.roster", "rivals.count", "run",
+                    "schedule", "meta")
+
+
+class Change(Node):
+    """Parameters set from the start of a quarter on: `set` maps dotted paths to values."""
+
+    quarter: Annotated[int, Field(ge=1)]
+    set: dict[str, Any]
 
 
 class Scenario(Node):
     """Everything a run depends on."""
 
     meta: Meta = Field(default_factory=Meta)
+    run: Run = Field(default_factory=Run)
     quarters: Annotated[int, Field(ge=1, le=400)] = 40
     market: Market = Field(default_factory=Market)
     partners: Partners = Field(default_factory=Partners)
     vendor: Program = Field(default_factory=Program)
     rivals: Rivals = Field(default_factory=Rivals)
+    schedule: list[Change] = Field(default_factory=list)  # changes part-way through the run, by quarter
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
@@ -576,6 +601,31 @@ class Scenario(Node):
                 if rule == "vertical" and target not in known:
                     raise ValueError(f"{where}.{part}.target = {target!r}: a vertical allocation needs a "
                                      f"vertical ({', '.join(verticals)})")
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_applies(self) -> Scenario:
+        """Each change names a parameter that may change mid-run, in the horizon, with a valid value."""
+        if not self.schedule:
+            return self
+        data = self.model_dump()
+        data["schedule"] = []
+        for index, change in enumerate(self.schedule):
+            where = f"schedule[{index}]"
+            if change.quarter > self.quarters:
+                raise ValueError(f"{where}.quarter = {change.quarter}: after the horizon (quarters = {self.quarters})")
+            for path, value in change.set.items():
+                try:
+                    check_path(path)
+                except ParameterError as error:
+                    raise ValueError(f"{where}.set: {error}") from None
+                if any(path == f or path.startswith(f + ".") for f in FIXED_DURING_RUN):
+                    raise ValueError(f"{where}.set: '{path}' cannot change part-way through a run")
+                set_path(data, path, value)
+            try:
+                Scenario.model_validate(data)
+            except ValidationError as error:
+                raise ValueError(f"{where}: " + "; ".join(explain(error))) from None
         return self
 
     # ---- paths
@@ -715,6 +765,47 @@ def set_path(data: dict, path: str, value: Any) -> None:
     node[parts[-1]] = _plain(value)
 
 
+def assign_path(tree: BaseModel, path: str, value: Any) -> None:
+    """Set one parameter of a live tree in place (policies read their nodes each quarter)."""
+    *parents, leaf = path.split(".")
+    node: Any = tree
+    for part in parents:
+        node = node[part] if isinstance(node, dict) else getattr(node, part)
+    value = _plain(value)
+    if isinstance(node, dict):
+        node[leaf] = value
+    else:
+        setattr(node, leaf, value)
+
+
+def _model_at(loc: list[str]) -> type[BaseModel] | None:
+    """The table class at a validation location (list items and free-key tables stepped through)."""
+    annotation: Any = Scenario
+    for part in loc:
+        model = _submodel(annotation)
+        if model is not None and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+            continue
+        args = [a for a in typing.get_args(_unwrap(annotation))]
+        if not args:
+            return None
+        annotation = args[-1]  # list[X] -> X, dict[K, V] -> V
+    return _submodel(annotation)
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        annotation = inner[0]
+    return annotation
+
+
+def problem_path(problem: str) -> str:
+    """The dotted path a problem message is about ('' if none)."""
+    match = re.match(r"^(?:unknown parameter )?'?([A-Za-z_][\w.]*(?:\[\d+\])?[\w.]*)'?(?: =|:| in | \(|$)", problem)
+    return match.group(1) if match else ""
+
+
 def explain(error: ValidationError, data: Mapping[str, Any] | None = None) -> list[str]:
     """Pydantic's errors as one line each: path, bad value, what is allowed."""
     lines = []
@@ -726,11 +817,9 @@ def explain(error: ValidationError, data: Mapping[str, Any] | None = None) -> li
         message = message.replace("Input should be", "must be")
         if item["type"] == "extra_forbidden":
             parent = ".".join(loc[:-1])
-            node = Scenario
-            for part in loc[:-1]:
-                sub = _submodel(node.model_fields[part].annotation) if part in node.model_fields else None
-                node = sub or node
-            lines.append(f"unknown parameter '{path}'{_suggest(loc[-1], node.model_fields)}"
+            node = _model_at(loc[:-1])
+            fields = node.model_fields if node else {}
+            lines.append(f"unknown parameter '{path}'{_suggest(loc[-1], fields)}"
                          + (f" in '{parent}'" if parent else ""))
             continue
         if item["type"] == "missing":

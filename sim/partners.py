@@ -130,6 +130,8 @@ def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipel
     spec: dict[str, tuple[tuple[int, ...], Any]] = {
         "pid": ((), np.int64),
         "agent": ((), object),
+        "external_id": ((), object),  # a roster's own id
+        "name": ((), object),
         "tenure": ((), np.int32),  # quarters with the focal vendor
         "joined": ((), np.int32),  # the quarter it joined (the starting population: before quarter 1)
         "first_deal": ((), np.int32),  # the quarter of its first focal deal (-1: none yet)
@@ -236,13 +238,6 @@ def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: in
 
     lean = np.log([[p.vertical_mix.get(v, 1.0)] for v in market.verticals])
     verticals = softmax(lean + p.vertical_spread * normal("verticals", (n_verticals,)))
-    length = np.sqrt((verticals * verticals).sum(axis=0))
-
-    # velocity and cycle follow from the segments
-    deals_per_fte = market.opportunities_per_fte.array() * market.win_base.array()
-    mean_size = market.deal_size_median.array() * np.exp(0.5 * market.deal_size_sigma.array() ** 2)
-    delays = market.close_delay.matrix()
-    mean_delay = delays @ np.arange(delays.shape[1])
 
     def logit_normal(mean, spread, name):
         mean = float(np.clip(mean, 0.01, 0.99))
@@ -257,17 +252,31 @@ def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: in
         "capacity": sales + p.presales_selling * technical,
         "segment_mix": segment_mix,
         "verticals": verticals,
-        "verticals_unit": verticals / length,
-        "even_fit": 1.0 / (np.sqrt(n_verticals) * length),
-        "velocity": deals_per_fte @ segment_mix,
-        "cycle": mean_delay @ segment_mix,
-        "deals_per_dollar": (deals_per_fte @ segment_mix) / ((deals_per_fte * mean_size) @ segment_mix),
+        **firm_profile(segment_mix, verticals, params),
         "engaged": np.ones(pids.size, bool),
         "activation_draw": uniform("activation"),
         "first_deal": np.full(pids.size, -1, np.int32),
         "taste": p.attraction.idiosyncrasy * normal("taste", (lines,)),
         "capability": logit_normal(p.capability.initial, p.capability.spread, "capability"),
         "goodwill": logit_normal(p.goodwill.initial, p.goodwill.spread, "goodwill"),
+    }
+
+
+def firm_profile(segment_mix: np.ndarray, verticals: np.ndarray, params: Scenario) -> dict[str, np.ndarray]:
+    """What follows from a firm's segments and verticals: velocity, sales cycle, deals per dollar,
+    and its priorities scaled for the alignment cosine."""
+    market = params.market
+    deals_per_fte = market.opportunities_per_fte.array() * market.win_base.array()
+    mean_size = market.deal_size_median.array() * np.exp(0.5 * market.deal_size_sigma.array() ** 2)
+    delays = market.close_delay.matrix()
+    mean_delay = delays @ np.arange(delays.shape[1])
+    length = np.sqrt((verticals * verticals).sum(axis=0))
+    return {
+        "velocity": deals_per_fte @ segment_mix,
+        "cycle": mean_delay @ segment_mix,
+        "deals_per_dollar": (deals_per_fte @ segment_mix) / ((deals_per_fte * mean_size) @ segment_mix),
+        "verticals_unit": verticals / length,
+        "even_fit": 1.0 / (np.sqrt(verticals.shape[0]) * length),
     }
 
 
@@ -427,7 +436,9 @@ class Partner(mesa.Agent):
 
     def _get(self, column: str, *index: int) -> Any:
         value = self.model.partners.buffer(column)[(*index, self.row)]
-        return value.item() if isinstance(value, np.generic) else value.copy()
+        if isinstance(value, np.generic):
+            return value.item()
+        return value.copy() if isinstance(value, np.ndarray) else value
 
     def _set(self, column: str, value: Any, *index: int) -> None:
         self.model.partners.buffer(column)[(*index, self.row)] = value
@@ -444,6 +455,11 @@ class Partner(mesa.Agent):
     velocity = property(lambda self: self._get("velocity"))
     sales_cycle = property(lambda self: self._get("cycle"))
     tenure = property(lambda self: self._get("tenure"))
+
+    @property
+    def name(self) -> str:
+        """Its name on the roster, or its id."""
+        return self._get("name") or f"partner {self.pid}"
 
     @property
     def segment(self) -> str:

@@ -30,6 +30,7 @@ class Vendor(mesa.Agent):
         self.revenue = 0.0
         self.net_revenue = 0.0
         self.direct_revenue = 0.0
+        self.discount = 0.0
         self.spend: dict[str, float] = {}
         self.margin_history: list[float] = []  # list margin (base + product lines) by quarter
 
@@ -69,9 +70,9 @@ class Vendor(mesa.Agent):
         self.spend = dict(ledger.spend[j])
         self.revenue = float(sales.revenue[j].sum(dtype=np.float64))
         self.direct_revenue = float(sales.direct[j])
-        discount = float(offers.margin[j].astype(np.float64) @ sales.revenue[j])
+        self.discount = float(offers.margin[j].astype(np.float64) @ sales.revenue[j])
         incentives = sum(v for k, v in self.spend.items() if k not in NOT_CONTRA_REVENUE)
-        self.net_revenue = self.revenue - discount - incentives
+        self.net_revenue = self.revenue - self.discount - incentives
 
     def review(self, ledger: Ledger) -> None:
         """End of quarter: tier review, terminations."""

@@ -1,38 +1,50 @@
-"""The command line: output for people, exit 2 for bad input without a traceback."""
+"""The command line as a process: exit codes, messages for people, help with examples."""
 
 import json
 import subprocess
 import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
-def channelsim(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True, timeout=timeout)
-
-
-def test_run_prints_the_quarterly_kpis():
-    done = channelsim("run", "--quarters", "3", "--set", "partners.count=120")
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert "120 partners" in lines[0]
-    assert "revenue_m" in done.stdout and "mindshare" in done.stdout
-    assert [line.split()[0] for line in lines[-3:]] == ["1", "2", "3"]
-
-
-def test_a_bad_parameter_exits_2_with_one_message_and_no_traceback():
-    done = channelsim("run", "--set", "vendor.rebate.rat=0.1")
-    assert done.returncode == 2
-    assert "did you mean 'rate'" in done.stderr
-    assert "Traceback" not in done.stderr
-    done = channelsim("run", "--set", "partners.count=-5")
-    assert done.returncode == 2 and "partners.count = -5" in done.stderr and "Traceback" not in done.stderr
-    done = channelsim("run", "--set", "nothing")
-    assert done.returncode == 2 and "expected path=value" in done.stderr
+def channelsim(*args, timeout=600, cwd=None):
+    return subprocess.run([sys.executable, "-m", "sim.cli", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd or ROOT)
 
 
 def test_every_command_has_help_with_examples():
-    for command in ("run", "bench"):
+    for command in ("run", "compare", "validate", "bench"):
         done = channelsim(command, "--help")
-        assert done.returncode == 0 and "examples:" in done.stdout
+        assert done.returncode == 0 and "examples:" in done.stdout, command
+
+
+def test_bad_input_exits_2_with_one_message_and_no_traceback(tmp_path):
+    out = tmp_path / "out"
+    done = channelsim("run", "scenarios/baseline.toml", "--set", "vendor.rebate.rat=0.1", "--out", str(out))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "channelsim run: --set: unknown parameter 'vendor.rebate.rat' in 'vendor.rebate' (did you mean 'rate'?)"]
+    assert not out.exists()
+    done = channelsim("run", "tests/malformed/out_of_range.toml", "--out", str(out))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "tests/malformed/out_of_range.toml: vendor.rebate.rate = 1.5" in done.stderr
+    assert not out.exists()
+    done = channelsim("run", "scenarios/baseline.toml", "--replicates", "0")
+    assert done.returncode == 2 and "--replicates 0: must be at least 1" in done.stderr
+    done = channelsim("compare", "scenarios/baseline.toml")  # a usage error is bad input too
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_an_internal_error_exits_1_with_its_traceback(tmp_path):
+    code = ("import sys, sim.cli, sim.runner\n"
+            "def broken(*a, **k):\n    raise RuntimeError('a bug, not bad input')\n"
+            "sim.runner.run = broken\n"
+            f"sys.exit(sim.cli.main(['run', 'scenarios/baseline.toml', '--out', {str(tmp_path / 'out')!r}]))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "RuntimeError: a bug, not bad input" in done.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_bench_prints_its_figures_as_json():

@@ -1,0 +1,301 @@
+"""What `run` and `compare` write: tidy tables, figures with confidence bands, one HTML page.
+
+Final-year KPIs are per replicate: flows (revenue, spend, deals, recruits, ...) summed over the
+last four quarters, levels (mindshare, win rate, ...) averaged over them, and end-of-year
+counts (partners, tiers, attrition) taken at the last quarter. Across replicates each KPI gets
+its mean and a 95 % t-interval; a comparison uses the paired differences on common seeds.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from sim.params import SEGMENTS  # noqa: E402
+
+ID_COLUMNS = ["scenario", "replicate", "quarter"]
+HEADLINE = ["revenue", "net_revenue", "mindshare", "win_rate", "active_ratio", "top20_share", "partners",
+            "attrition", "discount", "incentive_spend", "spend_total", "spend_pct_revenue", "mdf_utilisation"]
+SUMMED_PREFIXES = ("revenue", "net_revenue", "direct_revenue", "discount", "won_deals", "spend_", "mdf_allocated",
+                   "mdf_claimed", "recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions")
+LAST_PREFIXES = ("partners", "active_partners", "active_ratio", "attrition", "voluntary_attrition",
+                 "time_to_first_deal", "recruits_dealt_share", "top20_share")
+NOT_INCENTIVES = ("spend_cam", "spend_recruitment", "spend_total", "spend_pct_revenue")
+
+
+def how(kpi: str) -> str:
+    """How a quarterly metric becomes a final-year KPI: sum, last or mean."""
+    if kpi in ("revenue_per_cam_hour_" + s for s in SEGMENTS) or kpi == "spend_pct_revenue":
+        return "mean"
+    if kpi.startswith(LAST_PREFIXES):
+        return "last"
+    if kpi.startswith(SUMMED_PREFIXES):
+        return "sum"
+    return "mean"
+
+
+def final_year(quarters: pd.DataFrame, last: int = 4) -> pd.DataFrame:
+    """One row of final-year KPIs per scenario and replicate."""
+    tail = quarters[quarters["quarter"] > quarters["quarter"].max() - last]
+    metrics = [c for c in quarters.columns if c not in ID_COLUMNS]
+    grouped = tail.sort_values(ID_COLUMNS).groupby(["scenario", "replicate"], sort=False)
+    parts = {}
+    for kind in ("sum", "mean", "last"):
+        columns = [m for m in metrics if how(m) == kind]
+        if columns:
+            parts[kind] = getattr(grouped[columns], kind)()
+    out = pd.concat(parts.values(), axis=1)[metrics]
+    out["spend_pct_revenue"] = np.where(out["revenue"] > 0, 100.0 * out["spend_total"] / out["revenue"], 0.0)
+    out["mdf_utilisation"] = np.where(out["mdf_allocated"] > 0, out["mdf_claimed"] / out["mdf_allocated"], 0.0)
+    spend = [c for c in metrics if c.startswith("spend_") and c not in NOT_INCENTIVES]
+    out["incentive_spend"] = out[spend].sum(axis=1)
+    out["partner_payments"] = out["incentive_spend"] + out["discount"]  # every dollar given to partners
+    return out.reset_index()
+
+
+def interval(values: np.ndarray) -> tuple[float, float, float, float]:
+    """Mean, 95 % t-interval and s.d. of a sample."""
+    values = np.asarray(values, dtype=float)
+    mean = float(values.mean())
+    if values.size < 2:
+        return mean, mean, mean, 0.0
+    sd = float(values.std(ddof=1))
+    half = float(stats.t.ppf(0.975, values.size - 1)) * sd / np.sqrt(values.size)
+    return mean, mean - half, mean + half, sd
+
+
+def summary(final: pd.DataFrame) -> pd.DataFrame:
+    """Tidy: scenario, kpi, mean, ci_low, ci_high, sd, replicates."""
+    rows = []
+    for scenario, group in final.groupby("scenario", sort=False):
+        for kpi in [c for c in final.columns if c not in ("scenario", "replicate")]:
+            mean, low, high, sd = interval(group[kpi].to_numpy())
+            rows.append({"scenario": scenario, "kpi": kpi, "mean": mean, "ci_low": low, "ci_high": high, "sd": sd,
+                         "replicates": len(group)})
+    return pd.DataFrame(rows)
+
+
+def comparison(final: pd.DataFrame, base: str, others: list[str]) -> pd.DataFrame:
+    """Each other scenario against the base on paired replicates (same seeds)."""
+    kpis = [c for c in final.columns if c not in ("scenario", "replicate")]
+    base_rows = final[final["scenario"] == base].set_index("replicate").sort_index()
+    rows = []
+    for other in others:
+        other_rows = final[final["scenario"] == other].set_index("replicate").sort_index()
+        for kpi in kpis:
+            diff = other_rows[kpi] - base_rows[kpi]
+            mean, low, high, _ = interval(diff.to_numpy())
+            base_mean = float(base_rows[kpi].mean())
+            rows.append({"scenario": other, "kpi": kpi, "base": base_mean, "value": float(other_rows[kpi].mean()),
+                         "difference": mean, "ci_low": low, "ci_high": high,
+                         "relative": mean / abs(base_mean) if base_mean else np.nan})
+        revenue = (other_rows["revenue"] - base_rows["revenue"]).to_numpy()
+        spend = (other_rows["partner_payments"] - base_rows["partner_payments"]).to_numpy()
+        ratio, low, high = _ratio_interval(revenue, spend)
+        rows.append({"scenario": other, "kpi": "revenue_per_extra_incentive_dollar", "base": np.nan, "value": np.nan,
+                     "difference": ratio, "ci_low": low, "ci_high": high, "relative": np.nan})
+    return pd.DataFrame(rows)
+
+
+def _ratio_interval(numerator: np.ndarray, denominator: np.ndarray, resamples: int = 2000):
+    """mean(numerator) / mean(denominator) with a percentile bootstrap interval over paired replicates."""
+    if abs(denominator.mean()) < 1e-9:
+        return np.nan, np.nan, np.nan
+    ratio = float(numerator.mean() / denominator.mean())
+    if numerator.size < 2:
+        return ratio, ratio, ratio
+    picks = np.random.default_rng(0).integers(0, numerator.size, (resamples, numerator.size))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boot = numerator[picks].mean(axis=1) / denominator[picks].mean(axis=1)
+    boot = boot[np.isfinite(boot)]
+    return ratio, float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
+
+
+# --------------------------------------------------------------------------- figures
+
+COLOURS = ["#1f5aa6", "#d1495b", "#2a9d8f", "#e9a03b", "#6d597a", "#5c946e", "#8d6a9f", "#3d405b"]
+
+
+def _band(ax, quarters: pd.DataFrame, column: str, label: str, colour: str, scale: float = 1.0, style="-"):
+    by_quarter = quarters.groupby("quarter")[column]
+    mean = by_quarter.mean() / scale
+    count = by_quarter.count()
+    sd = by_quarter.std(ddof=1).fillna(0.0) / scale
+    t = stats.t.ppf(0.975, np.maximum(count - 1, 1))
+    half = np.where(count > 1, t * sd / np.sqrt(count), 0.0)
+    ax.plot(mean.index, mean, style, color=colour, label=label, lw=1.8)
+    ax.fill_between(mean.index, mean - half, mean + half, color=colour, alpha=0.18, lw=0)
+
+
+def _finish(fig, ax, title: str, ylabel: str):
+    ax.set_title(title, loc="left", fontsize=11)
+    ax.set_xlabel("quarter")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+
+
+def figures(quarters: pd.DataFrame, tiers: list[str]) -> dict[str, plt.Figure]:
+    """The standard figures, one line (with a 95 % band across replicates) per scenario."""
+    scenarios = list(dict.fromkeys(quarters["scenario"]))
+    several = len(scenarios) > 1
+    out = {}
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for i, name in enumerate(scenarios):
+        _band(ax, quarters[quarters["scenario"] == name], "revenue", name, COLOURS[i % 8], 1e6)
+    _finish(fig, ax, "Partner-sourced revenue (mean and 95 % band across replicates)", "$M a quarter")
+    out["revenue"] = fig
+
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    rivals = [c for c in quarters.columns if c.startswith("mindshare_") and c != "mindshare_services"]
+    for i, name in enumerate(scenarios):
+        frame = quarters[quarters["scenario"] == name]
+        prefix = f"{name}: " if several else ""
+        _band(ax, frame, "mindshare", f"{prefix}focal vendor", COLOURS[i % 8])
+        for rival, style in zip(rivals, ["--", ":", "-."] * 3, strict=False):
+            _band(ax, frame, rival, f"{prefix}{rival.removeprefix('mindshare_')}", COLOURS[i % 8], style=style)
+    _finish(fig, ax, "Mindshare: capacity-weighted share of partner effort", "share of effort")
+    out["mindshare"] = fig
+
+    instruments = [c for c in quarters.columns if c.startswith("spend_") and c not in ("spend_total",
+                                                                                      "spend_pct_revenue")]
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    styles = ["-", "--", ":", "-."]
+    for i, instrument in enumerate(instruments):
+        for j, name in enumerate(scenarios):
+            frame = quarters[quarters["scenario"] == name]
+            label = instrument.removeprefix("spend_") + (f" ({name})" if several else "")
+            _band(ax, frame, instrument, label, COLOURS[i % 8], 1e3, style=styles[j % 4])
+    _finish(fig, ax, "Spend by instrument", "$k a quarter")
+    ax.legend(fontsize=7, frameon=False, ncol=2)
+    out["spend"] = fig
+
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8, 6.2), sharex=True)
+    for j, name in enumerate(scenarios):
+        frame = quarters[quarters["scenario"] == name]
+        suffix = f" ({name})" if several else ""
+        for i, tier in enumerate(tiers):
+            _band(top, frame, f"partners_{tier}", tier + suffix, COLOURS[i % 8], style=styles[j % 4])
+        for i, flow in enumerate(("recruits", "exits", "terminations")):
+            _band(bottom, frame, flow, flow + suffix, COLOURS[(i + 4) % 8], style=styles[j % 4])
+    top.set_title("Partners by tier", loc="left", fontsize=11)
+    top.set_ylabel("partners")
+    top.grid(alpha=0.3)
+    top.legend(fontsize=7, frameon=False, ncol=2)
+    _finish(fig, bottom, "Recruits, exits and terminations", "partners a quarter")
+    out["partners"] = fig
+    return out
+
+
+def save_figures(figs: dict[str, plt.Figure], folder: Path) -> dict[str, bytes]:
+    """Write PNGs and return their bytes (the report embeds them)."""
+    images = {}
+    for name, fig in figs.items():
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110)
+        plt.close(fig)
+        images[name] = buffer.getvalue()
+        (folder / f"{name}.png").write_bytes(images[name])
+    return images
+
+
+# --------------------------------------------------------------------------- the page
+
+STYLE = """body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:980px;margin:2em auto;
+color:#222;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.88em;margin:.5em 0}td,th{padding:.25em .6em;border-bottom:1px solid #eee;
+text-align:right}th{background:#f4f6f8}td:first-child,th:first-child{text-align:left}.q{font-style:italic;
+color:#444}.up{color:#1a7f37}.down{color:#b42318}img{max-width:100%}.note{color:#666;font-size:.85em}code{font-size:.9em}"""
+
+
+def _number(value: float) -> str:
+    if value is None or not np.isfinite(value):
+        return "–"
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:,.2f}M"
+    if magnitude >= 1e4:
+        return f"{value / 1e3:,.1f}k"
+    if magnitude >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def summary_table(table: pd.DataFrame, kpis: list[str] = HEADLINE) -> pd.DataFrame:
+    """Headline KPIs as text: one row per KPI, one column per scenario ('mean [low, high]')."""
+    rows = table[table["kpi"].isin(kpis)]
+    out = {}
+    for scenario, group in rows.groupby("scenario", sort=False):
+        group = group.set_index("kpi").loc[[k for k in kpis if k in set(group["kpi"])]]
+        out[scenario] = [f"{_number(m)} [{_number(lo)}, {_number(hi)}]"
+                         for m, lo, hi in zip(group["mean"], group["ci_low"], group["ci_high"], strict=True)]
+        index = group.index
+    return pd.DataFrame(out, index=index)
+
+
+def comparison_table(table: pd.DataFrame, kpis: list[str] = HEADLINE) -> pd.DataFrame:
+    keep = [*kpis, "revenue_per_extra_incentive_dollar"]
+    rows = table[table["kpi"].isin(keep)]
+    out = {}
+    for scenario, group in rows.groupby("scenario", sort=False):
+        group = group.set_index("kpi").loc[[k for k in keep if k in set(group["kpi"])]]
+        out[scenario] = [f"{_number(d)} [{_number(lo)}, {_number(hi)}]"
+                         for d, lo, hi in zip(group["difference"], group["ci_low"], group["ci_high"], strict=True)]
+        index = group.index
+    return pd.DataFrame(out, index=index)
+
+
+def _html_table(frame: pd.DataFrame, index_name: str = "KPI") -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        f"<tr><td>{html.escape(str(i))}</td>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+        for i, row in zip(frame.index, frame.to_numpy(), strict=True))
+    return f"<table><tr><th>{index_name}</th>{head}</tr>{body}</table>"
+
+
+def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.DataFrame,
+               images: dict[str, bytes], comparison_frame: pd.DataFrame | None = None, note: str = "") -> None:
+    """One self-contained HTML page (figures embedded) a strategist can e-mail."""
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    for scenario in scenarios:
+        parts.append(f"<h2>{html.escape(scenario['name'])}: {html.escape(scenario['title'])}</h2>")
+        if scenario.get("question"):
+            parts.append(f"<p class='q'>{html.escape(scenario['question'])}</p>")
+        if scenario.get("files"):
+            parts.append(f"<p class='note'>Files: <code>{html.escape(scenario['files'])}</code></p>")
+        if scenario.get("changes"):
+            items = "".join(f"<li><code>{html.escape(k)} = {html.escape(v)}</code></li>"
+                            for k, v in scenario["changes"].items())
+            parts.append(f"<p class='note'>What it sets, against the model's defaults:</p><ul>{items}</ul>")
+    if comparison_frame is not None:
+        parts.append("<h2>Against the base (final year, paired replicates)</h2>"
+                     "<p class='note'>Difference of each KPI from the base scenario, with its 95 % interval from "
+                     "replicates run on the same seeds; revenue per extra incentive dollar is the change in "
+                     "revenue over the change in what partners are paid (front-end discount and incentives).</p>")
+        parts.append(_html_table(comparison_table(comparison_frame)))
+    parts.append("<h2>Final-year KPIs</h2><p class='note'>Mean and 95 % interval across replicates. Revenue, "
+                 "spend: sums over the last four quarters; shares and rates: their average; partners, "
+                 "attrition: at the end.</p>")
+    parts.append(_html_table(summary_table(summary_frame)))
+    captions = {"revenue": "Revenue", "mindshare": "Mindshare", "spend": "Spend by instrument",
+                "partners": "Partners by tier, recruits and exits"}
+    for name, data in images.items():
+        encoded = base64.b64encode(data).decode()
+        parts.append(f"<h2>{captions.get(name, name)}</h2><img alt='{name}' src='data:image/png;base64,{encoded}'>")
+    if note:
+        parts.append(f"<p class='note'>{html.escape(note)}</p>")
+    parts.append("</body></html>")
+    path.write_text("".join(parts), encoding="utf-8")

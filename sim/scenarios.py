@@ -1,0 +1,214 @@
+"""Scenario files: TOML, one scenario per file, every parameter addressable by its path.
+
+A file may start with `extends = "baseline.toml"` (relative to the file) and then state only
+what it changes; chains are allowed, cycles are not. Tables merge key by key down the chain;
+a value, a list or a table of free keys (a push, the product lines) is replaced whole, except
+`[[schedule]]`, whose changes accumulate (a child adds to its base's). `[meta]` holds a title
+and the question the scenario answers; `[run]` the seed and replicates; `[[schedule]]` tables
+change parameters from a given quarter on. `partners.roster` names a CSV relative to the file.
+
+Every problem is reported as one line that names the file it comes from, the dotted path,
+the bad value and what is allowed (`ScenarioError`).
+"""
+
+from __future__ import annotations
+
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from sim import roster
+from sim.params import (
+    ParameterError,
+    Scenario,
+    _dict_type,
+    _submodel,
+    _suggest,
+    _unwrap,
+    build_scenario,
+    merge,
+    problem_path,
+)
+
+
+class ScenarioError(ValueError):
+    """Bad input in a scenario or roster file: one short line per problem, for people."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+    def __reduce__(self):
+        return ScenarioError, (self.problems,)
+
+
+@dataclass
+class Loaded:
+    """A scenario read from its file(s)."""
+
+    params: Scenario
+    path: Path  # the file asked for
+    chain: list[Path]  # the files it is made of, the base first
+    provenance: dict[str, Path | str] = field(default_factory=dict)  # dotted path -> the file that set it
+
+    @property
+    def name(self) -> str:
+        return self.params.meta.name or self.path.stem
+
+
+def display(path: Path) -> str:
+    """A path as short as it is clear: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    where = display(path)
+    if not path.exists():
+        raise ScenarioError([f"{where}: file not found"])
+    if not path.is_file():
+        raise ScenarioError([f"{where}: not a file"])
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ScenarioError([f"{where}: cannot be read ({error.__class__.__name__}: {error})"]) from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError([f"{where}: TOML syntax error: {error}"]) from None
+
+
+def unknown_keys(data: Mapping[str, Any], model: type[BaseModel] = Scenario, prefix: str = "") -> list[str]:
+    """Problems for keys of `data` that are not parameters (with a suggestion)."""
+    problems = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if key not in model.model_fields:
+            where = f" in '{prefix[:-1]}'" if prefix else " at the top level"
+            problems.append(f"unknown parameter '{path}'{where}{_suggest(key, model.model_fields)}")
+            continue
+        annotation = _unwrap(model.model_fields[key].annotation)
+        table = _dict_type(annotation)
+        if table is not None:
+            sub = _submodel(typing.get_args(table)[1])
+        elif typing.get_origin(annotation) is list:
+            sub = _submodel(typing.get_args(annotation)[0])
+        else:
+            sub = _submodel(annotation)
+        if sub is None:
+            continue
+        if table is None and isinstance(value, Mapping):
+            problems += unknown_keys(value, sub, f"{path}.")
+        elif table is not None and isinstance(value, Mapping):
+            for name, item in value.items():
+                if isinstance(item, Mapping):
+                    problems += unknown_keys(item, sub, f"{path}.{name}.")
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping):
+                    problems += unknown_keys(item, sub, f"{path}[{index}].")
+    return problems
+
+
+def leaf_paths(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        paths.append(path)
+        if isinstance(value, Mapping):
+            paths += leaf_paths(value, f"{path}.")
+    return paths
+
+
+def chain_of(path: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """The files a scenario is made of, base first, each with its own table (without `extends`)."""
+    chain: list[tuple[Path, dict[str, Any]]] = []
+    seen: list[Path] = []
+    current = path
+    while True:
+        resolved = current.resolve()
+        if resolved in seen:
+            cycle = " -> ".join(display(p) for p in [*seen, resolved])
+            raise ScenarioError([f"{display(path)}: 'extends' makes a cycle: {cycle}"])
+        seen.append(resolved)
+        data = read_toml(current)
+        parent = data.pop("extends", None)
+        chain.insert(0, (current, data))
+        if parent is None:
+            return chain
+        if not isinstance(parent, str) or not parent.strip():
+            raise ScenarioError([f"{display(current)}: extends = {parent!r}: must be the path of another scenario "
+                                 "file, relative to this one"])
+        base = (current.parent / parent).resolve()
+        if not base.exists():
+            raise ScenarioError([f"{display(current)}: extends = {parent!r}: file not found ({display(base)})"])
+        current = base
+
+
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Loaded:
+    """Read, merge and check a scenario; raises ScenarioError naming the file of each problem."""
+    path = Path(path)
+    chain = chain_of(path)
+    merged: dict[str, Any] = Scenario().model_dump()
+    provenance: dict[str, Path | str] = {}
+    for file, data in chain:
+        problems = unknown_keys(data)
+        if problems:
+            raise ScenarioError([f"{display(file)}: {p}" for p in problems])
+        roster_path = data.get("partners", {}).get("roster") if isinstance(data.get("partners"), Mapping) else None
+        if isinstance(roster_path, str) and roster_path:
+            data["partners"]["roster"] = str((file.parent / roster_path).resolve())
+        changes = data.pop("schedule", None)
+        merged = merge(merged, data)
+        if changes is not None:  # schedules accumulate along the chain: a child adds its changes to its base's
+            merged["schedule"] = [*merged.get("schedule", []), *(changes if isinstance(changes, list) else [changes])]
+            data["schedule"] = changes
+        for leaf in leaf_paths(data):
+            provenance[leaf] = file
+    overrides = dict(overrides or {})
+    for leaf in overrides:
+        provenance[leaf] = "--set"
+    try:
+        params = build_scenario(merged, overrides)
+    except ParameterError as error:
+        raise ScenarioError([f"{_origin(p, provenance, path)}: {p}" for p in error.problems]) from None
+    if params.partners.roster:
+        origin = _origin("partners.roster", provenance, path)
+        try:
+            table = roster.read(params.partners.roster, params)
+        except roster.RosterError as error:
+            raise ScenarioError([f"{origin}: partners.roster: {p}" for p in error.problems]) from None
+        params.partners.count = len(table)
+    return Loaded(params=params, path=path, chain=[p for p, _ in chain], provenance=provenance)
+
+
+def _origin(problem: str, provenance: Mapping[str, Path | str], default: Path) -> str:
+    """The file (or --set) a problem comes from: the one that set its path or the nearest table above."""
+    path = problem_path(problem).split("[")[0]
+    while path:
+        if path in provenance:
+            origin = provenance[path]
+            return origin if isinstance(origin, str) else display(origin)
+        path = path.rpartition(".")[0]
+    return display(default)
+
+
+def validate_file(path: str | Path) -> str:
+    """Check a scenario (.toml) or roster (.csv) file without running it; returns a one-line verdict."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        try:
+            table = roster.read(path, Scenario())
+        except roster.RosterError as error:
+            raise ScenarioError(error.problems) from None
+        return f"{display(path)}: ok (a roster of {len(table)} partners, checked against the default tree)"
+    loaded = load(path)
+    chain = " <- ".join(display(p) for p in reversed(loaded.chain))
+    return f"{display(path)}: ok ({loaded.params.meta.title}; {chain})"
