@@ -32,8 +32,16 @@ class RosterError(ParameterError):
     """A bad roster: the message names the file and, for a bad value, the row and column."""
 
 
+def display(path: Path) -> str:
+    """A path as short as it is clear: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def _fail(path: Path, message: str, row: int | None = None, column: str | None = None) -> RosterError:
-    where = f"{path}"
+    where = display(path)
     if row is not None:
         where += f", row {row}"  # as a spreadsheet counts: the header is row 1
     if column is not None:

@@ -34,6 +34,7 @@ from sim.params import (
     merge,
     problem_path,
 )
+from sim.roster import display
 
 
 class ScenarioError(ValueError):
@@ -59,14 +60,6 @@ class Loaded:
     @property
     def name(self) -> str:
         return self.params.meta.name or self.path.stem
-
-
-def display(path: Path) -> str:
-    """A path as short as it is clear: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def read_toml(path: Path) -> dict[str, Any]:
