@@ -124,3 +124,87 @@ def render(result: dict[str, Any]) -> str:
 
 def to_json(result: dict[str, Any]) -> str:
     return json.dumps(result, indent=2)
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def _experiment(folder, runs: int, quarters: int, replicates: int = 10):
+    """A grid over the rebate rate on the default channel, `runs` runs in all."""
+    from pathlib import Path
+
+    from sim.experiments import load_experiment
+
+    folder = Path(folder)
+    points = max(1, runs // replicates)
+    rates = [round(0.01 + 0.05 * i / max(points - 1, 1), 6) for i in range(points)]
+    (folder / "channel.toml").write_text("# the default channel\n")
+    (folder / "sweep.toml").write_text(
+        f'[experiment]\nscenario = "channel.toml"\ndesign = "grid"\nseed = 1\nreplicates = {replicates}\n'
+        f'quarters = {quarters}\n\n[outputs]\nquarterly = true\nfinal_year = false\n\n'
+        f'[parameters."vendor.rebate.rate"]\nvalues = {rates}\n')
+    return load_experiment(folder / "sweep.toml")
+
+
+def _timed_sweep(experiment, folder, workers: int) -> float:
+    from sim.sweep import sweep
+
+    start = time.perf_counter()
+    sweep(experiment, folder, workers=workers, progress=False)
+    return time.perf_counter() - start
+
+
+def _timed_batch_run(experiment, quarters: int) -> float:
+    """mesa.batch_run on the same runs, in one call: every parameter value x the replicate seeds (batch_run
+    crosses seeds with parameters, so it cannot give each design point seeds of its own), 2 processes,
+    every quarter's data."""
+    import mesa
+
+    from sim.model import ChannelModel
+
+    runs = experiment.runs()
+    values = {name: sorted(set(experiment.points[name])) for name in experiment.parameters}
+    seeds = runs[runs["point"] == 0]["seed"].tolist()
+    start = time.perf_counter()
+    mesa.batch_run(ChannelModel, parameters={k.replace(".", "__"): v for k, v in values.items()}, rng=seeds,
+                   max_steps=quarters, number_processes=2, data_collection_period=1, display_progress=False)
+    return time.perf_counter() - start
+
+
+def measure_sweeps(runs: int = 1000, quarters: int = 40, subset: int = 200, progress=None) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "full").mkdir()
+        full = _experiment(tmp / "full", runs, quarters)
+        two_full = _timed_sweep(full, tmp / "full" / "out", 2)
+        if progress:
+            progress({"partners": f"{runs} runs on 2 workers"})
+        (tmp / "subset").mkdir()
+        part = _experiment(tmp / "subset", min(subset, runs), quarters)
+        one = _timed_sweep(part, tmp / "subset" / "one", 1)
+        two = _timed_sweep(part, tmp / "subset" / "two", 2)
+        mesa_seconds = _timed_batch_run(part, quarters)
+    n_part = len(part.runs())
+    return {
+        "runs": len(full.runs()), "quarters": quarters, "partners": full.base.partners.count,
+        "sweep_seconds_2_workers": two_full, "runs_per_second_2_workers": len(full.runs()) / two_full,
+        "subset_runs": n_part, "subset_seconds_1_worker": one, "subset_seconds_2_workers": two,
+        "speedup_2_over_1_workers": one / two, "subset_seconds_mesa_batch_run_2_processes": mesa_seconds,
+        "throughput_over_mesa_batch_run": mesa_seconds / two,
+    }
+
+
+def render_sweeps(result: dict[str, Any]) -> str:
+    r = result
+    return "\n".join([
+        f"sweep of {r['runs']:,} runs ({r['partners']} partners, {r['quarters']} quarters, quarterly model data), "
+        f"2 local workers: {r['sweep_seconds_2_workers']:.1f} s ({r['runs_per_second_2_workers']:.1f} runs/s)",
+        f"the same {r['subset_runs']} runs: 1 worker {r['subset_seconds_1_worker']:.1f} s, 2 workers "
+        f"{r['subset_seconds_2_workers']:.1f} s: {r['speedup_2_over_1_workers']:.2f}x",
+        f"mesa.batch_run(ChannelModel, number_processes=2) on those runs: "
+        f"{r['subset_seconds_mesa_batch_run_2_processes']:.1f} s; the sweep's throughput is "
+        f"{r['throughput_over_mesa_batch_run']:.2f}x batch_run's",
+    ])

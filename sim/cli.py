@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "incentives and CAM time that shift partner effort, quarter by quarter.",
         epilog="examples:\n  channelsim run scenarios/baseline.toml\n"
                "  channelsim compare scenarios/baseline.toml scenarios/healthcare_spif.toml\n"
+               "  channelsim sweep experiments/rebate_grid.toml --out out/rebate-grid\n"
+               "  channelsim analyze out/rebate-grid\n"
                "  channelsim validate scenarios/*.toml\n  channelsim bench --json",
         formatter_class=_Formatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -95,6 +97,33 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("others", type=Path, nargs="+", metavar="other", help="scenarios to compare with it")
     _run_options(compare, many=True)
 
+    sweep = _command(sub, "sweep", "Run an experiment's design on local processes or a Dask cluster, resumably.",
+                     "  channelsim sweep experiments/rebate_grid.toml --out out/rebate-grid\n"
+                     "  channelsim sweep experiments/levers_sobol.toml --out out/sobol --workers 2\n"
+                     "  channelsim sweep experiments/levers_sobol.toml --out out/sobol --resume\n"
+                     "  channelsim sweep experiments/cam_coverage_lhs.toml --out out/cam --scheduler tcp://10.0.0.5:8786\n"
+                     "  channelsim sweep experiments/cam_coverage_lhs.toml --out out/cam --cluster local --workers 2\n")
+    sweep.add_argument("experiment", type=Path, help="experiment file (TOML)")
+    sweep.add_argument("--out", type=Path, required=True,
+                       help="results folder (new, or this experiment's with --resume)")
+    sweep.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="local worker processes (1: in this process), or LocalCluster workers")
+    where = sweep.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
+    where.add_argument("--cluster", choices=["local"], help="start a Dask LocalCluster on this machine")
+    sweep.add_argument("--resume", action="store_true", help="run only the runs the folder does not hold yet")
+
+    analyze = _command(sub, "analyze", "Summarise a sweep: per design point, sensitivity indices, replicate check.",
+                       "  channelsim analyze out/rebate-grid\n"
+                       "  channelsim analyze out/sobol --kpi revenue mindshare\n"
+                       "  channelsim analyze out/cam --precision 0.02\n")
+    analyze.add_argument("folder", type=Path, help="a sweep's results folder")
+    analyze.add_argument("--kpi", nargs="+", metavar="KPI",
+                         help="KPIs to analyse (default: the experiment's [analysis] kpis, then revenue, net_revenue, "
+                              "mindshare, active_ratio, attrition, partner_payments)")
+    analyze.add_argument("--precision", type=float, default=0.05,
+                         help="target 95 %% half-width relative to the mean, for the replicate check")
+
     validate = _command(sub, "validate", "Check scenario files (.toml) and rosters (.csv) without running them.",
                         "  channelsim validate scenarios/baseline.toml\n  channelsim validate scenarios/*.toml\n"
                         "  channelsim validate my_partners.csv\n")
@@ -106,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000], metavar="N",
                        help="partner counts to measure")
     bench.add_argument("--quarters", type=int, default=40, help="quarters per run")
+    bench.add_argument("--sweep", action="store_true",
+                       help="measure sweeps instead: 1,000 runs on 2 workers, 1 vs 2 workers, and mesa.batch_run")
+    bench.add_argument("--runs", type=int, default=1000, help="with --sweep: runs in the sweep")
     return parser
 
 
@@ -257,6 +289,65 @@ def cmd_compare(args) -> int:
     return _execute(args, [args.base, *args.others], base=True)
 
 
+def cmd_sweep(args) -> int:
+    from sim.experiments import load_experiment
+    from sim.scenarios import ScenarioError, display
+    from sim.sweep import SweepError, sweep
+
+    _positive("workers", args.workers)
+    try:
+        experiment = load_experiment(args.experiment)
+    except ScenarioError as error:
+        raise UserError("\n".join(error.problems)) from None
+    try:
+        summary = sweep(experiment, args.out, workers=args.workers, scheduler=args.scheduler, cluster=args.cluster,
+                        resume=args.resume)
+    except SweepError as error:
+        raise UserError(str(error)) from None
+    where = args.scheduler or ("a Dask LocalCluster" if args.cluster else
+                               f"{args.workers} local worker{'s' if args.workers > 1 else ''}")
+    print(f"{experiment.name}: {summary.runs} runs ({experiment.spec.experiment.design}, "
+          f"{len(experiment.points)} design points x {experiment.spec.experiment.replicates} replicates) on {where}")
+    print(f"  this time: {summary.ran} runs in {summary.seconds:.1f} s ({summary.ok} ok, "
+          f"{summary.ran - summary.ok} failed); earlier: {summary.skipped}")
+    if summary.failed:
+        print(f"  failed runs ({len(summary.failed)}; tracebacks in failures.csv):")
+        for entry in summary.failed[:10]:
+            params = ", ".join(f"{k}={v}" for k, v in entry["params"].items())
+            print(f"    run {entry['run']} (point {entry['point']}, replicate {entry['replicate']}, seed "
+                  f"{entry['seed']}; {params}): {entry['error'].strip().splitlines()[-1]}")
+    outputs = [f"{kind}.parquet" for kind in ("final", "quarters", "partners")
+               if (args.out / f"{kind}.parquet").exists()]
+    print(f"  written to {display(args.out)}/ ({', '.join(outputs)}, manifest.jsonl, failures.csv); "
+          f"next: channelsim analyze {display(args.out)}")
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from sim.analysis import analyze
+    from sim.scenarios import display
+    from sim.sweep import SweepError
+
+    if not 0 < args.precision < 1:
+        raise UserError(f"--precision {args.precision}: a relative half-width between 0 and 1, e.g. 0.05")
+    try:
+        result = analyze(args.folder, args.kpi, args.precision)
+    except SweepError as error:
+        raise UserError(str(error)) from None
+    info = result.info
+    print(f"{info.get('title', info['experiment'])}: {info['design']} design over {', '.join(info['parameters'])}")
+    if result.indices is not None and len(result.indices):
+        print(result.indices.round(3).to_string(index=False))
+    if len(result.verdicts):
+        print(f"replicates: {int(result.verdicts['replicates'].iloc[0])} per point; relative 95 % half-width "
+              f"(target {args.precision:g}):")
+        print(result.verdicts[["kpi", "relative_half_width", "reached", "replicates_needed"]].round(4)
+              .to_string(index=False))
+    print(f"written to {display(args.folder / 'analysis')}/ (points.csv, report.html, "
+          + ", ".join(f"{n}.png" for n in result.figures) + ")")
+    return 0
+
+
 def cmd_validate(args) -> int:
     from sim.scenarios import ScenarioError, validate_file
 
@@ -280,14 +371,22 @@ def cmd_bench(args) -> int:
 
     def progress(row):
         if not args.json:
-            print(f"  measured {row['partners']:,} partners", file=sys.stderr, flush=True)
+            what = row["partners"]
+            print(f"  measured {what:,} partners" if isinstance(what, int) else f"  measured {what}", file=sys.stderr,
+                  flush=True)
 
+    if args.sweep:
+        _positive("runs", args.runs)
+        result = bench.measure_sweeps(runs=args.runs, quarters=args.quarters, progress=progress)
+        print(bench.to_json(result) if args.json else bench.render_sweeps(result))
+        return 0
     result = bench.measure(sizes=tuple(args.sizes), quarters=args.quarters, progress=progress)
     print(bench.to_json(result) if args.json else bench.render(result))
     return 0
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "validate": cmd_validate, "bench": cmd_bench}
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "analyze": cmd_analyze,
+            "validate": cmd_validate, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

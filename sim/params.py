@@ -778,9 +778,9 @@ def assign_path(tree: BaseModel, path: str, value: Any) -> None:
         setattr(node, leaf, value)
 
 
-def _model_at(loc: list[str]) -> type[BaseModel] | None:
+def _model_at(loc: list[str], root: type[BaseModel] | None = None) -> type[BaseModel] | None:
     """The table class at a validation location (list items and free-key tables stepped through)."""
-    annotation: Any = Scenario
+    annotation: Any = root or Scenario
     for part in loc:
         model = _submodel(annotation)
         if model is not None and part in model.model_fields:
@@ -806,7 +806,8 @@ def problem_path(problem: str) -> str:
     return match.group(1) if match else ""
 
 
-def explain(error: ValidationError, data: Mapping[str, Any] | None = None) -> list[str]:
+def explain(error: ValidationError, data: Mapping[str, Any] | None = None,
+            root: type[BaseModel] | None = None) -> list[str]:
     """Pydantic's errors as one line each: path, bad value, what is allowed."""
     lines = []
     for item in error.errors():
@@ -817,7 +818,7 @@ def explain(error: ValidationError, data: Mapping[str, Any] | None = None) -> li
         message = message.replace("Input should be", "must be")
         if item["type"] == "extra_forbidden":
             parent = ".".join(loc[:-1])
-            node = _model_at(loc[:-1])
+            node = _model_at(loc[:-1], root)
             fields = node.model_fields if node else {}
             lines.append(f"unknown parameter '{path}'{_suggest(loc[-1], fields)}"
                          + (f" in '{parent}'" if parent else ""))

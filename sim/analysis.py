@@ -1,0 +1,293 @@
+"""`channelsim analyze DIR`: what a sweep says, per design point and per parameter.
+
+Writes into DIR/analysis/: points.csv (mean and 95 % interval of each KPI across replicates at
+each design point), sobol.csv (first-order and total indices with confidence intervals) or
+morris.csv (mu*, sigma), replicates.csv (how the interval narrows with replicates, and the count
+a precision needs), figures and a self-contained report.html.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim import report
+from sim.report import plt
+from sim.sweep import FAILURES, INFO, SweepError
+
+DEFAULT_KPIS = ["revenue", "net_revenue", "mindshare", "active_ratio", "attrition", "partner_payments"]
+LABELS = {"revenue": "revenue ($, final year)", "net_revenue": "net revenue ($, final year)",
+          "mindshare": "mindshare", "active_ratio": "active-partner ratio", "attrition": "annual attrition",
+          "partner_payments": "paid to partners ($, final year)"}
+
+
+@dataclass
+class Analysis:
+    info: dict
+    points: pd.DataFrame  # tidy: point, parameters..., kpi, mean, ci_low, ci_high, replicates
+    indices: pd.DataFrame | None  # sobol or morris
+    replicates: pd.DataFrame  # kpi, replicates, relative half-width
+    verdicts: pd.DataFrame  # kpi, replicates, relative half-width, reached, needed
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+
+def load(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    info_path = folder / INFO
+    if not info_path.exists():
+        raise SweepError(f"{folder}: not a sweep folder (no {INFO}); run `channelsim sweep` into it first")
+    info = json.loads(info_path.read_text())
+    final_path = folder / "final.parquet"
+    if not final_path.exists():
+        raise SweepError(f"{folder}: no final.parquet: the sweep kept no final-year KPIs (outputs.final_year) "
+                         "or has not finished; `channelsim sweep ... --resume` completes it")
+    design = pd.read_csv(folder / "design.csv", index_col="point")
+    return info, pd.read_parquet(final_path), design
+
+
+def per_point(final: pd.DataFrame, design: pd.DataFrame, kpis: list[str]) -> pd.DataFrame:
+    rows = []
+    for point, group in final.groupby("point", sort=True):
+        for kpi in kpis:
+            mean, low, high, _ = report.interval(group[kpi].to_numpy())
+            rows.append({"point": point, **design.loc[point].to_dict(), "kpi": kpi, "mean": mean, "ci_low": low,
+                         "ci_high": high, "replicates": len(group)})
+    return pd.DataFrame(rows)
+
+
+def replicate_check(final: pd.DataFrame, kpis: list[str], precision: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Mean over design points of the 95 % half-width relative to the mean, using the first r replicates."""
+    most = int(final["replicate"].max()) + 1
+    curve = []
+    for r in range(2, most + 1):
+        subset = final[final["replicate"] < r]
+        for kpi in kpis:
+            widths = []
+            for _, group in subset.groupby("point"):
+                mean, low, high, _ = report.interval(group[kpi].to_numpy())
+                if abs(mean) > 1e-12:
+                    widths.append((high - low) / 2 / abs(mean))
+            curve.append({"kpi": kpi, "replicates": r, "relative_half_width": float(np.mean(widths))
+                          if widths else np.nan})
+    curve = pd.DataFrame(curve, columns=["kpi", "replicates", "relative_half_width"])
+    verdicts = []
+    for kpi in kpis:
+        now = curve[(curve["kpi"] == kpi) & (curve["replicates"] == most)]["relative_half_width"]
+        width = float(now.iloc[0]) if len(now) else np.nan
+        needed = math.ceil(most * (width / precision) ** 2) if np.isfinite(width) else None
+        verdicts.append({"kpi": kpi, "replicates": most, "relative_half_width": width, "precision": precision,
+                         "reached": bool(np.isfinite(width) and width <= precision),
+                         "replicates_needed": max(2, needed) if needed is not None else None})
+    return curve, pd.DataFrame(verdicts)
+
+
+def sensitivity(info: dict, final: pd.DataFrame, design: pd.DataFrame, kpis: list[str]) -> pd.DataFrame | None:
+    kind = info["design"]
+    if kind not in ("sobol", "morris"):
+        return None
+    means = final.groupby("point")[kpis].mean()
+    missing = sorted(set(design.index) - set(means.index))
+    if missing:
+        raise SweepError(f"{kind} indices need every design point; {len(missing)} have no finished run "
+                         f"(points {missing[:5]}...; see {FAILURES})")
+    problem = info["problem"]
+    rows = []
+    for kpi in kpis:
+        y = means.loc[design.index, kpi].to_numpy(dtype=float)
+        if np.ptp(y) == 0:
+            continue
+        if kind == "sobol":
+            from SALib.analyze import sobol
+
+            result = sobol.analyze(problem, y, calc_second_order=False, seed=0, print_to_console=False)
+            for i, name in enumerate(problem["names"]):
+                rows.append({"kpi": kpi, "parameter": name, "S1": result["S1"][i], "S1_conf": result["S1_conf"][i],
+                             "ST": result["ST"][i], "ST_conf": result["ST_conf"][i]})
+        else:
+            from SALib.analyze import morris
+
+            x = design[problem["names"]].to_numpy(dtype=float)
+            for j, name in enumerate(problem["names"]):
+                if name in info.get("log", []):
+                    x[:, j] = np.log(x[:, j])
+            result = morris.analyze(problem, x, y, num_levels=info["levels"], seed=0, print_to_console=False)
+            for i, name in enumerate(problem["names"]):
+                rows.append({"kpi": kpi, "parameter": name, "mu": result["mu"][i], "mu_star": result["mu_star"][i],
+                             "mu_star_conf": result["mu_star_conf"][i], "sigma": result["sigma"][i]})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def figure_indices(kind: str, indices: pd.DataFrame, kpis: list[str]) -> bytes:
+    shown = [k for k in kpis if k in set(indices["kpi"])][:4]
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.2 * len(shown), 3.8), squeeze=False)
+    for ax, kpi in zip(axes[0], shown, strict=True):
+        rows = indices[indices["kpi"] == kpi]
+        x = np.arange(len(rows))
+        if kind == "sobol":
+            ax.bar(x - 0.2, rows["S1"], 0.4, yerr=rows["S1_conf"], label="first order S1", color=report.COLOURS[0],
+                   capsize=3)
+            ax.bar(x + 0.2, rows["ST"], 0.4, yerr=rows["ST_conf"], label="total ST", color=report.COLOURS[1],
+                   capsize=3)
+            ax.set_ylim(bottom=min(0.0, float(rows["S1"].min()) - 0.05))
+        else:
+            ax.bar(x - 0.2, rows["mu_star"], 0.4, yerr=rows["mu_star_conf"], label="mu*", color=report.COLOURS[0],
+                   capsize=3)
+            ax.bar(x + 0.2, rows["sigma"], 0.4, label="sigma", color=report.COLOURS[1])
+        ax.set_xticks(x, [p.split(".")[-2] + "." + p.split(".")[-1] if "." in p else p for p in rows["parameter"]],
+                      rotation=30, ha="right", fontsize=8)
+        ax.set_title(LABELS.get(kpi, kpi), fontsize=10, loc="left")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=7, frameon=False)
+    fig.suptitle("Sobol indices (95 % intervals)" if kind == "sobol" else "Morris elementary effects", fontsize=11,
+                 x=0.01, ha="left")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def figure_response(table: pd.DataFrame, parameters: list[str], kpi: str, grid: bool) -> bytes:
+    rows = table[table["kpi"] == kpi]
+    fig, axes = plt.subplots(1, len(parameters), figsize=(4.2 * len(parameters), 3.6), squeeze=False)
+    for ax, name in zip(axes[0], parameters, strict=True):
+        others = [p for p in parameters if p != name]
+        if grid and len(others) == 1 and rows[others[0]].nunique() <= 8:
+            for i, (level, group) in enumerate(rows.groupby(others[0])):
+                group = group.sort_values(name)
+                ax.plot(group[name], group["mean"], "-o", ms=3, color=report.COLOURS[i % 8],
+                        label=f"{others[0].split('.')[-1]} = {level:g}")
+                ax.fill_between(group[name], group["ci_low"], group["ci_high"], color=report.COLOURS[i % 8],
+                                alpha=0.15, lw=0)
+            ax.legend(fontsize=7, frameon=False)
+        else:  # the mean response, over the other parameters, in bins of this one
+            bins = min(10, rows[name].nunique())
+            edges = pd.cut(rows[name], bins=bins) if bins > 1 else pd.Series(0, index=rows.index)
+            grouped = rows.groupby(edges, observed=True)
+            centre = grouped[name].mean()
+            mean = grouped["mean"].mean()
+            sem = grouped["mean"].std(ddof=1).fillna(0) / np.sqrt(grouped["mean"].count())
+            ax.scatter(rows[name], rows["mean"], s=6, alpha=0.35, color=report.COLOURS[0])
+            ax.plot(centre, mean, "-", color=report.COLOURS[1], lw=2, label="bin mean, 95 % band")
+            ax.fill_between(centre, mean - 1.96 * sem, mean + 1.96 * sem, color=report.COLOURS[1], alpha=0.2, lw=0)
+            ax.legend(fontsize=7, frameon=False)
+        ax.set_xlabel(name, fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(LABELS.get(kpi, kpi))
+    fig.suptitle(f"Response of {LABELS.get(kpi, kpi)} (mean and 95 % band across replicates)", fontsize=11, x=0.01,
+                 ha="left")
+    fig.tight_layout()
+    return _png(fig)
+
+
+def figure_heatmap(table: pd.DataFrame, parameters: list[str], kpi: str) -> bytes:
+    rows = table[table["kpi"] == kpi]
+    grid = rows.pivot_table(index=parameters[0], columns=parameters[1], values="mean")
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    image = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="viridis")
+    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], fontsize=8)
+    ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index], fontsize=8)
+    ax.set_xlabel(parameters[1])
+    ax.set_ylabel(parameters[0])
+    for (i, j), value in np.ndenumerate(grid.to_numpy()):
+        ax.text(j, i, report._number(value), ha="center", va="center", fontsize=7, color="white")
+    fig.colorbar(image, ax=ax, label=LABELS.get(kpi, kpi))
+    ax.set_title(f"{LABELS.get(kpi, kpi)} over the grid", loc="left", fontsize=11)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def figure_replicates(curve: pd.DataFrame, precision: float) -> bytes:
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    for i, (kpi, group) in enumerate(curve.groupby("kpi", sort=False)):
+        ax.plot(group["replicates"], group["relative_half_width"], "-o", ms=3, color=report.COLOURS[i % 8], label=kpi)
+    ax.axhline(precision, color="#555", ls="--", lw=1, label=f"precision {precision:g}")
+    ax.set_xlabel("replicates per design point")
+    ax.set_ylabel("95 % half-width / |mean|")
+    ax.set_title("How the interval narrows with replicates (mean over design points)", loc="left", fontsize=11)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, frameon=False, ncol=2)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------- the whole analysis
+
+
+def analyze(folder: Path, kpis: list[str] | None = None, precision: float = 0.05) -> Analysis:
+    info, final, design = load(folder)
+    known = [c for c in final.columns if c not in ("run", "point", "replicate", "seed", *info["parameters"])]
+    if kpis:
+        unknown = [k for k in kpis if k not in known]
+        if unknown:
+            raise SweepError(f"--kpi {unknown[0]}: not a KPI of this sweep; KPIs are {', '.join(known)}")
+    else:
+        chosen = info.get("kpis") or []
+        kpis = [k for k in chosen if k in known] + [k for k in DEFAULT_KPIS if k in known and k not in chosen]
+    parameters = info["parameters"]
+    table = per_point(final, design, kpis)
+    indices = sensitivity(info, final, design, kpis)
+    curve, verdicts = replicate_check(final, kpis, precision) if final["replicate"].max() >= 1 else (
+        pd.DataFrame(columns=["kpi", "replicates", "relative_half_width"]), pd.DataFrame())
+    result = Analysis(info, table, indices, curve, verdicts)
+    main = kpis[0]
+    if indices is not None and len(indices):
+        result.figures["indices"] = figure_indices(info["design"], indices, kpis)
+    result.figures["response"] = figure_response(table, parameters, main, info["design"] == "grid")
+    if info["design"] == "grid" and len(parameters) == 2:
+        result.figures["heatmap"] = figure_heatmap(table, parameters, main)
+    if len(curve):
+        result.figures["replicates"] = figure_replicates(curve, precision)
+    write(folder / "analysis", result)
+    return result
+
+
+def write(out: Path, result: Analysis) -> None:
+    out.mkdir(exist_ok=True)
+    result.points.to_csv(out / "points.csv", index=False)
+    if result.indices is not None:
+        result.indices.to_csv(out / f"{result.info['design']}.csv", index=False)
+    result.replicates.to_csv(out / "replicates.csv", index=False)
+    result.verdicts.to_csv(out / "replicate_verdicts.csv", index=False)
+    for name, data in result.figures.items():
+        (out / f"{name}.png").write_bytes(data)
+    info = result.info
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(info.get('title', ''))}</title>"
+             f"<style>{report.STYLE}</style></head><body><h1>{html.escape(info.get('title', info['experiment']))}</h1>"]
+    if info.get("question"):
+        parts.append(f"<p class='q'>{html.escape(info['question'])}</p>")
+    parts.append(f"<p class='note'>{info['design']} design over {', '.join(info['parameters'])}; "
+                 f"{info['runs']} runs ({info['replicates']} replicates per point); fingerprint "
+                 f"{info['fingerprint']}.</p>")
+    if result.indices is not None and len(result.indices):
+        shown = result.indices.copy()
+        parts.append("<h2>Sensitivity</h2>")
+        parts.append(report._html_table(shown.set_index("kpi").round(3).astype(str), "KPI"))
+    main = result.points["kpi"].iloc[0]
+    best = result.points[result.points["kpi"] == main].sort_values("mean", ascending=False).head(5)
+    parts.append(f"<h2>Design points with the highest {html.escape(main)}</h2>")
+    parts.append(report._html_table(best.set_index("point").drop(columns=["kpi"]).map(
+        lambda v: report._number(v) if isinstance(v, float) else v), "point"))
+    if len(result.verdicts):
+        parts.append("<h2>Are there enough replicates?</h2><p class='note'>Relative 95 % half-width of each KPI's "
+                     "mean at a design point (averaged over points), and the replicates a precision needs.</p>")
+        parts.append(report._html_table(result.verdicts.set_index("kpi").round(4).astype(str), "KPI"))
+    for name, data in result.figures.items():
+        parts.append(f"<h2>{name.title()}</h2><img alt='{name}' src='data:image/png;base64,"
+                     f"{base64.b64encode(data).decode()}'>")
+    parts.append("</body></html>")
+    (out / "report.html").write_text("".join(parts), encoding="utf-8")
