@@ -171,7 +171,10 @@ def _timed_batch_run(experiment, quarters: int) -> float:
     return time.perf_counter() - start
 
 
-def measure_sweeps(runs: int = 1000, quarters: int = 40, subset: int = 200, progress=None) -> dict[str, Any]:
+def measure_sweeps(runs: int = 1000, quarters: int = 40, subset: int | None = None, progress=None) -> dict[str, Any]:
+    """The sweep on 2 workers; the same runs on 1 worker and through mesa.batch_run (all of them, unless
+    `subset` says how many)."""
+    subset = subset or runs
     import tempfile
     from pathlib import Path
 
@@ -182,10 +185,15 @@ def measure_sweeps(runs: int = 1000, quarters: int = 40, subset: int = 200, prog
         two_full = _timed_sweep(full, tmp / "full" / "out", 2)
         if progress:
             progress({"partners": f"{runs} runs on 2 workers"})
-        (tmp / "subset").mkdir()
-        part = _experiment(tmp / "subset", min(subset, runs), quarters)
-        one = _timed_sweep(part, tmp / "subset" / "one", 1)
-        two = _timed_sweep(part, tmp / "subset" / "two", 2)
+        if subset >= runs:
+            part, two = full, two_full
+        else:
+            (tmp / "subset").mkdir()
+            part = _experiment(tmp / "subset", subset, quarters)
+            two = _timed_sweep(part, tmp / "subset" / "two", 2)
+        one = _timed_sweep(part, tmp / "one", 1)
+        if progress:
+            progress({"partners": f"{len(part.runs())} runs on 1 worker"})
         mesa_seconds = _timed_batch_run(part, quarters)
     n_part = len(part.runs())
     return {

@@ -138,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sweep", action="store_true",
                        help="measure sweeps instead: 1,000 runs on 2 workers, 1 vs 2 workers, and mesa.batch_run")
     bench.add_argument("--runs", type=int, default=1000, help="with --sweep: runs in the sweep")
+    bench.add_argument("--subset", type=int, help="with --sweep: compare with 1 worker and batch_run on this many "
+                                                  "of the runs (default: all)")
     return parser
 
 
@@ -377,7 +379,7 @@ def cmd_bench(args) -> int:
 
     if args.sweep:
         _positive("runs", args.runs)
-        result = bench.measure_sweeps(runs=args.runs, quarters=args.quarters, progress=progress)
+        result = bench.measure_sweeps(runs=args.runs, quarters=args.quarters, subset=args.subset, progress=progress)
         print(bench.to_json(result) if args.json else bench.render_sweeps(result))
         return 0
     result = bench.measure(sizes=tuple(args.sizes), quarters=args.quarters, progress=progress)

@@ -19,7 +19,7 @@ from scipy.special import ndtri
 
 from sim.params import Scenario
 from sim.policies import Offers, Sales
-from sim.streams import Streams, poisson_from_uniform
+from sim.streams import ChannelStreams, poisson_from_uniform
 
 if TYPE_CHECKING:
     from sim.partners import PartnerTable
@@ -107,30 +107,31 @@ class Market:
             slot = (quarter + 1 + ahead) % self.pipeline_quarters
             table.pipeline[slot] = won_value * still_open[:, ahead].clip(min=0.0)[None, :, None]
 
-    def realise(self, table: PartnerTable, offers: Offers, streams: Streams, quarter: int) -> Sales:
+    def realise(self, table: PartnerTable, offers: Offers, streams: ChannelStreams, quarter: int) -> Sales:
         """Draw this quarter's wins, book them into the pipeline and close what is due."""
         vendors = offers.margin.shape[0]
         lines = vendors * 3  # vendor x segment cells per partner
         n = table.n
-        pid = table.pid
         opportunities, win = self.rates(table, offers, quarter)
         expected_wins = opportunities * win
         # partner-major (partners x cells) is the layout in which the per-partner draws gather cheaply
         by_partner = np.ascontiguousarray(expected_wins.reshape(lines, n).T)
-        won_rows = poisson_from_uniform(by_partner, streams.uniform_rows("deals.won", quarter, pid, lines))
+        won_rows = poisson_from_uniform(by_partner, streams.uniform_rows("deals.won", quarter, lines))
         cells = np.flatnonzero(won_rows)  # the work below is only for cells with a win
         count = won_rows.reshape(-1)[cells]
         partner, line = np.divmod(cells, lines)
         segment = line % 3
-        z = ndtri(streams.uniform_at("deals.size", quarter, pid[partner], line, lines))
+        z = ndtri(streams.uniform_at("deals.size", quarter, partner, line, lines))
         value = self.deal_values(count, segment, z)
         # the share of registered deals the vendor's direct sales take never reaches the partner
         kept = offers.kept.reshape(-1)[(line // 3) * n + partner]
-        direct = np.bincount(line // 3, weights=value * (1.0 - kept), minlength=vendors)
+        key = line // 3 if table.channels == 1 else (line // 3) * table.channels + table.channel_of(partner)
+        direct = np.bincount(key, weights=value * (1.0 - kept), minlength=vendors * table.channels)
+        direct = direct.reshape(vendors, table.channels)
         value *= kept
 
         depth = self.pipeline_quarters
-        u = streams.uniform_at("deals.delay", quarter, pid[partner], line, lines)
+        u = streams.uniform_at("deals.delay", quarter, partner, line, lines)
         delay = np.zeros(cells.size, np.int64)
         for k in range(depth - 1):
             delay += u > self.delay_cdf[segment, k]

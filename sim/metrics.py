@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,10 +13,9 @@ from sim.policies.push import push_vector
 
 if TYPE_CHECKING:
     from sim.model import ChannelModel
-    from sim.policies import Ledger, Offers, Sales
 
 PANEL_COLUMNS = ["quarter", "partner_id", "headcount", "segment", "velocity", "tier", "recruit", "mindshare",
-                 "revenue", "trailing_revenue", "period_revenue", "won_deals", "profit", "capability", "goodwill",
+                 "revenue", "trailing_revenue", "won_deals", "profit", "capability", "goodwill",
                  "cam_hours", "mdf_claimed", "tenure"]
 LIFECYCLE = ["recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions"]
 
@@ -58,10 +58,33 @@ def top_share(values: np.ndarray, fraction: float = 0.2) -> float:
     return float(np.partition(values, values.size - k)[values.size - k:].sum(dtype=np.float64) / total)
 
 
-def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -> dict[str, float]:
+@dataclass
+class View:
+    """What the metrics read of one channel of a model, in the quarter just played."""
+
+    partners: Any  # the channel's partners (the whole table, or its block)
+    quarter: int
+    params: Any
+    vendor_names: list[str]
+    revenue: list[float]  # per vendor
+    net_revenue: float  # focal
+    direct_revenue: float
+    discount: float
+    offers: Any  # the channel's block of the quarter's offers
+    sales: Any
+    ledger: dict  # the channel's totals: spend, budget, usage, lifecycle
+    history: list  # the channel's partner counts and departures, quarter by quarter
+    kpis: dict  # the channel's trading metrics (after_review adds to them)
+    instruments: list[str]
+    tiers: Any  # the focal vendor's tier program
+    mdf_spent: Any = None  # the channel's block of the MDF each partner claimed
+
+
+def compute(view: View) -> dict[str, float]:
     """What the partners of this quarter did (before partners join or leave)."""
-    t = model.partners
-    params = model.params
+    t = view.partners
+    params = view.params
+    sales = view.sales
     verticals = params.market.verticals
     n = t.n
     capacity = t.capacity
@@ -70,8 +93,8 @@ def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -
     focal_revenue = sales.revenue[0]
     revenue = float(focal_revenue.sum(dtype=np.float64))
 
-    out: dict[str, float] = {"quarter": model.quarter, "revenue": revenue, "net_revenue": model.focal.net_revenue,
-                             "direct_revenue": model.focal.direct_revenue, "discount": model.focal.discount}
+    out: dict[str, float] = {"quarter": view.quarter, "revenue": revenue, "net_revenue": view.net_revenue,
+                             "direct_revenue": view.direct_revenue, "discount": view.discount}
     by_segment = sales.revenue_by_segment[0].sum(axis=1, dtype=np.float64)
     out.update({f"revenue_{s}": float(x) for s, x in zip(SEGMENTS, by_segment, strict=True)})
     by_vertical = t.verticals.astype(np.float64) @ focal_revenue.astype(np.float64)
@@ -79,8 +102,8 @@ def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -
 
     shares = (effort.astype(np.float64) @ capacity) / weight if weight > 0 else np.zeros(effort.shape[0])
     out["mindshare"] = float(shares[0])
-    for vendor in model.vendors[1:]:
-        out[f"mindshare_{vendor.name}"] = float(shares[vendor.index])
+    for index, name in enumerate(view.vendor_names[1:], start=1):
+        out[f"mindshare_{name}"] = float(shares[index])
     out["mindshare_services"] = float(shares[-1])
     target = int(np.argmax(push_vector(params.vendor.push, verticals)))
     in_vertical = capacity * t.verticals[target]
@@ -95,7 +118,7 @@ def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -
     out["goodwill"] = float(t.goodwill[0].mean(dtype=np.float64)) if n else 0.0
     out["capability"] = float(t.capability[0].mean(dtype=np.float64)) if n else 0.0
 
-    usage = ledger.usage[0]
+    usage = view.ledger["usage"].get(0, {})
     allocated = usage.get("mdf_allocated", 0.0)
     out["mdf_allocated"] = allocated
     out["mdf_claimed"] = usage.get("mdf_claimed", 0.0)
@@ -103,42 +126,44 @@ def compute(model: ChannelModel, offers: Offers, sales: Sales, ledger: Ledger) -
     out["rebate_near_threshold"] = float(usage.get("rebate_near_threshold", 0))
     out["cam_hours_used"] = float(usage.get("cam_hours_used", 0.0))
     out["cam_hours_available"] = float(usage.get("cam_hours_available", 0.0))
-    hours = offers.cam_hours[0].astype(np.float64)
+    hours = view.offers.cam_hours[0].astype(np.float64)
     covered_revenue = sales.revenue_by_segment[0].astype(np.float64) @ (hours > 0)
     hours_by_segment = t.segment_mix.astype(np.float64) @ hours
     for s, name in enumerate(SEGMENTS):
         out[f"revenue_per_cam_hour_{name}"] = (float(covered_revenue[s] / hours_by_segment[s])
                                                if hours_by_segment[s] > 0 else 0.0)
-    for vendor in model.vendors[1:]:
-        out[f"revenue_{vendor.name}"] = vendor.revenue
+    for index, name in enumerate(view.vendor_names[1:], start=1):
+        out[f"revenue_{name}"] = view.revenue[index]
     return out
 
 
-def after_review(model: ChannelModel, ledger: Ledger) -> dict[str, float]:
+def after_review(view: View) -> dict[str, float]:
     """The channel at the end of the quarter: who is in it, what the programs spent, who came and went."""
-    t = model.partners
+    t = view.partners
     n = t.n
     out: dict[str, float] = {"partners": n}
     active = int(np.count_nonzero(t.won_history.sum(axis=0)))
     out["active_partners"] = active
     out["active_ratio"] = active / n if n else 0.0
 
-    spend = ledger.spend[0]
-    for instrument in instruments(model):
+    spend = view.ledger["spend"].get(0, {})
+    for instrument in view.instruments:
         out[f"spend_{instrument}"] = float(spend.get(instrument, 0.0))
     total = float(sum(spend.values()))
     out["spend_total"] = total
-    revenue = model.kpis.get("revenue", 0.0)
+    revenue = view.kpis.get("revenue", 0.0)
     out["spend_pct_revenue"] = 100.0 * total / revenue if revenue > 0 else 0.0
 
-    for name, count in model.focal.tiers.counts(model).items():
-        out[f"partners_{name}"] = count
+    names = view.tiers.params.names
+    levels = np.bincount(t.tier[0], minlength=len(names))
+    for name, count in zip(names, levels, strict=True):
+        out[f"partners_{name}"] = int(count)
+    lifecycle = view.ledger["lifecycle"]
     for name in LIFECYCLE:
-        out[name] = ledger.lifecycle.get(name, 0)
+        out[name] = lifecycle.get(name, 0)
 
-    history = model.lifecycle_history
-    history.append({"start": ledger.lifecycle.get("start", n), "exits": out["exits"],
-                    "terminations": out["terminations"]})
+    history = view.history
+    history.append({"start": lifecycle.get("start", n), "exits": out["exits"], "terminations": out["terminations"]})
     year = history[-4:]
     mean_partners = np.mean([h["start"] for h in year])
     scale = 4.0 / len(year) / mean_partners if mean_partners > 0 else 0.0
@@ -148,18 +173,18 @@ def after_review(model: ChannelModel, ledger: Ledger) -> dict[str, float]:
     recruits = t.joined > 0
     dealt = recruits & (t.first_deal > 0)
     out["time_to_first_deal"] = float(np.median(t.first_deal[dealt] - t.joined[dealt])) if dealt.any() else 0.0
-    seasoned = recruits & (model.quarter - t.joined >= 2)
+    seasoned = recruits & (view.quarter - t.joined >= 2)
     out["recruits_dealt_share"] = float(dealt[seasoned].mean()) if seasoned.any() else 0.0
     return out
 
 
-def partner_rows(model: ChannelModel) -> pd.DataFrame:
+def partner_rows(view: View) -> pd.DataFrame:
     """This quarter's partner rows for the panel, straight from the arrays."""
-    t = model.partners
-    tiers = model.params.vendor.tiers.names
+    t = view.partners
+    tiers = view.params.vendor.tiers.names
     return pd.DataFrame({
-        "quarter": np.full(t.n, model.quarter, np.int32),
-        "partner_id": t.pid.copy(),
+        "quarter": np.full(t.n, view.quarter, np.int32),
+        "partner_id": t.local_id.copy(),
         "headcount": t.headcount.copy(),
         "segment": pd.Categorical.from_codes(t.segment_mix.argmax(axis=0), categories=list(SEGMENTS)),
         "velocity": t.velocity.copy(),
@@ -172,7 +197,7 @@ def partner_rows(model: ChannelModel) -> pd.DataFrame:
         "profit": t.profit.copy(),
         "capability": t.capability[0].copy(),
         "goodwill": t.goodwill[0].copy(),
-        "cam_hours": model.last_offers.cam_hours[0].copy(),
-        "mdf_claimed": model.last_ledger.mdf_spent[0].copy(),
+        "cam_hours": view.offers.cam_hours[0].copy(),
+        "mdf_claimed": view.mdf_spent[0].copy(),
         "tenure": t.tenure.copy(),
     })

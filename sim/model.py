@@ -25,7 +25,7 @@ from sim.partners import (
     update_relationships,
 )
 from sim.policies import Ledger, Offers, Sales
-from sim.streams import Streams, poisson_from_uniform
+from sim.streams import ChannelStreams, poisson_from_uniform
 from sim.vendors import Vendor
 
 
@@ -49,6 +49,7 @@ def _kpi(model: ChannelModel, name: str) -> float:
     return model.kpis[name]
 
 
+
 class ChannelModel(mesa.Model):
     """One quarter per step.
 
@@ -56,24 +57,39 @@ class ChannelModel(mesa.Model):
 
     `scenario` is a `Scenario`, a dict of one, or None for the default channel; overrides
     name parameters by dotted path written with `__` (``vendor__rebate__rate=0.04``).
+
+    `seeds=[s1, s2, ...]` instead runs several channels side by side in one model, one per seed,
+    for sweeps: each is the same, bit for bit, as the channel run alone on its seed, and their
+    quarterly metrics come from `channel_frames()`. Such a model keeps no Partner agents.
     """
 
     def __init__(self, scenario: Scenario | Mapping[str, Any] | None = None, *, rng: Any = None,
-                 record_partners: bool = False, **overrides: Any):
+                 record_partners: bool = False, seeds: list[int] | None = None, agents: bool | None = None,
+                 **overrides: Any):
         if isinstance(scenario, mesa.experimental.scenarios.Scenario):
             scenario = None  # Mesa's own (empty) scenario object, passed by SolaraViz on reset
         params = build_scenario(scenario, {key.replace("__", "."): v for key, v in overrides.items()})
-        seed = resolve_seed(rng)
-        super().__init__(rng=seed)
+        seeds = [resolve_seed(rng)] if seeds is None else [resolve_seed(s) for s in seeds]
+        if not seeds:
+            raise ValueError("seeds: give at least one")
+        stacked = len(seeds) > 1
+        if stacked and params.partners.roster:
+            raise ValueError("a roster gives one population: run its replicates one by one, not stacked")
+        super().__init__(rng=seeds[0])
         self.params: Scenario = params
-        self.seed = seed
-        self.streams = Streams(seed)
+        self.seed = seeds[0]
+        self.seeds = seeds
+        self.channels = len(seeds)
+        self.agents_kept = (not stacked) if agents is None else agents
+        self.streams = ChannelStreams(seeds)
         self.quarter = 0
         self.market = Market(params)
         self.n_vendors = 1 + params.rivals.count
-        self.partners = PartnerTable(capacity=params.partners.count)
+        self.partners = PartnerTable(capacity=params.partners.count * self.channels, channels=self.channels)
+        self.streams.table = self.partners
         declare_columns(self.partners, self.n_vendors, len(params.market.verticals), self.market.pipeline_quarters)
         self._next_pid = 0
+        self._next_local = np.zeros(self.channels, np.int64)
 
         Vendor(self, 0, params.vendor, name=params.vendor.name)
         for i in range(params.rivals.count):
@@ -82,26 +98,29 @@ class ChannelModel(mesa.Model):
 
         self.roster = roster.read(params.partners.roster, params) if params.partners.roster else None
         count = len(self.roster) if self.roster is not None else params.partners.count
-        founders = generate(params, self.streams, self._new_pids(count), self.n_vendors)
+        keys = np.arange(count, dtype=np.int64)
+        founders = generate(params, [(self.streams.channel(c), keys) for c in range(self.channels)], self.n_vendors)
         del founders["activation_draw"]  # founders are engaged
         if self.roster is not None:
             founders = roster.apply(founders, self.roster, params)
-        years = -np.log(self.streams.uniform("population.tenure", 0, founders["pid"]).astype(np.float64))
+        years = -np.log(np.concatenate([self.streams.channel(c).uniform("population.tenure", 0, keys)
+                                        for c in range(self.channels)]).astype(np.float64))
         founders["tenure"] = 4 + np.floor(12.0 * years).astype(np.int32)  # established partners: 4+ quarters
         founders["joined"] = -founders["tenure"]
-        founders["first_deal"] = np.zeros(founders["pid"].size, np.int32)  # dealt before the run began
-        self.add_partners(founders)
+        founders["first_deal"] = np.zeros(count * self.channels, np.int32)  # dealt before the run began
+        self.add_partners(self._identify(founders, count))
         self._warm_start(rounds=30 if self.roster is not None else 12)  # a roster's revenue is matched closely
         for vendor in self.vendors:
             vendor.begin()
         self._roster_tiers()
-        self.lifecycle_history: list[dict[str, float]] = []  # partner counts, exits, terminations by quarter
+        self.lifecycle_history: list[list[dict[str, float]]] = [[] for _ in range(self.channels)]
 
         self.kpis: dict[str, float] = {}
+        self.channel_kpis: list[list[dict[str, float]]] = [[] for _ in range(self.channels)]
         self.datacollector = mesa.DataCollector(
             model_reporters={name: partial(_kpi, name=name) for name in metrics.names(self)}
         )
-        self._panel: list[pd.DataFrame] | None = [] if record_partners else None
+        self._panel: list[list[pd.DataFrame]] | None = [[] for _ in range(self.channels)] if record_partners else None
         self.running = True
 
     # ---- the quarter
@@ -116,14 +135,45 @@ class ChannelModel(mesa.Model):
         ledger = self.settle_money(offers, sales)  # rebates, MDF claims paid
         self.book_quarter(offers, sales, ledger)  # relationships and partner accounts move on
         self.last_offers, self.last_ledger = offers, ledger
-        self.kpis = metrics.compute(self, offers, sales, ledger)  # what the partners of this quarter did
+        views = self.views(offers, sales, ledger)
+        trading = [metrics.compute(view) for view in views]  # what the partners of this quarter did
         if self._panel is not None:
-            self._panel.append(metrics.partner_rows(self))
+            for c, view in enumerate(views):
+                self._panel[c].append(metrics.partner_rows(view))
         self.review_partners(ledger)  # tiers, terminations, exits, recruits
-        self.kpis.update(metrics.after_review(self, ledger))
-        self.datacollector.collect(self)
+        for c, view in enumerate(self.views(offers, sales, ledger, after=True)):
+            view.kpis = trading[c]
+            trading[c].update(metrics.after_review(view))
+            self.channel_kpis[c].append(trading[c])
+        self.kpis = trading[0]
+        if self.channels == 1:
+            self.datacollector.collect(self)
         if self.quarter >= self.params.quarters:
             self.running = False
+
+    def views(self, offers: Offers, sales: Sales, ledger: Ledger, after: bool = False) -> list[metrics.View]:
+        """What the metrics read of each channel (after the review: the partners who stay and join)."""
+        table = self.partners
+        focal = self.focal
+        totals = ledger.by_channel()
+        names = [v.name for v in self.vendors]
+        revenue = [v.revenue.tolist() for v in self.vendors]
+        instruments = metrics.instruments(self)
+        out = []
+        for c, (start, stop) in enumerate(table.blocks()):
+            partners = table if self.channels == 1 else table.block(c)
+            trading = not after
+            out.append(metrics.View(
+                partners=partners, quarter=self.quarter, params=self.params,
+                vendor_names=names, revenue=[r[c] for r in revenue],
+                net_revenue=float(focal.net_revenue[c]), direct_revenue=float(focal.direct_revenue[c]),
+                discount=float(focal.discount[c]),
+                offers=offers.block(start, stop) if trading else None,
+                sales=sales.block(start, stop, c) if trading else None,
+                ledger=totals[c], history=self.lifecycle_history[c], kpis={},
+                instruments=instruments, tiers=focal.tiers,
+                mdf_spent=ledger.mdf_spent[:, start:stop] if trading else None))
+        return out
 
     def apply_schedule(self) -> None:
         for change in self.params.schedule:
@@ -150,18 +200,18 @@ class ChannelModel(mesa.Model):
 
     def review_partners(self, ledger: Ledger) -> None:
         """Tiers reviewed and terminations (vendors), voluntary exits (partners), then recruits."""
-        start = self.partners.n
+        start = np.diff(self.partners.starts).copy()
         for vendor in self.vendors:
             vendor.review(ledger)
         leavers = leaving(self.partners, self.params, self.streams, self.quarter)
+        ledger.lifecycle["exits"] += np.bincount(self.partners.channel_of(leavers), minlength=self.channels)
         self.remove_partners(leavers)
-        ledger.lifecycle["exits"] += leavers.size
         for vendor in self.vendors:
             vendor.recruit(ledger)
         ledger.lifecycle["start"] = start
 
     def settle_money(self, offers: Offers, sales: Sales) -> Ledger:
-        ledger = Ledger(self.partners.n, self.n_vendors)
+        ledger = Ledger(self.partners, self.n_vendors)
         for vendor in self.vendors:
             vendor.settle(offers, sales, ledger)
         return ledger
@@ -173,42 +223,50 @@ class ChannelModel(mesa.Model):
             self.step()
         return self.kpi_frame()
 
-    # ---- partners joining
+    # ---- partners joining and leaving
 
-    def _new_pids(self, count: int) -> np.ndarray:
-        pids = np.arange(self._next_pid, self._next_pid + count, dtype=np.int64)
-        self._next_pid += count
-        return pids
+    def _identify(self, columns: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
+        """Ids for `count` new partners in each channel (channel by channel): unique in the model, and in
+        their channel (the key of their draws)."""
+        total = count * self.channels
+        columns["pid"] = np.arange(self._next_pid, self._next_pid + total, dtype=np.int64)
+        columns["local_id"] = (self._next_local[:, None] + np.arange(count)).ravel()
+        columns["channel"] = np.repeat(np.arange(self.channels, dtype=np.int16), count)
+        self._next_pid += total
+        self._next_local += count
+        return columns
 
     def add_partners(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         rows = self.partners.append(columns)
-        self.partners.buffer("agent")[rows] = [Partner(self, pid) for pid in columns["pid"]]
+        if self.agents_kept:
+            self.partners.buffer("agent")[rows] = [Partner(self, pid) for pid in columns["pid"]]
         return rows
 
     def remove_partners(self, rows: np.ndarray) -> None:
         """Partners at `rows` leave: their Mesa agents are removed and the arrays compacted."""
         if len(rows) == 0:
             return
-        for agent in self.partners.buffer("agent")[rows]:
-            agent.remove()
+        if self.agents_kept:
+            for agent in self.partners.buffer("agent")[rows]:
+                agent.remove()
         self.partners.remove(rows)
 
     def recruit_partners(self, count: int, recruitment) -> np.ndarray:
-        """`count` new partners drawn from the recruit profile (streams keyed by their new ids)."""
+        """`count` new partners in each channel, drawn from the recruit profile (a cohort's own stream)."""
         profile = {k: v for k, v in recruitment.profile.model_dump().items() if v is not None}
         population = self.params.partners.model_copy(update=profile)
-        pids = self._new_pids(count)
-        columns = generate(self.params, self.streams, pids, self.n_vendors, stream="recruits",
-                           quarter=self.quarter, population=population)
+        cohort = np.arange(count, dtype=np.int64)
+        columns = generate(self.params, [(self.streams.channel(c), cohort) for c in range(self.channels)],
+                           self.n_vendors, stream="recruits", quarter=self.quarter, population=population)
         engaged = columns.pop("activation_draw") < recruitment.activation
         columns["engaged"] = engaged
         columns["taste"][0, ~engaged] = -6.0  # a recruit that never takes to the vendor's line
         columns["capability"][0] = recruitment.initial_capability
         columns["goodwill"][0] = recruitment.initial_goodwill
         columns["effort"] = softmax(columns["taste"])
-        columns["tenure"] = np.zeros(count, np.int32)
-        columns["joined"] = np.full(count, self.quarter, np.int32)
-        rows = self.add_partners(columns)
+        columns["tenure"] = np.zeros(engaged.size, np.int32)
+        columns["joined"] = np.full(engaged.size, self.quarter, np.int32)
+        rows = self.add_partners(self._identify(columns, count))
         for vendor in self.vendors:
             vendor.welcome(rows)
         return rows
@@ -246,7 +304,7 @@ class ChannelModel(mesa.Model):
         opportunities, win = self.market.rates(table, offers, self.quarter)
         focal_deals = (opportunities[0] * win[0]).sum(axis=0)
         for back in range(4):  # a year of focal deal history, drawn, so activity starts right
-            u = self.streams.uniform("warmup.won", back + 1, table.pid)
+            u = self.streams.uniform("warmup.won", back + 1)
             table.won_history[back] = poisson_from_uniform(focal_deals, u)
 
     def _roster_tiers(self) -> None:
@@ -264,16 +322,23 @@ class ChannelModel(mesa.Model):
     # ---- data
 
     def kpi_frame(self) -> pd.DataFrame:
-        """Quarterly KPIs, one row per quarter."""
-        return self.datacollector.get_model_vars_dataframe()
+        """Quarterly KPIs, one row per quarter (the first channel's, for a stacked model)."""
+        if self.channels == 1:
+            return self.datacollector.get_model_vars_dataframe()
+        return self.channel_frames()[0]
 
-    def partner_panel(self) -> pd.DataFrame:
+    def channel_frames(self) -> list[pd.DataFrame]:
+        """Each channel's quarterly KPIs, in the columns and order of `kpi_frame`."""
+        columns = metrics.names(self)
+        return [pd.DataFrame(rows, columns=columns) for rows in self.channel_kpis]
+
+    def partner_panel(self, channel: int = 0) -> pd.DataFrame:
         """Partner x quarter panel (tidy), when built with record_partners=True."""
         if self._panel is None:
             raise RuntimeError("build the model with record_partners=True to keep the partner panel")
-        if not self._panel:
+        if not self._panel[channel]:
             return pd.DataFrame(columns=metrics.PANEL_COLUMNS)
-        return pd.concat(self._panel, ignore_index=True)
+        return pd.concat(self._panel[channel], ignore_index=True)
 
     @property
     def focal(self) -> Vendor:

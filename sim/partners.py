@@ -21,7 +21,7 @@ from sim.policies import REAL
 
 if TYPE_CHECKING:
     from sim.policies import Offers
-    from sim.streams import Streams
+    from sim.streams import ChannelStreams, Streams
 
 
 class PartnerTable:
@@ -31,13 +31,20 @@ class PartnerTable:
     array operation runs along long rows. Removing partners moves the last live partners into
     the holes (O(removed), arrays stay compact); adding grows the buffers geometrically.
     `row_of[pid]` finds a partner's position (-1: gone).
+
+    A table can hold several independent channels side by side (a sweep's replicates): each
+    channel is a contiguous block, ordered exactly as it would be alone, so that everything a
+    channel computes, sums included, is the same number it would be alone.
     """
 
-    def __init__(self, capacity: int = 64):
+    def __init__(self, capacity: int = 64, channels: int = 1):
         object.__setattr__(self, "_buffers", {})
+        object.__setattr__(self, "_fills", {})
         object.__setattr__(self, "n", 0)
         object.__setattr__(self, "_reserved", max(int(capacity), 1))
         object.__setattr__(self, "row_of", np.full(self._reserved, -1, np.int64))
+        object.__setattr__(self, "channels", int(channels))
+        object.__setattr__(self, "starts", np.zeros(int(channels) + 1, np.int64))
 
     # ---- columns
 
@@ -48,6 +55,7 @@ class PartnerTable:
         buffer = np.empty((*lead, self._reserved), dtype=dtype)
         buffer[...] = fill
         self._buffers[name] = buffer
+        self._fills[name] = fill
 
     @property
     def columns(self) -> list[str]:
@@ -73,24 +81,57 @@ class PartnerTable:
     def __len__(self) -> int:
         return self.n
 
+    # ---- channels
+
+    def blocks(self) -> list[tuple[int, int]]:
+        """(start, stop) of each channel's rows."""
+        return [(int(self.starts[c]), int(self.starts[c + 1])) for c in range(self.channels)]
+
+    def block(self, channel: int) -> PartnerBlock:
+        start, stop = self.blocks()[channel]
+        return PartnerBlock(self, start, stop)
+
+    def channel_of(self, rows: np.ndarray) -> np.ndarray:
+        """The channel of each row."""
+        return np.searchsorted(self.starts, rows, side="right") - 1
+
     # ---- rows
 
     def append(self, values: dict[str, Any]) -> np.ndarray:
-        """Add partners; `values` must hold `pid`; columns not given keep their fill."""
+        """Add partners; `values` must hold `pid` (and, with several channels, `channel`); columns not
+        given start at their fill. Returns the new partners' rows."""
         pids = np.asarray(values["pid"], dtype=np.int64)
         count = pids.size
         self._reserve(self.n + count, int(pids.max()) + 1 if count else 0)
         rows = np.arange(self.n, self.n + count)
-        for name, value in values.items():
-            self._buffers[name][..., rows] = value
+        for name, buffer in self._buffers.items():  # a newcomer starts from the fill, not a leaver's leftovers
+            buffer[..., rows] = values[name] if name in values else self._fills[name]
         self.row_of[pids] = rows
         object.__setattr__(self, "n", self.n + count)
-        return rows
+        if self.channels == 1:
+            self.starts[1] = self.n
+            return rows
+        channel = np.asarray(values["channel"])
+        order, starts = [], [0]
+        for c, (start, stop) in enumerate(self.blocks()):  # each channel's newcomers join the end of its block
+            order += [np.arange(start, stop), rows[channel == c]]
+            starts.append(starts[-1] + (stop - start) + int((channel == c).sum()))
+        self._reorder(np.concatenate(order), np.array(starts))
+        return self.row_of[pids]
 
     def remove(self, rows: np.ndarray) -> None:
-        """Drop partners, filling the holes with the last live partners."""
+        """Drop partners, filling the holes with the last live partners (of their channel)."""
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         if rows.size == 0:
+            return
+        if self.channels > 1:
+            order, starts = [], [0]
+            for start, stop in self.blocks():
+                local = rows[(rows >= start) & (rows < stop)] - start
+                kept = self._swap_order(stop - start, local)
+                order.append(kept + start)
+                starts.append(starts[-1] + kept.size)
+            self._reorder(np.concatenate(order), np.array(starts), gone=self._buffers["pid"][rows].copy())
             return
         keep = self.n - rows.size
         pid = self._buffers["pid"]
@@ -103,6 +144,30 @@ class PartnerTable:
         self.row_of[gone] = -1
         self._buffers["agent"][keep : self.n] = None
         object.__setattr__(self, "n", keep)
+        self.starts[1] = keep
+
+    @staticmethod
+    def _swap_order(count: int, removed: np.ndarray) -> np.ndarray:
+        """Where each remaining row comes from when `removed` rows of `count` are swap-removed."""
+        keep = count - removed.size
+        order = np.arange(keep)
+        holes = removed[removed < keep]
+        order[holes] = np.setdiff1d(np.arange(keep, count), removed, assume_unique=True)
+        return order
+
+    def _reorder(self, order: np.ndarray, starts: np.ndarray, gone: np.ndarray | None = None) -> None:
+        size = order.size
+        moved = np.flatnonzero(order != np.arange(size))
+        first = int(moved[0]) if moved.size else size  # rows before the first change stay where they are
+        order = order[first:]
+        for buffer in self._buffers.values():
+            buffer[..., first:size] = buffer[..., order]
+        if gone is not None:
+            self.row_of[gone] = -1
+        self._buffers["agent"][size : self.n] = None
+        object.__setattr__(self, "n", size)
+        self.row_of[self._buffers["pid"][:size]] = np.arange(size)
+        object.__setattr__(self, "starts", starts.astype(np.int64))
 
     def _reserve(self, rows: int, ids: int) -> None:
         if rows > self._reserved:
@@ -123,12 +188,44 @@ class PartnerTable:
         return sum(b.nbytes for b in self._buffers.values()) + self.row_of.nbytes
 
 
+class PartnerBlock:
+    """One channel's partners: the table's columns as views of its block (partner-wise code accepts either)."""
+
+    channels = 1
+
+    def __init__(self, table: PartnerTable, start: int, stop: int):
+        object.__setattr__(self, "_table", table)
+        object.__setattr__(self, "offset", start)
+        object.__setattr__(self, "n", stop - start)
+        object.__setattr__(self, "starts", np.array([0, stop - start]))
+
+    def buffer(self, name: str) -> np.ndarray:
+        return self._table.buffer(name)
+
+    def blocks(self) -> list[tuple[int, int]]:
+        return [(0, self.n)]
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self._table.buffer(name)[..., self.offset : self.offset + self.n]
+        except KeyError:
+            raise AttributeError(f"partner table has no column '{name}'") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._table.buffer(name)[..., self.offset : self.offset + self.n] = value
+
+    def __len__(self) -> int:
+        return self.n
+
+
 def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipeline_quarters: int) -> None:
     """The columns every partner has (policies add their own). Shapes exclude the partner axis."""
     lines = n_vendors + 1  # each vendor's line plus the partner's own services
     segments = len(SEGMENTS)
     spec: dict[str, tuple[tuple[int, ...], Any]] = {
-        "pid": ((), np.int64),
+        "pid": ((), np.int64),  # unique in the model
+        "channel": ((), np.int16),  # which of the model's channels the partner belongs to
+        "local_id": ((), np.int64),  # its id in its channel: the key of its random draws
         "agent": ((), object),
         "external_id": ((), object),  # a roster's own id
         "name": ((), object),
@@ -185,23 +282,27 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return weights
 
 
-def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: int,
+def generate(params: Scenario, sources: list[tuple[Streams, np.ndarray]], n_vendors: int,
              stream: str = "population", quarter: int = 0, population: Partners | None = None) -> dict[str, np.ndarray]:
-    """Draw partner firms for ids `pids`, keyed by id: each firm's attributes come from its own row
-    of the stream's block, so they do not depend on how many other firms are drawn.
+    """Draw partner firms: for each (streams, keys) source, firms keyed by `keys` in that channel's
+    streams. Each firm's attributes come from its own row of the stream's block, so they do not
+    depend on how many other firms are drawn, nor on other channels.
 
     `population` (default: params.partners) sets the size, segment and vertical distributions;
-    recruits use the recruit profile laid over it. A cohort of recruits has a stream of its own
-    (`stream`, `quarter`), keyed by position in the cohort.
+    recruits use the recruit profile laid over it. The founding population is keyed by the
+    partners' ids in their channel; a cohort of recruits has a stream of its own (`stream`,
+    `quarter`), keyed by position in the cohort.
     """
     p = population or params.partners
-    keys = pids - pids[0] if stream != "population" and pids.size else pids
     market = params.market
     n_verticals = len(market.verticals)
     lines = n_vendors + 1
     widths = {"size": 1, "roles": 3, "role_rounding": 2, "segments": 3, "verticals": n_verticals, "taste": lines,
               "capability": n_vendors, "goodwill": n_vendors, "activation": 1}
-    block = streams.uniform(stream, quarter, keys, (sum(widths.values()),)).astype(np.float64)
+    width = (sum(widths.values()),)
+    block = np.concatenate([streams.uniform(stream, quarter, keys, width) for streams, keys in sources],
+                           axis=-1).astype(np.float64)
+    keys = np.concatenate([keys for _, keys in sources])
     start = np.cumsum([0, *widths.values()])
     columns = {name: block[start[i]:start[i + 1]] for i, name in enumerate(widths)}
 
@@ -244,7 +345,6 @@ def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: in
         return 1.0 / (1.0 + np.exp(-(np.log(mean / (1.0 - mean)) + spread * normal(name, (n_vendors,)))))
 
     return {
-        "pid": pids,
         "headcount": headcount,
         "sales": sales,
         "technical": technical,
@@ -253,9 +353,9 @@ def generate(params: Scenario, streams: Streams, pids: np.ndarray, n_vendors: in
         "segment_mix": segment_mix,
         "verticals": verticals,
         **firm_profile(segment_mix, verticals, params),
-        "engaged": np.ones(pids.size, bool),
+        "engaged": np.ones(keys.size, bool),
         "activation_draw": uniform("activation"),
-        "first_deal": np.full(pids.size, -1, np.int32),
+        "first_deal": np.full(keys.size, -1, np.int32),
         "taste": p.attraction.idiosyncrasy * normal("taste", (lines,)),
         "capability": logit_normal(p.capability.initial, p.capability.spread, "capability"),
         "goodwill": logit_normal(p.goodwill.initial, p.goodwill.spread, "goodwill"),
@@ -401,7 +501,7 @@ def record_quarter(table: PartnerTable, offers: Offers, sales, cash: np.ndarray,
     table.tenure += 1
 
 
-def leaving(table: PartnerTable, params: Scenario, streams: Streams, quarter: int) -> np.ndarray:
+def leaving(table: PartnerTable, params: Scenario, streams: ChannelStreams, quarter: int) -> np.ndarray:
     """Partners that leave the focal vendor's channel of their own accord this quarter (their rows).
 
     Quarterly hazard = logistic(k0 - k1 profit share - k2 G - k3 dG + k4 conflict): low profit
@@ -413,7 +513,7 @@ def leaving(table: PartnerTable, params: Scenario, streams: Streams, quarter: in
     logit = (e.base - e.profit_share * share - e.goodwill * table.goodwill[0]
              - e.goodwill_change * table.goodwill_change[0] + e.conflict * table.conflict[0])
     hazard = 1.0 / (1.0 + np.exp(-logit))
-    return np.flatnonzero(streams.uniform("exit", quarter, table.pid) < hazard)
+    return np.flatnonzero(streams.uniform("exit", quarter) < hazard)
 
 
 # --------------------------------------------------------------------------- the agent

@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,25 @@ from sim.params import Scenario
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+@contextmanager
+def local_pool(workers: int):
+    """A pool of worker processes forked from a server that has already imported the model, so
+    workers start in a fraction of a second; one BLAS thread each."""
+    previous = {k: os.environ.get(k) for k in _ONE_THREAD}
+    os.environ.update(_ONE_THREAD)
+    try:
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["sim.model", "sim.sweep", "sim.report"])
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            yield pool
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def replicate_seed(seed: int, replicate: int) -> int:
     """The model seed of replicate `replicate` under base seed `seed` (the same for every scenario)."""
     state = np.random.SeedSequence(int(seed), spawn_key=(int(replicate),)).generate_state(2, np.uint32)
@@ -33,8 +53,8 @@ def replicate_seed(seed: int, replicate: int) -> int:
 class Task:
     scenario: str
     params: Scenario
-    replicate: int
-    seed: int
+    replicates: tuple[int, ...]
+    seeds: tuple[int, ...]
     partners: bool = False
 
 
@@ -44,51 +64,67 @@ class Outcome:
     partners: pd.DataFrame | None  # the partner panel, when asked for
 
 
-def run_task(task: Task) -> tuple[str, int, pd.DataFrame, pd.DataFrame | None]:
+def run_task(task: Task) -> list[tuple[str, int, pd.DataFrame, pd.DataFrame | None]]:
+    """Some replicates of one scenario, side by side in one model (the same numbers as one by one)."""
     from sim.model import ChannelModel
 
-    model = ChannelModel(task.params, rng=task.seed, record_partners=task.partners)
-    frame = model.run()
-    frame.insert(0, "replicate", task.replicate)
-    frame.insert(0, "scenario", task.scenario)
-    panel = None
-    if task.partners:
-        panel = model.partner_panel()
-        panel.insert(0, "replicate", task.replicate)
-        panel.insert(0, "scenario", task.scenario)
-    return task.scenario, task.replicate, frame, panel
+    if task.params.partners.roster:  # a roster is one population: its replicates run one by one
+        models = [ChannelModel(task.params, seeds=[seed], record_partners=task.partners) for seed in task.seeds]
+        channels = [(model, 0) for model in models]
+    else:
+        model = ChannelModel(task.params, seeds=list(task.seeds), record_partners=task.partners)
+        models, channels = [model], [(model, c) for c in range(len(task.seeds))]
+    for model in models:
+        model.run()
+    results = []
+    for replicate, (model, c) in zip(task.replicates, channels, strict=True):
+        frame = model.channel_frames()[c]
+        frame.insert(0, "replicate", replicate)
+        frame.insert(0, "scenario", task.scenario)
+        panel = None
+        if task.partners:
+            panel = model.partner_panel(c)
+            panel.insert(0, "replicate", replicate)
+            panel.insert(0, "scenario", task.scenario)
+        results.append((task.scenario, replicate, frame, panel))
+    return results
+
+
+def chunks(replicates: int, workers: int) -> list[range]:
+    """Replicates in groups that keep every worker busy (each group runs as one stacked model)."""
+    size = max(1, min(10, -(-replicates // max(workers, 1))))
+    return [range(i, min(i + size, replicates)) for i in range(0, replicates, size)]
+
+
+# below this many partner-quarters a job runs in this process: starting workers would cost more than it saves
+PARALLEL_FROM = 2_000_000
 
 
 def run(scenarios: list[tuple[str, Scenario]], replicates: int, seed: int, workers: int = 1,
-        partners: bool = False, progress: bool = True) -> dict[str, Outcome]:
+        partners: bool = False, progress: bool = True, parallel_from: int = PARALLEL_FROM) -> dict[str, Outcome]:
     """Every scenario, `replicates` times, on shared replicate seeds."""
-    tasks = [Task(name, params, r, replicate_seed(seed, r), partners)
-             for r in range(replicates) for name, params in scenarios]
+    work = sum(replicates * p.partners.count * p.quarters for _, p in scenarios)
+    if work < parallel_from:
+        workers = 1
+    tasks = [Task(name, params, tuple(group), tuple(replicate_seed(seed, r) for r in group), partners)
+             for group in chunks(replicates, workers) for name, params in scenarios]
     results: dict[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame | None]] = {}
-    bar = tqdm(total=len(tasks), desc="runs", unit="run", disable=not progress, file=sys.stderr, leave=False)
+    bar = tqdm(total=replicates * len(scenarios), desc="runs", unit="run", disable=not progress, file=sys.stderr,
+               leave=False)
     with bar:
         if workers <= 1 or len(tasks) == 1:
             for task in tasks:
-                name, r, frame, panel = run_task(task)
-                results[name, r] = frame, panel
-                bar.update()
+                for name, r, frame, panel in run_task(task):
+                    results[name, r] = frame, panel
+                bar.update(len(task.replicates))
         else:
-            previous = {k: os.environ.get(k) for k in _ONE_THREAD}
-            os.environ.update(_ONE_THREAD)
-            try:
-                context = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context) as pool:
-                    futures = [pool.submit(run_task, task) for task in tasks]
-                    for future in as_completed(futures):
-                        name, r, frame, panel = future.result()
+            with local_pool(min(workers, len(tasks))) as pool:
+                futures = [pool.submit(run_task, task) for task in tasks]
+                for future in as_completed(futures):
+                    done = future.result()
+                    for name, r, frame, panel in done:
                         results[name, r] = frame, panel
-                        bar.update()
-            finally:
-                for key, value in previous.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
+                    bar.update(len(done))
     outcomes = {}
     for name, _ in scenarios:
         frames = [results[name, r][0] for r in range(replicates)]

@@ -16,7 +16,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -35,7 +34,7 @@ from tqdm import tqdm
 from sim import __version__
 from sim.experiments import Experiment
 from sim.params import Scenario
-from sim.runner import _ONE_THREAD
+from sim.runner import local_pool
 
 INFO, MANIFEST, SHARDS, FAILURES = "experiment.json", "manifest.jsonl", "shards", "failures.csv"
 KINDS = ("quarters", "final", "partners")
@@ -50,30 +49,58 @@ class SweepError(Exception):
 
 def run_batch(base: Scenario, runs: list[tuple[int, int, int, int, dict[str, Any]]],
               outputs: dict[str, bool]) -> list[dict[str, Any]]:
-    """Run a batch of runs; every run's outcome, a failure included, comes back."""
+    """Run a batch; every run's outcome, a failure included, comes back. The replicates of a design
+    point run side by side in one model (the same numbers as one by one, bit for bit); if that
+    model fails, its runs are run one by one so that each failure is its own."""
+    groups: dict[int, list] = {}
+    for item in runs:
+        groups.setdefault(item[1], []).append(item)
+    results = []
+    for items in groups.values():
+        try:
+            if base.partners.roster or len(items) == 1:
+                raise _OneByOne
+            results += _run_group(base, items, outputs)
+        except Exception:  # noqa: BLE001 - find out which runs fail
+            for item in items:
+                results += _run_group(base, [item], outputs, record_failure=True)
+    return results
+
+
+class _OneByOne(Exception):
+    pass
+
+
+def _run_group(base: Scenario, items: list, outputs: dict[str, bool], record_failure: bool = False) -> list[dict]:
     from sim import report
     from sim.model import ChannelModel
 
-    results = []
-    for run, point, replicate, seed, overrides in runs:
-        record = {"run": run, "point": point, "replicate": replicate, "seed": seed, "params": overrides}
-        try:
-            model = ChannelModel(base.with_overrides(overrides), rng=seed, record_partners=outputs["partners"])
-            frame = model.run()
-            ids = {"run": run, "point": point, "replicate": replicate}
+    records = [{"run": run, "point": point, "replicate": replicate, "seed": seed, "params": overrides}
+               for run, point, replicate, seed, overrides in items]
+    try:
+        model = ChannelModel(base.with_overrides(items[0][4]), seeds=[item[3] for item in items],
+                             record_partners=outputs["partners"])
+        model.run()
+        frames = model.channel_frames()
+        for c, record in enumerate(records):
+            ids = {"run": record["run"], "point": record["point"], "replicate": record["replicate"]}
+            frame = frames[c]
             if outputs["quarterly"]:
                 record["quarters"] = frame.assign(**ids)
             if outputs["final_year"]:
-                final = report.final_year(frame.assign(scenario="run", replicate=replicate))
-                record["final"] = final.drop(columns=["scenario", "replicate"]).assign(**ids, seed=seed, **overrides)
+                final = report.final_year(frame.assign(scenario="run", replicate=record["replicate"]))
+                record["final"] = final.drop(columns=["scenario", "replicate"]).assign(
+                    **ids, seed=record["seed"], **record["params"])
             if outputs["partners"]:
-                record["partners"] = model.partner_panel().assign(**ids)
+                record["partners"] = model.partner_panel(c).assign(**ids)
             record["status"] = "ok"
-        except Exception:  # noqa: BLE001 - a run's failure is data: record it and go on
+    except Exception:
+        if not record_failure:
+            raise
+        for record in records:
             record["status"] = "failed"
             record["error"] = traceback.format_exc()
-        results.append(record)
-    return results
+    return records
 
 
 # --------------------------------------------------------------------------- executors
@@ -118,17 +145,8 @@ def executor(workers: int, scheduler: str | None = None, cluster: str | None = N
     elif workers <= 1:
         yield InlineExecutor()
     else:
-        previous = {k: os.environ.get(k) for k in _ONE_THREAD}
-        os.environ.update(_ONE_THREAD)
-        try:
-            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                yield pool
-        finally:
-            for key, value in previous.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+        with local_pool(workers) as pool:
+            yield pool
 
 
 # --------------------------------------------------------------------------- the folder
@@ -258,12 +276,15 @@ class Summary:
 
 
 def default_batch(experiment: Experiment, runs: int, workers: int) -> int:
-    """About a second of work a task, and at least four tasks a worker to balance the load."""
+    """About a second of work a task, and at least four tasks a worker to balance the load; whole
+    design points where that fits (a point's replicates run side by side)."""
     base = experiment.base
-    seconds_per_run = 2.5e-6 * base.partners.count * base.quarters + 0.01
+    seconds_per_run = 1.5e-6 * base.partners.count * base.quarters + 0.005
     by_time = max(1, int(1.0 / seconds_per_run))
     by_balance = max(1, math.ceil(runs / (4 * max(workers, 1))))
-    return min(by_time, by_balance)
+    size = min(by_time, by_balance)
+    replicates = experiment.spec.experiment.replicates
+    return max(replicates, size - size % replicates) if size >= replicates // 2 else size
 
 
 def sweep(experiment: Experiment, folder: Path, workers: int = 1, scheduler: str | None = None,

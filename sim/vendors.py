@@ -67,11 +67,14 @@ class Vendor(mesa.Agent):
         for policy in self.policies:
             policy.settle(self.model, offers, sales, ledger)
         j = self.index
+        table = self.model.partners
         self.spend = dict(ledger.spend[j])
-        self.revenue = float(sales.revenue[j].sum(dtype=np.float64))
-        self.direct_revenue = float(sales.direct[j])
-        self.discount = float(offers.margin[j].astype(np.float64) @ sales.revenue[j])
-        incentives = sum(v for k, v in self.spend.items() if k not in NOT_CONTRA_REVENUE)
+        self.revenue = ledger.total(sales.revenue[j])
+        self.direct_revenue = sales.direct[j].astype(np.float64)
+        margin = offers.margin[j].astype(np.float64)
+        self.discount = np.array([margin[a:b] @ sales.revenue[j, a:b] for a, b in table.blocks()])
+        incentives = sum((v for k, v in self.spend.items() if k not in NOT_CONTRA_REVENUE),
+                         np.zeros(table.channels))
         self.net_revenue = self.revenue - self.discount - incentives
 
     def review(self, ledger: Ledger) -> None:

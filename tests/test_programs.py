@@ -234,7 +234,7 @@ def test_tier_demotion_waits_for_the_configured_quarters_below():
     for quarter in range(1, 6):
         model.quarter = quarter
         t.revenue_4q[0, row] = 0.0  # far below every requirement from now on
-        tiers.review(model, Ledger(t.n, model.n_vendors))
+        tiers.review(model, Ledger(t, model.n_vendors))
         expected = level if quarter < 4 else 0
         assert t.tier[0, row] == expected, quarter
 
@@ -256,9 +256,9 @@ def test_removing_one_partner_leaves_every_other_partners_draws_unchanged(monkey
     for method in ("uniform_rows", "uniform_at"):
         monkeypatch.setattr(Streams, method, recording(getattr(Streams, method)))
     whole = ChannelModel(rng=8, partners__count=300)
-    whole.streams.tag = "whole"
+    whole.streams.channel(0).tag = "whole"
     less = ChannelModel(rng=8, partners__count=300)
-    less.streams.tag = "less"
+    less.streams.channel(0).tag = "less"
     whole.run(3)
     less.run(3)
     gone = int(less.partners.pid[17])

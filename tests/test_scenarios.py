@@ -188,6 +188,13 @@ def test_the_resolved_scenario_repeats_the_run_exactly(tmp_path):
     assert (first / "quarters.csv").read_bytes() == (again / "quarters.csv").read_bytes()
 
 
+def test_replicates_give_the_same_numbers_on_one_or_two_worker_processes():
+    params = scenarios.load(ROOT / "scenarios" / "baseline.toml", {"quarters": 6}).params
+    one = runner.run([("b", params)], replicates=5, seed=4, workers=1, progress=False)["b"].quarters
+    two = runner.run([("b", params)], replicates=5, seed=4, workers=2, progress=False, parallel_from=0)["b"].quarters
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+
+
 def test_quarters_are_byte_identical_with_one_and_two_workers(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     args = ["run", "scenarios/baseline.toml", "--replicates", 4, "--quarters", 6]

@@ -14,10 +14,12 @@ see `sim.policies.allocation`.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+
+from sim import channels
 
 REAL = np.float32  # per-partner quantities: half the memory traffic of float64, ample precision
 
@@ -41,6 +43,10 @@ class Offers:
     conflict: np.ndarray  # channel conflict the terms carry (goodwill lost per quarter, as a share)
     push: np.ndarray  # vendors x verticals, relative push
 
+    def block(self, start: int, stop: int) -> Offers:
+        """The offers to partners [start, stop) (views)."""
+        return Offers(**{k: v if k == "push" else v[..., start:stop] for k, v in vars(self).items()})
+
     @classmethod
     def empty(cls, partners: int, vendors: int, verticals: int) -> Offers:
         def zeros():
@@ -62,39 +68,61 @@ class Sales:
     won_deals: np.ndarray  # deals signed this quarter (some close later)
     won_by_segment: np.ndarray
     opportunities: np.ndarray  # expected opportunities worked
-    direct: np.ndarray  # per vendor: won value its direct sales took from partners' registered deals
+    direct: np.ndarray  # vendors x channels: won value direct sales took from partners' registered deals
+
+    def block(self, start: int, stop: int, channel: int) -> Sales:
+        """The sales of partners [start, stop) of `channel` (views)."""
+        return Sales(**{k: v[:, channel:channel + 1] if k == "direct" else v[..., start:stop]
+                        for k, v in vars(self).items()})
 
 
-@dataclass
 class Ledger:
-    """Money and hours moved by the programs this quarter."""
+    """Money and hours moved by the programs this quarter.
 
-    partners: int
-    vendors: int
-    cash: np.ndarray = field(init=False)  # paid to partners (rebates, SPIFs, ...)
-    mdf_spent: np.ndarray = field(init=False)  # MDF claimed and spent on demand generation
-    conflict: np.ndarray = field(init=False)  # share of a partner's deals the vendor's direct sales took
-    spend: dict[int, dict[str, float]] = field(init=False)  # vendor -> instrument -> dollars
-    budget: dict[int, dict[str, float]] = field(init=False)  # vendor -> instrument -> available
-    usage: dict[int, dict[str, float]] = field(init=False)  # vendor -> quantity -> amount
+    Totals are per channel (arrays over the model's channels): `spend[vendor][instrument]`,
+    `budget[vendor][instrument]`, `usage[vendor][quantity]`, `lifecycle[event]`.
+    """
 
-    def __post_init__(self):
-        self.cash = np.zeros((self.vendors, self.partners), dtype=REAL)
-        self.mdf_spent = np.zeros((self.vendors, self.partners), dtype=REAL)
-        self.conflict = np.zeros((self.vendors, self.partners), dtype=REAL)
-        self.lifecycle: dict[str, int] = defaultdict(int)  # recruits, exits, terminations, ...
-        self.spend = defaultdict(lambda: defaultdict(float))
-        self.budget = defaultdict(dict)
-        self.usage = defaultdict(lambda: defaultdict(float))
+    def __init__(self, table, vendors: int):
+        self.table = table
+        self.channels = table.channels
+        partners = table.n
+        self.cash = np.zeros((vendors, partners), dtype=REAL)  # paid to partners (rebates, SPIFs, ...)
+        self.mdf_spent = np.zeros((vendors, partners), dtype=REAL)  # MDF claimed and spent on demand generation
+        self.conflict = np.zeros((vendors, partners), dtype=REAL)  # goodwill lost to direct-sales overrides
+        zeros = lambda: np.zeros(self.channels)  # noqa: E731
+        self.lifecycle: dict[str, np.ndarray] = defaultdict(zeros)  # recruits, exits, terminations, ...
+        self.spend: dict[int, dict[str, np.ndarray]] = defaultdict(lambda: defaultdict(zeros))
+        self.budget: dict[int, dict[str, np.ndarray]] = defaultdict(dict)
+        self.usage: dict[int, dict[str, np.ndarray]] = defaultdict(lambda: defaultdict(zeros))
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        """Per-channel sums of a per-partner quantity."""
+        return channels.sums(self.table, values)
 
     def pay(self, vendor: int, instrument: str, amounts: np.ndarray) -> None:
         """Cash to partners, counted as the instrument's spend."""
         self.cash[vendor] += amounts
-        self.spend[vendor][instrument] += float(amounts.sum(dtype=np.float64))
+        self.spend[vendor][instrument] += self.total(amounts)
 
-    def charge(self, vendor: int, instrument: str, dollars: float) -> None:
-        """Spend that does not reach partners as cash (CAM time, MDF paid to marketing)."""
-        self.spend[vendor][instrument] += float(dollars)
+    def charge(self, vendor: int, instrument: str, dollars) -> None:
+        """Spend that does not reach partners as cash (CAM time, MDF paid to marketing); one amount for
+        every channel, or one per channel."""
+        self.spend[vendor][instrument] += dollars
+
+    def by_channel(self) -> list[dict]:
+        """Each channel's totals, as plain numbers (an amount given once stands for every channel)."""
+        k = self.channels
+
+        def split(value) -> list[float]:
+            return np.broadcast_to(np.asarray(value, dtype=float), (k,)).tolist()
+
+        tables = {name: {v: {key: split(x) for key, x in d.items()} for v, d in getattr(self, name).items()}
+                  for name in ("spend", "budget", "usage")}
+        lifecycle = {key: split(x) for key, x in self.lifecycle.items()}
+        return [{**{name: {v: {key: x[c] for key, x in d.items()} for v, d in table.items()}
+                        for name, table in tables.items()},
+                 "lifecycle": {key: int(x[c]) for key, x in lifecycle.items()}} for c in range(k)]
 
 
 class Policy:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim import channels
 from sim.params import SEGMENTS
 
 if TYPE_CHECKING:
@@ -41,25 +42,13 @@ def scores(rule: str, model: ChannelModel, vendor: int, target: str = "") -> np.
     raise ValueError(f"unknown allocation rule {rule!r}")
 
 
-def normalise(score: np.ndarray) -> np.ndarray:
-    total = score.sum()
-    return score / total if total > 0 else np.zeros_like(score)
-
-
 def weights(rule: str, model: ChannelModel, vendor: int, target: str = "",
             eligible: np.ndarray | None = None) -> np.ndarray:
+    """The rule's scores as shares of each channel's total."""
     score = scores(rule, model, vendor, target)
     if eligible is not None:
         score = score * eligible
-    return normalise(score)
-
-
-def top(score: np.ndarray, count: int) -> np.ndarray:
-    """Positions of the `count` highest positive scores (a deterministic choice among ties)."""
-    positive = np.flatnonzero(score > 0)
-    if count >= positive.size:
-        return positive
-    return positive[np.argpartition(-score[positive], count)[:count]]
+    return channels.normalise(model.partners, score)
 
 
 def share_out(budget: float, shares: np.ndarray) -> np.ndarray:

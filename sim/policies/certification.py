@@ -31,4 +31,4 @@ class CertificationFunding(Policy):
         p = self.params
         ledger.budget[self.vendor][self.instrument] = p.budget if p.enabled else 0.0
         if self._funds is not None:
-            ledger.charge(self.vendor, self.instrument, float(self._funds.sum(dtype=np.float64)))
+            ledger.charge(self.vendor, self.instrument, ledger.total(self._funds))

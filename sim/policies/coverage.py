@@ -11,8 +11,7 @@ CAM headcount is costed whether its hours are used or not.
 
 from __future__ import annotations
 
-import numpy as np
-
+from sim import channels
 from sim.policies import Policy, allocation
 
 
@@ -31,15 +30,15 @@ class CamCoverage(Policy):
             score = score * ~t.digital
         if p.coverage == "dedicated":
             score = score * model.vendors[j].tiers.cam_eligible(model)
-            covered = allocation.top(score, p.count * p.partners_per_cam)
+            covered = channels.top(t, score, p.count * p.partners_per_cam)
             offers.cam_hours[j, covered] = p.hours_per_quarter / p.partners_per_cam
         else:
-            offers.cam_hours[j] = allocation.share_out(available, allocation.normalise(score))
+            offers.cam_hours[j] = allocation.share_out(available, channels.normalise(t, score))
 
     def settle(self, model, offers, sales, ledger):
         p = self.params
         j = self.vendor
         available = p.count * p.hours_per_quarter
-        ledger.usage[j]["cam_hours_used"] = float(offers.cam_hours[j].sum(dtype=np.float64))
+        ledger.usage[j]["cam_hours_used"] = ledger.total(offers.cam_hours[j])
         ledger.usage[j]["cam_hours_available"] = available
         ledger.charge(j, self.instrument, available * p.cost_per_hour)

@@ -7,6 +7,8 @@ deals and goodwill (channel conflict); lower goodwill then means fewer registrat
 
 from __future__ import annotations
 
+import numpy as np
+
 from sim.policies import Policy
 
 
@@ -30,4 +32,6 @@ class DealRegistration(Policy):
             return
         j = self.vendor
         ledger.conflict[j] = offers.conflict[j]
-        ledger.charge(j, self.instrument, float(offers.registration[j].astype("float64") @ sales.revenue[j]))
+        points = offers.registration[j].astype("float64")
+        ledger.charge(j, self.instrument, np.array([points[a:b] @ sales.revenue[j, a:b]
+                                                    for a, b in model.partners.blocks()]))

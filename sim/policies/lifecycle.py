@@ -41,12 +41,13 @@ class Termination(Policy):
         failing = t.won_deals[0] == 0 if p.rule == "no_deal" else t.revenue[0] < p.revenue_floor
         t.failing = np.where(failing, t.failing + 1, 0)
         due = np.flatnonzero((t.failing >= p.quarters) & (t.tenure > p.grace) & ~t.digital)
+        by_channel = np.bincount(t.channel_of(due), minlength=t.channels)
         if p.action == "terminate":
             model.remove_partners(due)
-            ledger.lifecycle["terminations"] += due.size
+            ledger.lifecycle["terminations"] += by_channel
         else:
             t.digital[due] = True
-            ledger.lifecycle["moved_to_digital"] += due.size
+            ledger.lifecycle["moved_to_digital"] += by_channel
 
 
 class Recruitment(Policy):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim import channels
 from sim.policies import Policy, allocation
 
 
@@ -42,10 +43,12 @@ class MarketDevelopmentFunds(Policy):
         if p.top_share is None:
             return allocation.share_out(p.budget, allocation.weights(p.allocation, model, j, p.target, eligible))
         if p.top_group == "top_tier":
-            top_group = t.tier[j] == t.tier[j].max() if t.n else np.zeros(0, bool)
+            highest = [int(t.tier[j, a:b].max()) if b > a else 0 for a, b in t.blocks()]
+            top_group = t.tier[j] == channels.spread(t, highest)
         else:
             top_group = np.zeros(t.n, bool)
-            top_group[allocation.top(t.revenue_4q[j].astype(np.float64), int(np.ceil(0.2 * t.n)))] = True
+            fifth = np.ceil(0.2 * np.diff(t.starts)).astype(int)
+            top_group[channels.top(t, t.revenue_4q[j].astype(np.float64), fifth)] = True
         in_top = allocation.weights(p.allocation, model, j, p.target, eligible & top_group)
         in_rest = allocation.weights(p.allocation, model, j, p.target, eligible & ~top_group)
         return (allocation.share_out(p.budget * p.top_share, in_top)
@@ -72,12 +75,12 @@ class MarketDevelopmentFunds(Policy):
         p = self.params
         j = self.vendor
         allocated = offers.mdf[j]
-        budget = float(allocated.sum(dtype=np.float64)) if p.mode == "accrual" else p.budget
+        budget = ledger.total(allocated) if p.mode == "accrual" else p.budget
         ledger.budget[j][self.instrument] = budget if p.enabled else 0.0
         claimed = allocated * self._claim_rate if p.enabled else np.zeros_like(allocated)
         ledger.mdf_spent[j] += claimed
-        ledger.usage[j]["mdf_allocated"] = float(allocated.sum(dtype=np.float64))
-        ledger.usage[j]["mdf_claimed"] = float(claimed.sum(dtype=np.float64))
+        ledger.usage[j]["mdf_allocated"] = ledger.total(allocated)
+        ledger.usage[j]["mdf_claimed"] = ledger.total(claimed)
         ledger.charge(j, self.instrument, ledger.usage[j]["mdf_claimed"])
         stock = model.partners.mdf_stock
         stock[j] = p.carryover * stock[j] + claimed

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim import channels
 from sim.policies import Policy, timing
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
@@ -101,12 +102,21 @@ def pull_to_threshold(model, vendor: int, sales, period_revenue: np.ndarray, thr
     return timing.close_early(model, vendor, sales, fraction)
 
 
-def near_threshold(revenue: np.ndarray, thresholds: list) -> int:
-    """Partners within 10 % below a threshold."""
+def near_threshold(table, revenue: np.ndarray, thresholds: list) -> np.ndarray:
+    """Partners within 10 % below a threshold, per channel."""
     near = np.zeros(revenue.shape, bool)
     for threshold in thresholds:
         near |= (revenue >= 0.9 * threshold) & (revenue < threshold)
-    return int(near.sum())
+    return channels.counts(table, near)
+
+
+def cap(table, paid: np.ndarray, budget: float) -> np.ndarray:
+    """A capped programme pays pro rata: each channel's payouts scaled into its budget."""
+    for a, b in table.blocks():
+        total = paid[a:b].sum()
+        if total > budget:
+            paid[a:b] *= budget / total
+    return paid
 
 
 class VolumeRebate(Policy):
@@ -133,13 +143,13 @@ class VolumeRebate(Policy):
     def timing(self, model, sales):
         """Partners just short of a threshold at the end of a period pull deals into it."""
         p = self.params
-        self._pulled = 0.0
+        self._pulled = np.zeros(model.partners.channels)
         if p.enabled and p.retroactive and model.quarter % self._period() == 0:
             j = self.vendor
             period_revenue = model.partners.rebate_progress[j] + sales.revenue[j]
             pulled = pull_to_threshold(model, j, sales, period_revenue, [r.threshold for r in p.rungs()],
                                        p.pull_forward)
-            self._pulled = float(pulled.sum(dtype=np.float64))
+            self._pulled = channels.sums(model.partners, pulled)
 
     def settle(self, model, offers, sales, ledger):
         p = self.params
@@ -152,15 +162,13 @@ class VolumeRebate(Policy):
         rungs = p.rungs()
         thresholds = [r.threshold for r in rungs]
         progress[j] += sales.revenue[j]
+        table = model.partners
         if model.quarter % self._period():
             ledger.usage[j]["rebate_near_threshold"] = near_threshold(
-                progress[j] * self._period() / (model.quarter % self._period()), thresholds)
+                table, progress[j] * self._period() / (model.quarter % self._period()), thresholds)
             return
-        ledger.usage[j]["rebate_near_threshold"] = near_threshold(progress[j], thresholds)
-        paid = payout(progress[j], thresholds, [r.rate for r in rungs], p.retroactive)
-        total = paid.sum()
-        if total > p.budget:  # a capped programme pays pro rata
-            paid *= p.budget / total
+        ledger.usage[j]["rebate_near_threshold"] = near_threshold(table, progress[j], thresholds)
+        paid = cap(table, payout(progress[j], thresholds, [r.rate for r in rungs], p.retroactive), p.budget)
         ledger.pay(j, self.instrument, paid.astype(np.float32))
         progress[j] = 0.0
 

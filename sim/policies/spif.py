@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.policies import REAL, Policy, timing
+from sim.policies.rebates import cap
 
 
 class Spif(Policy):
@@ -60,8 +61,5 @@ class Spif(Policy):
             return
         mean_size = model.market.mean_deal_size().astype(REAL)
         deals = (sales.revenue_by_segment[j] / mean_size[:, None]).sum(axis=0)
-        paid = (spif.amount * self.eligible_share(model) * deals).astype(np.float64)
-        total = paid.sum()
-        if total > spif.budget:
-            paid *= spif.budget / total
+        paid = cap(model.partners, (spif.amount * self.eligible_share(model) * deals).astype(np.float64), spif.budget)
         ledger.pay(j, self.instrument, paid.astype(REAL))

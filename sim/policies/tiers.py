@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim import channels
 from sim.policies import Policy
 
 
@@ -61,8 +62,8 @@ class TierProgram(Policy):
         promote = qualified > tier
         demote = (qualified < tier) & (below >= p.demote_after)
         if self.vendor == 0:
-            ledger.lifecycle["promotions"] += int(promote.sum())
-            ledger.lifecycle["demotions"] += int(demote.sum())
+            ledger.lifecycle["promotions"] += channels.counts(t, promote)
+            ledger.lifecycle["demotions"] += channels.counts(t, demote)
         np.copyto(tier, qualified, where=promote | demote)
         below[demote] = 0
 
@@ -77,7 +78,3 @@ class TierProgram(Policy):
         if not self.enabled:
             return np.ones(model.partners.n, bool)
         return np.asarray(self.params.cam_coverage, dtype=bool)[model.partners.tier[self.vendor]]
-
-    def counts(self, model) -> dict[str, int]:
-        levels = np.bincount(model.partners.tier[self.vendor], minlength=len(self.params.names))
-        return dict(zip(self.params.names, (int(c) for c in levels), strict=True))
