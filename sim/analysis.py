@@ -98,18 +98,23 @@ def sensitivity(info: dict, final: pd.DataFrame, design: pd.DataFrame, kpis: lis
         raise SweepError(f"{kind} indices need every design point; {len(missing)} have no finished run "
                          f"(points {missing[:5]}...; see {FAILURES})")
     problem = info["problem"]
+    replicates = final.groupby("point").size().min()
     rows = []
     for kpi in kpis:
         y = means.loc[design.index, kpi].to_numpy(dtype=float)
         if np.ptp(y) == 0:
             continue
+        # The share of the variance of point means that is seed noise (within-point variance / replicates):
+        # an index below it cannot be told apart from noise. Unknown with one replicate.
+        noise = (final.groupby("point")[kpi].var(ddof=1).mean() / replicates / y.var(ddof=1)
+                 if replicates >= 2 else np.nan)
         if kind == "sobol":
             from SALib.analyze import sobol
 
             result = sobol.analyze(problem, y, calc_second_order=False, seed=0, print_to_console=False)
             for i, name in enumerate(problem["names"]):
                 rows.append({"kpi": kpi, "parameter": name, "S1": result["S1"][i], "S1_conf": result["S1_conf"][i],
-                             "ST": result["ST"][i], "ST_conf": result["ST_conf"][i]})
+                             "ST": result["ST"][i], "ST_conf": result["ST_conf"][i], "seed_noise": noise})
         else:
             from SALib.analyze import morris
 
@@ -120,7 +125,8 @@ def sensitivity(info: dict, final: pd.DataFrame, design: pd.DataFrame, kpis: lis
             result = morris.analyze(problem, x, y, num_levels=info["levels"], seed=0, print_to_console=False)
             for i, name in enumerate(problem["names"]):
                 rows.append({"kpi": kpi, "parameter": name, "mu": result["mu"][i], "mu_star": result["mu_star"][i],
-                             "mu_star_conf": result["mu_star_conf"][i], "sigma": result["sigma"][i]})
+                             "mu_star_conf": result["mu_star_conf"][i], "sigma": result["sigma"][i],
+                             "seed_noise": noise})
     return pd.DataFrame(rows)
 
 
@@ -275,7 +281,9 @@ def write(out: Path, result: Analysis) -> None:
                  f"{info['fingerprint']}.</p>")
     if result.indices is not None and len(result.indices):
         shown = result.indices.copy()
-        parts.append("<h2>Sensitivity</h2>")
+        parts.append("<h2>Sensitivity</h2><p class='note'>seed_noise is the share of the variance between design "
+                     "points that is seed noise (within-point variance over replicates); an index below it cannot "
+                     "be told from noise.</p>")
         parts.append(report._html_table(shown.set_index("kpi").round(3).astype(str), "KPI"))
     main = result.points["kpi"].iloc[0]
     best = result.points[result.points["kpi"] == main].sort_values("mean", ascending=False).head(5)

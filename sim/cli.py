@@ -340,6 +340,8 @@ def cmd_analyze(args) -> int:
     print(f"{info.get('title', info['experiment'])}: {info['design']} design over {', '.join(info['parameters'])}")
     if result.indices is not None and len(result.indices):
         print(result.indices.round(3).to_string(index=False))
+        print(f"seed_noise: the share of the variance between design points that is seed noise; an index "
+              f"below it cannot be told from noise{' (needs 2 or more replicates)' if info['replicates'] < 2 else ''}")
     if len(result.verdicts):
         print(f"replicates: {int(result.verdicts['replicates'].iloc[0])} per point; relative 95 % half-width "
               f"(target {args.precision:g}):")

@@ -45,6 +45,7 @@ from pydantic import Field, ValidationError, model_validator
 from sim.params import Node, ParameterError, Scenario, _submodel, _unwrap, check_path, explain
 from sim.roster import display
 from sim.scenarios import ScenarioError, load, read_toml
+from sim.streams import derived_seed
 
 
 class Meta(Node):
@@ -155,8 +156,7 @@ def _plain(value: Any) -> Any:
 
 def run_seed(seed: int, point: int, replicate: int) -> int:
     """The model seed of (experiment seed, design point, replicate)."""
-    state = np.random.SeedSequence(int(seed), spawn_key=(int(point), int(replicate))).generate_state(2, np.uint32)
-    return int(state[0]) << 31 | int(state[1]) >> 1
+    return derived_seed(seed, point, replicate)
 
 
 # --------------------------------------------------------------------------- designs
@@ -174,7 +174,7 @@ def design_points(spec: ExperimentFile, integer: dict[str, bool]) -> pd.DataFram
             else:
                 low, high = s.range
                 grid = np.geomspace(low, high, s.levels) if s.log else np.linspace(low, high, s.levels)
-                axes.append([float(v) for v in grid])
+                axes.append([float(f"{v:.12g}") for v in grid])  # 0.055, not 0.05500000000000001
         mesh = np.meshgrid(*[np.arange(len(a)) for a in axes], indexing="ij")
         index = np.stack([m.ravel() for m in mesh], axis=1)
         points = pd.DataFrame({n: [axes[i][k] for k in index[:, i]] for i, n in enumerate(names)})

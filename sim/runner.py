@@ -14,11 +14,11 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
 from sim.params import Scenario
+from sim.streams import derived_seed
 
 # worker processes share the machine: one BLAS thread each
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -45,8 +45,7 @@ def local_pool(workers: int):
 
 def replicate_seed(seed: int, replicate: int) -> int:
     """The model seed of replicate `replicate` under base seed `seed` (the same for every scenario)."""
-    state = np.random.SeedSequence(int(seed), spawn_key=(int(replicate),)).generate_state(2, np.uint32)
-    return int(state[0]) << 31 | int(state[1]) >> 1
+    return derived_seed(seed, replicate)
 
 
 @dataclass(frozen=True)

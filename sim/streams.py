@@ -155,3 +155,10 @@ def poisson_from_uniform(mean: np.ndarray, u: np.ndarray, exact_below: float = 3
         approx = lam_b + root * z + (z * z - 1.0) / 6.0 + (z**3 - 7.0 * z) / (72.0 * root) + 0.5
         out[big] = np.maximum(0.0, np.floor(approx))
     return out.reshape(shape)
+
+
+def derived_seed(seed: int, *key: int) -> int:
+    """A 63-bit model seed for the run `key` under base seed `seed` (`SeedSequence` spawn key): it depends
+    only on (seed, key), and distinct keys give independent seeds."""
+    state = np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key)).generate_state(2, np.uint32)
+    return int(state[0]) << 31 | int(state[1]) >> 1

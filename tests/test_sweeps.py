@@ -145,6 +145,38 @@ def test_a_real_dask_cluster_gives_the_same_results(small, tmp_path, dask_cluste
     assert_same_results(reference, tmp_path / "cluster")
 
 
+def test_the_runs_of_a_dask_worker_killed_mid_sweep_are_retried_elsewhere(tmp_path, dask_cluster):
+    import psutil
+
+    slower = SLOW.replace("quarters = 12", "quarters = 24").replace("levels = 8", "levels = 4")
+    path = experiment_file(tmp_path, slower.replace('"partners.count" = 250', '"partners.count" = 1500'))
+    whole = tmp_path / "whole"
+    assert cli.main(["sweep", str(path), "--out", str(whole), "--workers", "2"]) == 0
+    out = tmp_path / "cluster"
+    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out),
+                                "--scheduler", dask_cluster], start_new_session=True, cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(sweeps.read_manifest(out)) < 3 and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    # the worker processes of the `dask worker` fixture (each under its nanny); kill one mid-run
+    nanny_host = next(p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"]
+                      and "worker" in p.info["cmdline"] and dask_cluster in p.info["cmdline"])
+    workers = [c for c in nanny_host.children(recursive=True) if "resource_tracker" not in " ".join(c.cmdline())]
+    assert workers, "the dask worker processes should be running"
+    done = len(sweeps.read_manifest(out))
+    assert done < 12, "the worker should be killed while runs remain"
+    print("killing", workers[0].cmdline(), "of", len(workers), "after", done, "runs")
+    workers[0].kill()
+    _, err = process.communicate(timeout=180)
+    assert process.returncode == 0, err
+    entries = sweeps.read_manifest(out)
+    assert sorted(e["run"] for e in entries) == list(range(12)) and {e["status"] for e in entries} == {"ok"}
+    for kind in ("quarters", "final"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / f"{kind}.parquet"),
+                                      pd.read_parquet(whole / f"{kind}.parquet"), check_exact=True)
+
+
 def test_an_unreachable_scheduler_is_bad_input(small, tmp_path, capsys):
     path, _ = small
     address = f"tcp://127.0.0.1:{free_port()}"
@@ -393,4 +425,23 @@ def test_the_shipped_experiments_are_valid_and_state_their_question():
     designs = {load_experiment(p).spec.experiment.design for p in (ROOT / "experiments").glob("*.toml")}
     assert designs == {"grid", "sobol", "lhs"}
     sobol = load_experiment(ROOT / "experiments" / "levers_sobol.toml")
-    assert len(sobol.parameters) >= 5 and len(sobol.runs()) <= 600
+    assert len(sobol.parameters) >= 5 and len(sobol.runs()) <= 4000
+
+
+@pytest.mark.parametrize("signal_scale, low, high", [(0.0, 0.7, 1.5), (10.0, 0.0, 0.05)])
+def test_seed_noise_says_how_much_of_the_variance_between_points_is_noise(signal_scale, low, high):
+    from SALib.sample import sobol as sobol_sample
+
+    from sim.analysis import sensitivity
+
+    problem = {"num_vars": 2, "names": ["a", "b"], "bounds": [[0.0, 1.0], [0.0, 1.0]]}
+    x = sobol_sample.sample(problem, 128, calc_second_order=False, seed=1)
+    design = pd.DataFrame(x, columns=problem["names"])
+    rng = np.random.default_rng(5)
+    rows = [{"point": i, "replicate": r, "kpi": signal_scale * x[i, 0] + rng.normal()}
+            for i in range(len(x)) for r in range(3)]
+    indices = sensitivity({"design": "sobol", "problem": problem}, pd.DataFrame(rows), design, ["kpi"])
+    noise = indices["seed_noise"].iloc[0]
+    assert low <= noise <= high
+    if signal_scale:
+        assert indices.set_index("parameter").loc["a", "S1"] > 0.9
