@@ -1,4 +1,5 @@
-"""The `channelsim` command: run, compare and validate scenarios; measure speed.
+"""The `channelsim` command: run, compare and validate scenarios; sweep and analyze experiments; watch a
+channel in the browser; measure speed.
 
 Bad input (a scenario, roster or option) is one short message per problem on stderr, exit code
 2, no traceback, and no output folder created or changed. Anything else that goes wrong is a
@@ -140,6 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--runs", type=int, default=1000, help="with --sweep: runs in the sweep")
     bench.add_argument("--subset", type=int, help="with --sweep: compare with 1 worker and batch_run on this many "
                                                   "of the runs (default: all)")
+    viz = _command(sub, "viz", "Watch and steer a channel in the browser (Mesa's SolaraViz), quarter by quarter.",
+                   "  channelsim viz\n  channelsim viz scenarios/rival_attack.toml --port 8800\n"
+                   "  channelsim viz --partners 10000\n"
+                   "  channelsim viz --host 0.0.0.0     # reachable from other machines (a workshop room)\n")
+    viz.add_argument("scenario", type=Path, nargs="?", default=Path(__file__).resolve().parent.parent
+                     / "scenarios" / "baseline.toml",
+                     help="the scenario shown first; the picker lists the .toml files in its folder")
+    viz.add_argument("--port", type=int, default=8765, help="port to serve on")
+    viz.add_argument("--host", default="127.0.0.1", help="address to bind (all interfaces only if you say so)")
+    viz.add_argument("--partners", type=int, help="partner count for every scenario (default: each scenario's)")
+    viz.add_argument("--seed", type=int, default=1, help="the seed the page starts with")
     return parser
 
 
@@ -389,8 +401,34 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_viz(args) -> int:
+    from sim.scenarios import ScenarioError, load
+
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port}: a port between 1 and 65535, e.g. 8765")
+    _positive("partners", args.partners)
+    if args.seed < 0:
+        raise UserError(f"--seed {args.seed}: must be a non-negative integer")
+    if not args.scenario.is_file():
+        raise UserError(f"{args.scenario}: no such scenario file")
+    try:
+        load(args.scenario, {"partners.count": args.partners} if args.partners else None)
+    except ScenarioError as error:
+        raise UserError("\n".join(error.problems)) from None
+    env = {**os.environ, "CHANNELSIM_SCENARIO": str(args.scenario.resolve()), "CHANNELSIM_SEED": str(args.seed)}
+    if args.partners:
+        env["CHANNELSIM_PARTNERS"] = str(args.partners)
+    app = Path(__file__).resolve().parent / "app.py"
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"channelsim viz: serving {args.scenario} at http://{shown}:{args.port}/ (Ctrl-C stops)", flush=True)
+    command = [sys.executable, "-m", "solara", "run", str(app), "--host", args.host, "--port", str(args.port),
+               "--no-open", "--production", "--log-level", "warning"]
+    os.execve(sys.executable, command, env)  # the server replaces this process: signals reach it directly
+    return 0  # not reached
+
+
 COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "analyze": cmd_analyze,
-            "validate": cmd_validate, "bench": cmd_bench}
+            "validate": cmd_validate, "bench": cmd_bench, "viz": cmd_viz}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,424 @@
+"""Watch and steer a channel in the browser: Mesa's SolaraViz over a ChannelModel.
+
+`channelsim viz [SCENARIO]` serves this page on 127.0.0.1; `solara run sim/app.py` works too.
+Pick a scenario, move its headline levers, press Reset, then Step or Play: the page shows the
+quarter's KPIs, the channel's charts and every partner, with the scenario's own run on the same
+seed overlaid as a dashed "baseline", so the effect of a lever is visible, not just the level.
+
+Settings come from the environment (what `channelsim viz` sets): CHANNELSIM_SCENARIO (the file
+shown first; its folder is the picker's list), CHANNELSIM_PARTNERS (a partner count for every
+scenario), CHANNELSIM_SEED.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, get_args
+
+import numpy as np
+import solara
+from mesa.visualization import SolaraViz
+from mesa.visualization.utils import update_counter
+
+from sim import scenarios
+from sim.metrics import LIFECYCLE, SEGMENTS
+from sim.model import ChannelModel
+from sim.params import AllocationRule, CAMs, ParameterError, Scenario, build_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = 2_000  # partners drawn in the partner view; more are sampled evenly, and the view says so
+CHART_STYLE = {"style": "height: 300px; width: 100%;"}
+
+
+def settings() -> tuple[Path, int | None, int]:
+    start = Path(os.environ.get("CHANNELSIM_SCENARIO", ROOT / "scenarios" / "baseline.toml"))
+    partners = os.environ.get("CHANNELSIM_PARTNERS")
+    return start, int(partners) if partners else None, int(os.environ.get("CHANNELSIM_SEED", "1"))
+
+
+def scenario_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("*.toml"))
+
+
+# --------------------------------------------------------------------------- levers
+
+
+@dataclass(frozen=True)
+class Lever:
+    """A headline lever: a keyword of the app's model, the parameter it sets, and its widget."""
+
+    key: str
+    path: str
+    label: str
+    kind: str  # "float", "int", "money" (typed in), "choice"
+    low: float = 0.0
+    high: float = 1.0
+    step: float = 0.01
+    choices: tuple[str, ...] = ()
+
+    def shown(self, params: Scenario) -> Any:
+        """The widget's value for the scenario's own setting."""
+        value = params.get(self.path)
+        if self.key == "termination" and not params.vendor.termination.enabled:
+            return "off"
+        if self.kind == "choice":
+            return value or "(every vertical)"
+        if self.kind == "money":
+            return f"{value:,.0f}"
+        return value
+
+    def widget(self, params: Scenario) -> dict[str, Any]:
+        value = self.shown(params)
+        if self.kind == "money":
+            return {"type": "InputText", "value": value, "label": self.label}
+        if self.kind == "choice":
+            return {"type": "Select", "value": value, "values": list(self.choices), "label": self.label}
+        kind = "SliderInt" if self.kind == "int" else "SliderFloat"
+        low, high = min(self.low, value), max(self.high, value)  # a scenario may sit outside the usual range
+        return {"type": kind, "value": value, "min": low, "max": high, "step": self.step, "label": self.label}
+
+    def changes(self, value: Any) -> dict[str, Any]:
+        """The parameter paths and values that this widget value sets."""
+        if self.key == "termination":
+            return {"vendor.termination.enabled": False} if value == "off" else {
+                "vendor.termination.enabled": True, self.path: value}
+        if self.kind == "choice":
+            return {self.path: "" if value == "(every vertical)" else value}
+        if self.kind == "money":
+            text = str(value).replace(",", "").replace("_", "").replace("$", "").strip()
+            try:
+                return {self.path: float(text)}
+            except ValueError:
+                raise ParameterError(f"{value!r} is not an amount of dollars, e.g. 150,000") from None
+        return {self.path: int(value) if self.kind == "int" else float(value)}
+
+
+def levers(params: Scenario) -> list[Lever]:
+    verticals = ("(every vertical)", *params.market.verticals)
+    return [
+        Lever("margin", "vendor.margin.base", "Focal margin (base)", "float", 0.0, 0.5, 0.01),
+        Lever("rebate_rate", "vendor.rebate.rate", "Rebate rate", "float", 0.0, 0.10, 0.005),
+        Lever("rebate_threshold", "vendor.rebate.threshold", "Rebate threshold ($ a period)", "money"),
+        Lever("mdf_budget", "vendor.mdf.budget", "MDF budget ($ a quarter)", "money"),
+        Lever("mdf_allocation", "vendor.mdf.allocation", "MDF allocation rule", "choice",
+              choices=get_args(AllocationRule)),
+        Lever("spif_vertical", "vendor.spif.vertical", "SPIF vertical", "choice", choices=verticals),
+        Lever("spif_amount", "vendor.spif.amount", "SPIF amount ($ a deal)", "float", 0.0, 2_000.0, 50.0),
+        Lever("spif_start", "vendor.spif.start", "SPIF window: first quarter", "int", 1, 12, 1),
+        Lever("spif_length", "vendor.spif.length", "SPIF window: quarters", "int", 1, 4, 1),
+        Lever("cams", "vendor.cams.count", "CAMs", "int", 0, 60, 1),
+        Lever("coverage", "vendor.cams.coverage", "CAM coverage model", "choice",
+              choices=get_args(CAMs.model_fields["coverage"].annotation)),
+        Lever("termination", "vendor.termination.rule", "Termination rule", "choice",
+              choices=("off", "no_deal", "revenue_floor")),
+        Lever("rival_margin", "rivals.program.margin.base", "Rival margin (base)", "float", 0.0, 0.5, 0.01),
+    ]
+
+
+LEVER_KEYS = [lever.key for lever in levers(Scenario())]
+
+
+def load_scenario(name: str, folder: Path, partners: int | None) -> Scenario:
+    overrides = {"partners.count": partners} if partners else None
+    return scenarios.load(folder / name, overrides).params
+
+
+# --------------------------------------------------------------------------- the model behind the page
+
+
+class ChannelApp(ChannelModel):
+    """A ChannelModel built from a scenario file and the page's levers, with its baseline alongside.
+
+    The levers apply from the first quarter; the scenario's own schedule still applies on top. A
+    lever value the parameter tree rejects is not applied: the run is the scenario as written and
+    `problems` says why. `baseline` is the scenario as written on the same seed, stepped in lock
+    step, when any lever differs from the scenario.
+    """
+
+    def __init__(self, scenario_file: str | None = None, seed: Any = None, scenario: Any = None, *,
+                 margin=None, rebate_rate=None, rebate_threshold=None, mdf_budget=None, mdf_allocation=None,
+                 spif_vertical=None, spif_amount=None, spif_start=None, spif_length=None, cams=None, coverage=None,
+                 termination=None, rival_margin=None):
+        start, partners, default_seed = settings()
+        folder = start.parent
+        self.scenario_file = scenario_file or start.name
+        self.problems: list[str] = []
+        try:
+            base = load_scenario(self.scenario_file, folder, partners)
+        except scenarios.ScenarioError as error:
+            self.problems += error.problems
+            base = Scenario() if partners is None else Scenario(partners={"count": partners})
+        seed = default_seed if seed is None or seed == "" else seed
+        try:
+            seed = int(str(seed).strip())
+            if seed < 0:
+                raise ValueError
+        except ValueError:
+            self.problems.append(f"Seed: {seed!r} is not a whole number of 0 or more; using {default_seed}")
+            seed = default_seed
+        given = {"margin": margin, "rebate_rate": rebate_rate, "rebate_threshold": rebate_threshold,
+                 "mdf_budget": mdf_budget, "mdf_allocation": mdf_allocation, "spif_vertical": spif_vertical,
+                 "spif_amount": spif_amount, "spif_start": spif_start, "spif_length": spif_length, "cams": cams,
+                 "coverage": coverage, "termination": termination, "rival_margin": rival_margin}
+        changes: dict[str, Any] = {}
+        self.lever_changes: list[tuple[str, Any, Any]] = []  # (label, scenario's value, this run's)
+        params = base
+        for lever in levers(base):  # each lever on top of those before it; a rejected one is left out
+            value = given[lever.key]
+            if value is None or value == lever.shown(base):
+                continue
+            try:
+                wanted = lever.changes(value)
+                if all(base.get(path) == v for path, v in wanted.items()):
+                    continue
+                params = build_scenario(base, {**changes, **wanted})
+            except ParameterError as error:
+                self.problems += [f"{lever.label} = {value} not applied: {p}" for p in error.problems]
+                continue
+            changes.update(wanted)
+            self.lever_changes.append((lever.label, lever.shown(base), value))
+        super().__init__(params, rng=seed)
+        self.scenario_params = base
+        self.baseline = ChannelModel(base, rng=seed) if params is not base else None
+
+    def step(self) -> None:
+        super().step()
+        if self.baseline is not None:
+            self.baseline.step()
+
+    def model_params(self) -> dict[str, Any]:
+        """SolaraViz's model_params: the scenario (fixed here; picked above), the seed and the levers."""
+        params: dict[str, Any] = {"scenario_file": self.scenario_file,
+                                  "seed": {"type": "InputText", "value": str(self.seed), "label": "Seed"}}
+        for lever in levers(self.scenario_params):
+            params[lever.key] = lever.widget(self.scenario_params)
+        return params
+
+
+# --------------------------------------------------------------------------- what the page shows
+
+show_baseline = solara.reactive(True)
+colour_by = solara.reactive("segment")
+chosen = solara.reactive("")
+
+
+def rows(model: ChannelModel) -> list[dict[str, float]]:
+    return model.channel_kpis[0]
+
+
+def series(model: ChannelModel, name: str, scale: float = 1.0) -> list[float]:
+    return [round(float(r.get(name, np.nan)) * scale, 4) for r in rows(model)]
+
+
+def chart(title: str, quarters: list[int], lines: list[dict], y_name: str, percent: bool = False) -> dict:
+    return {
+        "animation": False,
+        "title": {"text": title, "textStyle": {"fontSize": 14}},
+        "tooltip": {"trigger": "axis"},
+        "legend": {"top": 24, "type": "scroll"},
+        "grid": {"top": 70, "left": 60, "right": 20, "bottom": 40},
+        "xAxis": {"type": "category", "data": quarters, "name": "quarter", "nameLocation": "middle", "nameGap": 25},
+        "yAxis": {"type": "value", "name": y_name, **({"max": 1} if percent else {})},
+        "series": lines,
+    }
+
+
+def line(name: str, data: list[float], dashed: bool = False, stack: str | None = None, **extra) -> dict:
+    item = {"type": "line", "name": name, "data": data, "showSymbol": False, **extra}
+    if dashed:
+        item["lineStyle"] = {"type": "dashed"}
+    if stack:
+        item.update(stack=stack, areaStyle={})
+    return item
+
+
+def baseline_of(model: ChannelApp) -> ChannelModel | None:
+    return model.baseline if show_baseline.value else None
+
+
+def kpi_values(r: dict[str, float]) -> dict[str, float]:
+    return {"revenue": r["revenue"], "mindshare": r["mindshare"], "spend": r["spend_pct_revenue"],
+            "active": r["active_partners"], "attrition": r["attrition"]}
+
+
+KPI_CARDS = [("revenue", "Revenue (quarter)", lambda v: f"${v / 1e6:,.1f}M"),
+             ("mindshare", "Mindshare", lambda v: f"{v:.1%}"),
+             ("spend", "Incentive spend, % of revenue", lambda v: f"{v:.1f}%"),
+             ("active", "Active partners", lambda v: f"{v:,.0f}"),
+             ("attrition", "Attrition (annualised)", lambda v: f"{v:.1%}")]
+
+
+def delta_text(key: str, now: float, before: float | None) -> str:
+    if before is None:
+        return "first quarter"
+    change = now - before
+    if key == "spend":  # already in percent
+        return f"{change:+.1f} pts since last quarter"
+    if key in ("mindshare", "attrition"):
+        return f"{change * 100:+.1f} pts since last quarter"
+    if key == "revenue":
+        return f"{change / 1e6:+,.1f}M since last quarter"
+    return f"{change:+,.0f} since last quarter"
+
+
+@solara.component
+def Overview(model: ChannelApp):
+    """The scenario picker, the quarter, problems with the levers, and the KPI cards."""
+    update_counter.get()  # redrawn after every Step, as Mesa's own components are
+    start, partners, _ = settings()
+    names = scenario_files(start.parent)
+    params = model.params
+    with solara.Column(style={"padding": "8px"}):
+        solara.Select("Scenario", value=model.scenario_file, values=names,
+                      on_value=chosen.set)
+        solara.HTML(tag="div", unsafe_innerHTML=f"<b>{html.escape(params.meta.title or model.scenario_file)}</b>"
+                    + (f": {html.escape(params.meta.question)}" if params.meta.question else ""))
+        for problem in model.problems:
+            solara.Error(problem)
+        changed = model.lever_changes
+        if changed:
+            solara.Text("Levers changed from the scenario: " + "; ".join(
+                f"{label} {before} → {after}" for label, before, after in changed))
+        solara.Checkbox(label="Overlay the baseline (the scenario as written, same seed; dashed)",
+                        value=show_baseline)
+        quarter = model.quarter
+        solara.HTML(tag="h3", unsafe_innerHTML=f"Quarter {quarter} of {params.quarters}"
+                    + ("" if quarter else ": press Step or ▶"), classes=["quarter"])
+        if not quarter:
+            return
+        now = kpi_values(rows(model)[-1])
+        before = kpi_values(rows(model)[-2]) if quarter > 1 else None
+        with solara.Row(style={"flex-wrap": "wrap", "gap": "8px"}):
+            for key, title, fmt in KPI_CARDS:
+                with solara.Card(title, style={"min-width": "150px", "flex": "1"}, classes=["kpi-card"]):
+                    solara.HTML(tag="div", unsafe_innerHTML=fmt(now[key]), style={"font-size": "1.6rem"})
+                    solara.Text(delta_text(key, now[key], None if before is None else before[key]))
+
+
+@solara.component
+def RevenueChart(model: ChannelApp):
+    update_counter.get()
+    quarters = list(range(1, model.quarter + 1))
+    lines = [line(segment, series(model, f"revenue_{segment}", 1e-6), stack="segments") for segment in SEGMENTS]
+    base = baseline_of(model)
+    if base is not None:
+        lines.append(line("baseline (total)", series(base, "revenue", 1e-6), dashed=True, color="#444"))
+    return solara.FigureEcharts(chart("Revenue by segment ($M a quarter)", quarters, lines, "$M"),
+                                attributes=CHART_STYLE)
+
+
+@solara.component
+def MindshareChart(model: ChannelApp):
+    update_counter.get()
+    quarters = list(range(1, model.quarter + 1))
+    lines = [line(model.focal.name, series(model, "mindshare"), width=3)]
+    lines += [line(v.name, series(model, f"mindshare_{v.name}")) for v in model.vendors[1:]]
+    base = baseline_of(model)
+    if base is not None:
+        lines.append(line(f"{model.focal.name} (baseline)", series(base, "mindshare"), dashed=True, color="#444"))
+    return solara.FigureEcharts(chart("Mindshare: the focal vendor versus each rival", quarters, lines,
+                                      "share of effort"), attributes=CHART_STYLE)
+
+
+@solara.component
+def SpendChart(model: ChannelApp):
+    update_counter.get()
+    quarters = list(range(1, model.quarter + 1))
+    names = [k.removeprefix("spend_") for k in (rows(model)[0] if model.quarter else {})
+             if k.startswith("spend_") and k not in ("spend_total", "spend_pct_revenue")]
+    bars = [{"type": "bar", "stack": "spend", "name": n, "data": series(model, f"spend_{n}", 1e-3)} for n in names]
+    base = baseline_of(model)
+    if base is not None:
+        bars.append(line("baseline (total)", series(base, "spend_total", 1e-3), dashed=True, color="#444"))
+    return solara.FigureEcharts(chart("Incentive spend by instrument ($k a quarter)", quarters, bars, "$k"),
+                                attributes=CHART_STYLE)
+
+
+@solara.component
+def TierChart(model: ChannelApp):
+    update_counter.get()
+    quarters = list(range(1, model.quarter + 1))
+    tiers = model.params.vendor.tiers.names
+    items = [{"type": "bar", "stack": "tiers", "name": t, "data": series(model, f"partners_{t}")} for t in tiers]
+    items += [line(event, series(model, event), yAxisIndex=1) for event in LIFECYCLE[:3]]
+    option = chart("Partners by tier; recruits, exits and terminations", quarters, items, "partners")
+    option["yAxis"] = [option["yAxis"], {"type": "value", "name": "a quarter", "splitLine": {"show": False}}]
+    return solara.FigureEcharts(option, attributes=CHART_STYLE)
+
+
+PALETTE = ["#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4"]
+
+
+def partner_points(model: ChannelModel, by: str) -> tuple[list[dict], int, int]:
+    """One scatter series per segment or tier: x size, y focal mindshare, mark size revenue, a hover text."""
+    t = model.partners
+    n = t.n
+    rows_ = np.arange(n) if n <= SAMPLE else np.linspace(0, n - 1, SAMPLE).astype(np.int64)
+    size = t.headcount[rows_].astype(float)
+    share = t.effort[0, rows_].astype(float)
+    revenue = t.revenue[0, rows_].astype(float)
+    segment = t.segment_mix[:, rows_].argmax(axis=0)
+    tier = t.tier[0, rows_].astype(np.int64)
+    tiers = list(model.params.vendor.tiers.names)
+    names = t.name[rows_] if "name" in t.columns else None
+    top = max(float(revenue.max()) if len(revenue) else 0.0, 1.0)
+    mark = 4 + 26 * np.sqrt(np.maximum(revenue, 0) / top)
+    groups = list(SEGMENTS) if by == "segment" else tiers
+    code = segment if by == "segment" else tier
+    series_ = []
+    for g, group in enumerate(groups):
+        picked = np.flatnonzero(code == g)
+        data = []
+        for k in picked:
+            name = (names[k] if names is not None and names[k] else f"partner {int(t.local_id[rows_[k]])}")
+            text = (f"{name}<br>{SEGMENTS[segment[k]]}, tier {tiers[tier[k]]}<br>{size[k]:.0f} people<br>"
+                    f"mindshare {share[k]:.1%}<br>revenue ${revenue[k]:,.0f} last quarter")
+            data.append({"value": [round(float(size[k]), 1), round(float(share[k]), 4)], "name": text,
+                         "symbolSize": round(float(mark[k]), 1)})
+        series_.append({"type": "scatter", "name": group, "data": data, "itemStyle": {"opacity": 0.7},
+                        "color": PALETTE[g % len(PALETTE)]})
+    return series_, len(rows_), n
+
+
+@solara.component
+def PartnerView(model: ChannelModel):
+    update_counter.get()
+    with solara.Column(style={"padding": "4px"}):
+        solara.ToggleButtonsSingle(value=colour_by, values=["segment", "tier"])
+        if not model.quarter:
+            solara.Text("Partners appear after the first quarter.")
+            return
+        data, shown, total = partner_points(model, colour_by.value)
+        note = (f"all {total:,} partners" if shown == total
+                else f"{shown:,} of {total:,} partners, sampled evenly")
+        option = {
+            "animation": False,
+            "title": {"text": f"Partners: size vs mindshare ({note}); mark size = revenue",
+                      "textStyle": {"fontSize": 14}},
+            "tooltip": {"trigger": "item", "formatter": "{b}"},
+            "legend": {"top": 24},
+            "grid": {"top": 70, "left": 60, "right": 20, "bottom": 45},
+            "xAxis": {"type": "log", "name": "partner size (people)", "nameLocation": "middle", "nameGap": 28},
+            "yAxis": {"type": "value", "name": "effort share to focal vendor", "min": 0, "max": 1},
+            "series": data,
+        }
+        solara.FigureEcharts(option, attributes={"style": "height: 340px; width: 100%;"})
+
+
+# Components (not plain functions) so that Mesa's page keeps them, and their charts, across redraws
+COMPONENTS = [MindshareChart, RevenueChart, SpendChart, TierChart, PartnerView]
+
+
+@solara.component
+def Page():
+    start, _, _ = settings()
+    name = chosen.value or start.name
+    # the model SolaraViz steps and rebuilds on Reset; held here too so the overview follows it
+    model = solara.use_memo(lambda: solara.reactive(ChannelApp(scenario_file=name)), [name])
+    solara.Style(".kpi-card .v-card__title { font-size: 0.85rem; word-break: normal; }")
+    Overview(model.value)
+    # keyed by the scenario: picking another one rebuilds the page with that scenario's levers
+    SolaraViz(model, components=COMPONENTS, model_params=model.value.model_params(), name="channelsim").key(name)

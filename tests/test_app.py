@@ -1,0 +1,303 @@
+"""The browser app: its components under `solara.render`, and the page served and driven in Chromium."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import ipyvuetify as v
+import numpy as np
+import pytest
+import solara
+import solara.widgets
+from mesa.visualization.solara_viz import ModelController, ModelCreator
+
+from sim import app
+from sim.model import ChannelModel
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(autouse=True)
+def small_channel(monkeypatch):
+    monkeypatch.setenv("CHANNELSIM_PARTNERS", "150")
+    monkeypatch.setenv("CHANNELSIM_SCENARIO", str(ROOT / "scenarios" / "baseline.toml"))
+    app.show_baseline.set(True)
+    app.colour_by.set("segment")
+    app.chosen.set("")
+
+
+@solara.component
+def Harness(model):
+    """What SolaraViz puts in its sidebar (Mesa's own controller and parameter widgets) and main area."""
+    params = solara.use_reactive({})
+    ModelController(model, model_parameters=params, play_interval=solara.use_reactive(10),
+                    render_interval=solara.use_reactive(1), use_threads=solara.use_reactive(False))
+    ModelCreator(model, model.value.model_params(), model_parameters=params)
+    app.Overview(model.value)
+    for component in app.COMPONENTS:
+        component(model.value)
+
+
+def render():
+    model = solara.reactive(app.ChannelApp())
+    _, rc = solara.render(Harness(model), handle_error=False)
+    return model, rc
+
+
+def click(rc, label: str) -> None:
+    rc.find(v.Btn, children=[label]).widget.click()
+
+
+def type_in(rc, label: str, text: str) -> None:
+    field = rc.find(v.TextField, label=label).widget
+    field.v_model = text
+    field.fire_event("focusout", None)
+
+
+def shown_quarter(rc) -> str:
+    return rc.find(solara.widgets.HTML, tag="h3").widget.unsafe_innerHTML
+
+
+def texts(rc) -> list[str]:
+    return [" ".join(map(str, w.children)) for w in rc.find(v.Html).widgets]
+
+
+def alerts(rc) -> list[str]:
+    return [" ".join(map(str, w.children)) for w in rc.find(v.Alert).widgets]
+
+
+def charts(rc) -> list[dict]:
+    return [w.option for w in rc.find(solara.components.echarts.EchartsWidget).widgets]
+
+
+# --------------------------------------------------------------------------- components
+
+
+def test_a_lever_reset_and_step_change_the_model_and_the_quarter_shown():
+    model, rc = render()
+    first = model.value
+    assert first.params.vendor.rebate.rate == 0.03 and first.baseline is None
+    assert shown_quarter(rc).startswith("Quarter 0 of 40")
+    click(rc, "Step")
+    assert model.value.quarter == 1 and shown_quarter(rc).startswith("Quarter 1 of 40")
+    rc.find(v.Slider, label="Rebate rate").widget.v_model = 0.06
+    rc.find(v.Slider, label="CAMs").widget.v_model = 30
+    click(rc, "Reset")
+    rebuilt = model.value
+    assert rebuilt is not first and rebuilt.quarter == 0 and shown_quarter(rc).startswith("Quarter 0")
+    assert rebuilt.params.vendor.rebate.rate == 0.06 and rebuilt.params.vendor.cams.count == 30
+    assert rebuilt.baseline.params.vendor.rebate.rate == 0.03  # the scenario as written, alongside
+    click(rc, "Step")
+    click(rc, "Step")
+    assert rebuilt.quarter == rebuilt.baseline.quarter == 2 and shown_quarter(rc).startswith("Quarter 2 of 40")
+    assert any("Rebate rate 0.03 → 0.06" in t for t in texts(rc))
+
+
+def test_a_value_the_parameter_tree_rejects_is_shown_as_a_message_and_not_applied():
+    model, rc = render()
+    type_in(rc, "Rebate threshold ($ a period)", "lots")
+    rc.find(v.Slider, label="SPIF window: quarters").widget.v_model = 4  # as long as the SPIF cycle
+    rc.find(v.Slider, label="Rebate rate").widget.v_model = 0.05
+    click(rc, "Reset")
+    messages = " | ".join(alerts(rc))
+    assert "'lots' is not an amount of dollars" in messages
+    assert "vendor.spif: length (4) must be shorter than every (4)" in messages
+    rebuilt = model.value
+    assert rebuilt.params.vendor.rebate.threshold == 100_000.0 and rebuilt.params.vendor.spif.length == 1
+    assert rebuilt.params.vendor.rebate.rate == 0.05  # the valid lever still applies
+    click(rc, "Step")
+    assert rebuilt.quarter == 1  # and the run goes on
+    type_in(rc, "Seed", "seven")
+    click(rc, "Reset")
+    assert any("Seed: 'seven' is not a whole number" in a for a in alerts(rc))
+
+
+def test_a_typed_amount_and_seed_are_applied():
+    model, rc = render()
+    type_in(rc, "Rebate threshold ($ a period)", "$250,000")
+    type_in(rc, "Seed", "7")
+    click(rc, "Reset")
+    assert model.value.params.vendor.rebate.threshold == 250_000.0 and model.value.seed == 7
+    assert not alerts(rc)
+
+
+def test_the_baseline_is_the_scenario_run_alone_on_the_same_seed_and_its_overlay_toggles():
+    model, rc = render()
+    rc.find(v.Slider, label="Focal margin (base)").widget.v_model = 0.3
+    click(rc, "Reset")
+    for _ in range(3):
+        click(rc, "Step")
+    alone = ChannelModel(app.load_scenario("baseline.toml", ROOT / "scenarios", 150), rng=1)
+    alone.run(3)
+    assert model.value.baseline.kpi_frame().equals(alone.kpi_frame())
+    assert not model.value.kpi_frame()["mindshare"].equals(alone.kpi_frame()["mindshare"])
+    names = [s["name"] for option in charts(rc) for s in option.get("series", [])]
+    assert "focal (baseline)" in names and "baseline (total)" in names
+    app.show_baseline.set(False)
+    names = [s["name"] for option in charts(rc) for s in option.get("series", [])]
+    assert not any("baseline" in n for n in names)
+
+
+def test_the_charts_follow_the_quarters_and_stay_consistent_with_the_kpis():
+    model, rc = render()
+    for _ in range(4):
+        click(rc, "Step")
+    options = {o["title"]["text"]: o for o in charts(rc) if "title" in o}
+    revenue = next(o for t, o in options.items() if t.startswith("Revenue by segment"))
+    assert revenue["xAxis"]["data"] == [1, 2, 3, 4]
+    by_segment = np.sum([s["data"] for s in revenue["series"] if s.get("stack") == "segments"], axis=0)
+    total = model.value.kpi_frame()["revenue"].to_numpy() / 1e6
+    np.testing.assert_allclose(by_segment, total, rtol=1e-3)
+    mindshare = next(o for t, o in options.items() if t.startswith("Mindshare"))
+    assert {s["name"] for s in mindshare["series"]} == {"focal", "rival_1", "rival_2"}
+    partners = next(o for t, o in options.items() if t.startswith("Partners:"))
+    assert sum(len(s["data"]) for s in partners["series"]) == model.value.partners.n
+    assert [s["name"] for s in partners["series"]] == ["smb", "midmarket", "enterprise"]
+    app.colour_by.set("tier")
+    partners = next(o for o in charts(rc) if o.get("title", {}).get("text", "").startswith("Partners:"))
+    assert [s["name"] for s in partners["series"]] == list(model.value.params.vendor.tiers.names)
+
+
+def test_the_partner_view_samples_a_large_channel_and_says_so():
+    model = app.ChannelApp()
+    big = ChannelModel(app.load_scenario("baseline.toml", ROOT / "scenarios", 10_000), rng=1)
+    big.step()
+    series, shown, total = app.partner_points(big, "segment")
+    assert shown == app.SAMPLE and total == big.partners.n
+    point = series[0]["data"][0]
+    assert "people" in point["name"] and "mindshare" in point["name"] and "revenue $" in point["name"]
+    assert 4 <= point["symbolSize"] <= 30
+    model.step()
+    series, shown, total = app.partner_points(model, "segment")
+    assert shown == total == model.partners.n
+
+
+def test_the_scenario_picker_rebuilds_the_page_with_that_scenarios_levers():
+    _, rc = solara.render(app.Page(), handle_error=False)
+    picker = rc.find(v.Select, label="Scenario").widget
+    assert picker.v_model == "baseline.toml" and "rival_attack.toml" in picker.items
+    picker.v_model = "rival_attack.toml"
+    titles = [w.unsafe_innerHTML for w in rc.find(solara.widgets.HTML, tag="div").widgets]
+    assert any("Rivals add 4 margin points" in t for t in titles)
+
+
+# --------------------------------------------------------------------------- the served page in Chromium
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def served(tmp_path):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "viz", "--port", str(port), "--partners", "300"],
+                               cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None or time.time() > deadline:
+                    raise RuntimeError(f"channelsim viz did not start: {process.stdout.read()}") from None
+                time.sleep(0.3)
+        yield url
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGKILL):  # a connected browser can keep the server up after SIGTERM
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(timeout=10)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+
+
+def chart_png(page, title: str) -> bytes:
+    return page.locator(".solara-echarts").filter(has=page.locator("canvas")).nth(
+        ["Mindshare", "Revenue", "Incentive", "Partners by tier", "Partners:"].index(title)).screenshot()
+
+
+def drawn(png: bytes) -> bool:
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(io.BytesIO(png), format="png")
+    return pixels.std() > 0.02  # axes, lines and bars, not a blank box
+
+
+def test_the_app_in_a_real_browser(served, tmp_path):
+    if not Path(CHROMIUM).exists() and not os.environ.get("CHANNELSIM_REQUIRE_BROWSER"):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    failures, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
+                                                                     "--disable-dev-shm-usage"])
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1400})
+            page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(served)
+            expect(page.get_by_text("Quarter 0 of 40")).to_be_visible(timeout=60_000)
+            page.get_by_role("button", name="Step").click()
+            expect(page.get_by_text("Quarter 1 of 40")).to_be_visible(timeout=30_000)
+            page.get_by_role("button", name="Step").click()
+            expect(page.get_by_text("Quarter 2 of 40")).to_be_visible(timeout=30_000)
+            expect(page.locator(".solara-echarts canvas")).to_have_count(5, timeout=30_000)
+            page.wait_for_timeout(500)
+            before = chart_png(page, "Mindshare")
+            assert drawn(before)
+
+            slider = page.locator(".v-input").filter(has_text="Rebate rate").locator(".v-slider")
+            slider.click(position={"x": slider.bounding_box()["width"] * 0.9, "y": 8})  # rate near the top
+            page.get_by_role("button", name="Reset").click()
+            expect(page.get_by_text("Quarter 0 of 40")).to_be_visible(timeout=30_000)
+            expect(page.get_by_text("Levers changed from the scenario: Rebate rate 0.03")).to_be_visible()
+            page.get_by_role("button", name="Step").click()
+            page.get_by_role("button", name="Step").click()
+            expect(page.get_by_text("Quarter 2 of 40")).to_be_visible(timeout=30_000)
+            page.wait_for_timeout(500)
+            after = chart_png(page, "Mindshare")
+            assert drawn(after) and after != before  # the new run, with its baseline dashed alongside
+
+            threshold = page.get_by_label("Rebate threshold ($ a period)")
+            threshold.fill("a lot")
+            threshold.press("Enter")
+            page.get_by_role("button", name="Reset").click()
+            expect(page.get_by_text("'a lot' is not an amount of dollars")).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (tmp_path / "app.png").stat().st_size > 10_000
+    assert not failures, failures
+    assert not errors, errors
+
+
+def test_viz_refuses_bad_input_before_serving(capsys, tmp_path):
+    from sim import cli
+
+    assert cli.main(["viz", str(tmp_path / "nope.toml")]) == 2
+    assert "no such scenario file" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[vendor.rebate]\nrate = 2.0\n")
+    assert cli.main(["viz", str(bad)]) == 2
+    assert "vendor.rebate.rate" in capsys.readouterr().err
+    assert cli.main(["viz", "--port", "0"]) == 2
