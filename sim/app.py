@@ -278,6 +278,8 @@ def Overview(model: ChannelApp):
                     + (f": {html.escape(params.meta.question)}" if params.meta.question else ""))
         for problem in model.problems:
             solara.Error(problem)
+        solara.Text("This run: " + " · ".join(f"{lever.label}: {lever.shown(params)}" for lever in levers(params)),
+                    classes=["this-run"])
         changed = model.lever_changes
         if changed:
             solara.Text("Levers changed from the scenario: " + "; ".join(
@@ -386,8 +388,10 @@ def partner_points(model: ChannelModel, by: str) -> tuple[list[dict], int, int]:
 @solara.component
 def PartnerView(model: ChannelModel):
     update_counter.get()
-    with solara.Column(style={"padding": "4px"}):
-        solara.ToggleButtonsSingle(value=colour_by, values=["segment", "tier"])
+    with solara.Column(style={"padding": "4px", "gap": "0px"}):
+        with solara.Row(style={"align-items": "center"}):
+            solara.Text("Colour partners by")
+            solara.ToggleButtonsSingle(value=colour_by, values=["segment", "tier"], dense=True)
         if not model.quarter:
             solara.Text("Partners appear after the first quarter.")
             return
@@ -402,10 +406,11 @@ def PartnerView(model: ChannelModel):
             "legend": {"top": 24},
             "grid": {"top": 70, "left": 60, "right": 20, "bottom": 45},
             "xAxis": {"type": "log", "name": "partner size (people)", "nameLocation": "middle", "nameGap": 28},
-            "yAxis": {"type": "value", "name": "effort share to focal vendor", "min": 0, "max": 1},
+            "yAxis": {"type": "value", "name": "mindshare (effort to focal)", "min": 0, "max": 1,
+                      "nameLocation": "middle", "nameGap": 35},
             "series": data,
         }
-        solara.FigureEcharts(option, attributes={"style": "height: 340px; width: 100%;"})
+        solara.FigureEcharts(option, attributes={"style": "height: 270px; width: 100%;"})
 
 
 # Components (not plain functions) so that Mesa's page keeps them, and their charts, across redraws

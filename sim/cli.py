@@ -131,13 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("files", type=Path, nargs="+", metavar="FILE")
 
     bench = _command(sub, "bench", "Measure the speed and memory of the quarterly step (1,000 to 100,000 partners).",
-                     "  channelsim bench\n  channelsim bench --json\n  channelsim bench --sizes 1000 10000\n")
+                     "  channelsim bench\n  channelsim bench --json\n  channelsim bench --sizes 1000 10000\n"
+                     "  channelsim bench --sweep\n  channelsim bench --viz\n")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
     bench.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000], metavar="N",
                        help="partner counts to measure")
     bench.add_argument("--quarters", type=int, default=40, help="quarters per run")
     bench.add_argument("--sweep", action="store_true",
                        help="measure sweeps instead: 1,000 runs on 2 workers, 1 vs 2 workers, and mesa.batch_run")
+    bench.add_argument("--viz", action="store_true",
+                       help="measure the browser app instead: Step to quarter painted in Chromium, 1,000 and 10,000 "
+                            "partners (needs playwright and /usr/bin/chromium)")
     bench.add_argument("--runs", type=int, default=1000, help="with --sweep: runs in the sweep")
     bench.add_argument("--subset", type=int, help="with --sweep: compare with 1 worker and batch_run on this many "
                                                   "of the runs (default: all)")
@@ -391,6 +395,16 @@ def cmd_bench(args) -> int:
             print(f"  measured {what:,} partners" if isinstance(what, int) else f"  measured {what}", file=sys.stderr,
                   flush=True)
 
+    if args.viz:
+        from sim import serve
+
+        sizes = (1_000, 10_000) if args.sizes == [1_000, 10_000, 100_000] else tuple(args.sizes)
+        try:
+            result = serve.measure_viz(sizes=sizes, progress=progress)
+        except RuntimeError as error:
+            raise UserError(str(error)) from None
+        print(bench.to_json(result) if args.json else serve.render_viz(result))
+        return 0
     if args.sweep:
         _positive("runs", args.runs)
         result = bench.measure_sweeps(runs=args.runs, quarters=args.quarters, subset=args.subset, progress=progress)

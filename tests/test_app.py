@@ -4,12 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import ipyvuetify as v
@@ -19,11 +13,10 @@ import solara
 import solara.widgets
 from mesa.visualization.solara_viz import ModelController, ModelCreator
 
-from sim import app
+from sim import app, serve
 from sim.model import ChannelModel
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture(autouse=True)
@@ -193,41 +186,10 @@ def test_the_scenario_picker_rebuilds_the_page_with_that_scenarios_levers():
 # --------------------------------------------------------------------------- the served page in Chromium
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def served(tmp_path):
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "viz", "--port", str(port), "--partners", "300"],
-                               cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if process.poll() is not None or time.time() > deadline:
-                    raise RuntimeError(f"channelsim viz did not start: {process.stdout.read()}") from None
-                time.sleep(0.3)
+def served():
+    with serve.served("--partners", "300") as url:
         yield url
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGKILL):  # a connected browser can keep the server up after SIGTERM
-            try:
-                os.killpg(process.pid, sig)
-                process.wait(timeout=10)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
 
 
 def chart_png(page, title: str) -> bytes:
@@ -243,52 +205,40 @@ def drawn(png: bytes) -> bool:
 
 
 def test_the_app_in_a_real_browser(served, tmp_path):
-    if not Path(CHROMIUM).exists() and not os.environ.get("CHANNELSIM_REQUIRE_BROWSER"):
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import expect, sync_playwright
+    if not Path(serve.CHROMIUM).exists() and not os.environ.get("CHANNELSIM_REQUIRE_BROWSER"):
+        pytest.skip(f"{serve.CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import expect
 
-    failures, errors = [], []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu",
-                                                                     "--disable-dev-shm-usage"])
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1400})
-            page.on("response", lambda r: failures.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(served)
-            expect(page.get_by_text("Quarter 0 of 40")).to_be_visible(timeout=60_000)
-            page.get_by_role("button", name="Step").click()
-            expect(page.get_by_text("Quarter 1 of 40")).to_be_visible(timeout=30_000)
-            page.get_by_role("button", name="Step").click()
-            expect(page.get_by_text("Quarter 2 of 40")).to_be_visible(timeout=30_000)
-            expect(page.locator(".solara-echarts canvas")).to_have_count(5, timeout=30_000)
-            page.wait_for_timeout(500)
-            before = chart_png(page, "Mindshare")
-            assert drawn(before)
+    with serve.chromium() as session:
+        page = session.page
+        serve.open_app(session, served)
+        serve.step(session, 1)
+        serve.step(session, 2)
+        expect(page.locator(".solara-echarts canvas")).to_have_count(5, timeout=30_000)
+        page.wait_for_timeout(500)
+        before = chart_png(page, "Mindshare")
+        assert drawn(before)
 
-            slider = page.locator(".v-input").filter(has_text="Rebate rate").locator(".v-slider")
-            slider.click(position={"x": slider.bounding_box()["width"] * 0.9, "y": 8})  # rate near the top
-            page.get_by_role("button", name="Reset").click()
-            expect(page.get_by_text("Quarter 0 of 40")).to_be_visible(timeout=30_000)
-            expect(page.get_by_text("Levers changed from the scenario: Rebate rate 0.03")).to_be_visible()
-            page.get_by_role("button", name="Step").click()
-            page.get_by_role("button", name="Step").click()
-            expect(page.get_by_text("Quarter 2 of 40")).to_be_visible(timeout=30_000)
-            page.wait_for_timeout(500)
-            after = chart_png(page, "Mindshare")
-            assert drawn(after) and after != before  # the new run, with its baseline dashed alongside
+        slider = page.locator(".v-input").filter(has_text="Rebate rate").locator(".v-slider")
+        slider.click(position={"x": slider.bounding_box()["width"] * 0.9, "y": 8})  # a rate near the top
+        page.get_by_role("button", name="Reset").click()
+        expect(page.get_by_text("Quarter 0 of 40")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("Levers changed from the scenario: Rebate rate 0.03")).to_be_visible()
+        serve.step(session, 1)
+        serve.step(session, 2)
+        page.wait_for_timeout(500)
+        after = chart_png(page, "Mindshare")
+        assert drawn(after) and after != before  # the new run, with its baseline dashed alongside
 
-            threshold = page.get_by_label("Rebate threshold ($ a period)")
-            threshold.fill("a lot")
-            threshold.press("Enter")
-            page.get_by_role("button", name="Reset").click()
-            expect(page.get_by_text("'a lot' is not an amount of dollars")).to_be_visible(timeout=30_000)
-            page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
-        finally:
-            browser.close()
+        threshold = page.get_by_label("Rebate threshold ($ a period)")
+        threshold.fill("a lot")
+        threshold.press("Enter")
+        page.get_by_role("button", name="Reset").click()
+        expect(page.get_by_text("'a lot' is not an amount of dollars")).to_be_visible(timeout=30_000)
+        page.screenshot(path=str(tmp_path / "app.png"), full_page=True)
     assert (tmp_path / "app.png").stat().st_size > 10_000
-    assert not failures, failures
-    assert not errors, errors
+    assert not session.failures, session.failures
+    assert not session.errors, session.errors
 
 
 def test_viz_refuses_bad_input_before_serving(capsys, tmp_path):
