@@ -213,17 +213,23 @@ def series(model: ChannelModel, name: str, scale: float = 1.0) -> list[float]:
     return [round(float(r.get(name, np.nan)) * scale, 4) for r in rows(model)]
 
 
-def chart(title: str, quarters: list[int], lines: list[dict], y_name: str, percent: bool = False) -> dict:
-    return {
+def chart(model: ChannelApp, title: str, items: list[dict], y_name: str, right_axis: str | None = None):
+    """An ECharts figure of quarterly series, quarter 1 to now."""
+    y_axis: dict | list[dict] = {"type": "value", "name": y_name}
+    if right_axis:
+        y_axis = [y_axis, {"type": "value", "name": right_axis, "splitLine": {"show": False}}]
+    option = {
         "animation": False,
         "title": {"text": title, "textStyle": {"fontSize": 14}},
         "tooltip": {"trigger": "axis"},
         "legend": {"top": 24, "type": "scroll"},
         "grid": {"top": 70, "left": 60, "right": 20, "bottom": 40},
-        "xAxis": {"type": "category", "data": quarters, "name": "quarter", "nameLocation": "middle", "nameGap": 25},
-        "yAxis": {"type": "value", "name": y_name, **({"max": 1} if percent else {})},
-        "series": lines,
+        "xAxis": {"type": "category", "data": list(range(1, model.quarter + 1)), "name": "quarter",
+                  "nameLocation": "middle", "nameGap": 25},
+        "yAxis": y_axis,
+        "series": items,
     }
+    return solara.FigureEcharts(option, attributes=CHART_STYLE)
 
 
 def line(name: str, data: list[float], dashed: bool = False, stack: str | None = None, **extra) -> dict:
@@ -235,8 +241,11 @@ def line(name: str, data: list[float], dashed: bool = False, stack: str | None =
     return item
 
 
-def baseline_of(model: ChannelApp) -> ChannelModel | None:
-    return model.baseline if show_baseline.value else None
+def with_baseline(model: ChannelApp, items: list[dict], name: str, metric: str, scale: float = 1.0) -> list[dict]:
+    """`items`, and the baseline's `metric` dashed when there is a baseline and it is shown."""
+    if model.baseline is not None and show_baseline.value:
+        items.append(line(name, series(model.baseline, metric, scale), dashed=True, color="#444"))
+    return items
 
 
 def kpi_values(r: dict[str, float]) -> dict[str, float]:
@@ -303,52 +312,37 @@ def Overview(model: ChannelApp):
 @solara.component
 def RevenueChart(model: ChannelApp):
     update_counter.get()
-    quarters = list(range(1, model.quarter + 1))
     lines = [line(segment, series(model, f"revenue_{segment}", 1e-6), stack="segments") for segment in SEGMENTS]
-    base = baseline_of(model)
-    if base is not None:
-        lines.append(line("baseline (total)", series(base, "revenue", 1e-6), dashed=True, color="#444"))
-    return solara.FigureEcharts(chart("Revenue by segment ($M a quarter)", quarters, lines, "$M"),
-                                attributes=CHART_STYLE)
+    return chart(model, "Revenue by segment ($M a quarter)",
+                 with_baseline(model, lines, "baseline (total)", "revenue", 1e-6), "$M")
 
 
 @solara.component
 def MindshareChart(model: ChannelApp):
     update_counter.get()
-    quarters = list(range(1, model.quarter + 1))
     lines = [line(model.focal.name, series(model, "mindshare"), width=3)]
     lines += [line(v.name, series(model, f"mindshare_{v.name}")) for v in model.vendors[1:]]
-    base = baseline_of(model)
-    if base is not None:
-        lines.append(line(f"{model.focal.name} (baseline)", series(base, "mindshare"), dashed=True, color="#444"))
-    return solara.FigureEcharts(chart("Mindshare: the focal vendor versus each rival", quarters, lines,
-                                      "share of effort"), attributes=CHART_STYLE)
+    return chart(model, "Mindshare: the focal vendor versus each rival",
+                 with_baseline(model, lines, f"{model.focal.name} (baseline)", "mindshare"), "share of effort")
 
 
 @solara.component
 def SpendChart(model: ChannelApp):
     update_counter.get()
-    quarters = list(range(1, model.quarter + 1))
     names = [k.removeprefix("spend_") for k in (rows(model)[0] if model.quarter else {})
              if k.startswith("spend_") and k not in ("spend_total", "spend_pct_revenue")]
     bars = [{"type": "bar", "stack": "spend", "name": n, "data": series(model, f"spend_{n}", 1e-3)} for n in names]
-    base = baseline_of(model)
-    if base is not None:
-        bars.append(line("baseline (total)", series(base, "spend_total", 1e-3), dashed=True, color="#444"))
-    return solara.FigureEcharts(chart("Incentive spend by instrument ($k a quarter)", quarters, bars, "$k"),
-                                attributes=CHART_STYLE)
+    return chart(model, "Incentive spend by instrument ($k a quarter)",
+                 with_baseline(model, bars, "baseline (total)", "spend_total", 1e-3), "$k")
 
 
 @solara.component
 def TierChart(model: ChannelApp):
     update_counter.get()
-    quarters = list(range(1, model.quarter + 1))
     tiers = model.params.vendor.tiers.names
     items = [{"type": "bar", "stack": "tiers", "name": t, "data": series(model, f"partners_{t}")} for t in tiers]
     items += [line(event, series(model, event), yAxisIndex=1) for event in LIFECYCLE[:3]]
-    option = chart("Partners by tier; recruits, exits and terminations", quarters, items, "partners")
-    option["yAxis"] = [option["yAxis"], {"type": "value", "name": "a quarter", "splitLine": {"show": False}}]
-    return solara.FigureEcharts(option, attributes=CHART_STYLE)
+    return chart(model, "Partners by tier; recruits, exits and terminations", items, "partners", "a quarter")
 
 
 PALETTE = ["#5470c6", "#91cc75", "#fac858", "#ee6666", "#73c0de", "#3ba272", "#fc8452", "#9a60b4"]

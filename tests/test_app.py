@@ -178,9 +178,13 @@ def test_the_scenario_picker_rebuilds_the_page_with_that_scenarios_levers():
     _, rc = solara.render(app.Page(), handle_error=False)
     picker = rc.find(v.Select, label="Scenario").widget
     assert picker.v_model == "baseline.toml" and "rival_attack.toml" in picker.items
-    picker.v_model = "rival_attack.toml"
+    assert any("SPIF vertical: (every vertical)" in t for t in texts(rc))
+    picker.v_model = "healthcare_spif.toml"
     titles = [w.unsafe_innerHTML for w in rc.find(solara.widgets.HTML, tag="div").widgets]
-    assert any("Rivals add 4 margin points" in t for t in titles)
+    assert any("Healthcare SPIF, quarters 6-7" in t for t in titles)
+    shown = " ".join(texts(rc))
+    assert "SPIF vertical: healthcare" in shown and "SPIF amount ($ a deal): 1000.0" in shown
+    assert "Quarter 0 of 40" in rc.find(solara.widgets.HTML, tag="h3").widget.unsafe_innerHTML
 
 
 # --------------------------------------------------------------------------- the served page in Chromium
