@@ -370,8 +370,8 @@ def partner_points(model: ChannelModel, by: str) -> tuple[list[dict], int, int]:
         data = []
         for k in picked:
             name = (names[k] if names is not None and names[k] else f"partner {int(t.local_id[rows_[k]])}")
-            text = (f"{name}<br>{SEGMENTS[segment[k]]}, tier {tiers[tier[k]]}<br>{size[k]:.0f} people<br>"
-                    f"mindshare {share[k]:.1%}<br>revenue ${revenue[k]:,.0f} last quarter")
+            text = (f"{name}\n{SEGMENTS[segment[k]]}, tier {tiers[tier[k]]}\n{size[k]:.0f} people\n"
+                    f"mindshare {share[k]:.1%}\nrevenue ${revenue[k]:,.0f} last quarter")
             data.append({"value": [round(float(size[k]), 1), round(float(share[k]), 4)], "name": text,
                          "symbolSize": round(float(mark[k]), 1)})
         series_.append({"type": "scatter", "name": group, "data": data, "itemStyle": {"opacity": 0.7},
@@ -396,7 +396,7 @@ def PartnerView(model: ChannelModel):
             "animation": False,
             "title": {"text": f"Partners: size vs mindshare ({note}); mark size = revenue",
                       "textStyle": {"fontSize": 14}},
-            "tooltip": {"trigger": "item", "formatter": "{b}"},
+            "tooltip": {"trigger": "item", "formatter": "{b}", "extraCssText": "white-space: pre-line;"},
             "legend": {"top": 24},
             "grid": {"top": 70, "left": 60, "right": 20, "bottom": 45},
             "xAxis": {"type": "log", "name": "partner size (people)", "nameLocation": "middle", "nameGap": 28},

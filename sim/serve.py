@@ -31,10 +31,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(*options: str, timeout: float = 90.0) -> Iterator[str]:
-    """`channelsim viz *options` on a free port of 127.0.0.1; yields its address."""
+def served(*options: str, command: list[str] | None = None, timeout: float = 90.0) -> Iterator[str]:
+    """`channelsim viz *options` (or `command`) on a free port of 127.0.0.1; yields its address."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "viz", *options, "--port", str(port)],
+    command = command or [sys.executable, "-m", "sim.cli", "viz", *options]
+    process = subprocess.Popen([*command, "--port", str(port)],
                                cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import sys
 from pathlib import Path
 
 import ipyvuetify as v
@@ -201,6 +202,21 @@ def chart_png(page, title: str) -> bytes:
         ["Mindshare", "Revenue", "Incentive", "Partners by tier", "Partners:"].index(title)).screenshot()
 
 
+def hover_a_partner(page) -> str:
+    """Move over the partner view until a partner's details show; its tooltip text."""
+    view = page.locator(".solara-echarts").nth(4)
+    view.scroll_into_view_if_needed()
+    box = view.bounding_box()
+    for fy in (0.5, 0.6, 0.7, 0.4, 0.8, 0.3):
+        for fx in (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5):
+            page.mouse.move(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+            page.wait_for_timeout(60)
+            tip = view.get_by_text("last quarter", exact=False)  # ECharts puts its tooltip in the chart
+            if tip.count() and tip.first.is_visible():
+                return tip.first.inner_text()
+    return ""
+
+
 def drawn(png: bytes) -> bool:
     import matplotlib.image
 
@@ -222,6 +238,7 @@ def test_the_app_in_a_real_browser(served, tmp_path):
         page.wait_for_timeout(500)
         before = chart_png(page, "Mindshare")
         assert drawn(before)
+        assert "people" in hover_a_partner(page)  # the partner view's details on hover
 
         slider = page.locator(".v-input").filter(has_text="Rebate rate").locator(".v-slider")
         slider.click(position={"x": slider.bounding_box()["width"] * 0.9, "y": 8})  # a rate near the top
@@ -234,6 +251,15 @@ def test_the_app_in_a_real_browser(served, tmp_path):
         after = chart_png(page, "Mindshare")
         assert drawn(after) and after != before  # the new run, with its baseline dashed alongside
 
+        page.get_by_role("button", name="▶").click()  # Play runs quarters until paused
+        page.wait_for_function("() => parseInt(document.querySelector('h3.quarter').innerText.split(' ')[1]) >= 5",
+                               timeout=30_000)
+        page.get_by_role("button", name="❚❚").click()
+        page.wait_for_timeout(500)
+        paused = page.locator("h3.quarter").inner_text()
+        page.wait_for_timeout(1_000)
+        assert page.locator("h3.quarter").inner_text() == paused
+
         threshold = page.get_by_label("Rebate threshold ($ a period)")
         threshold.fill("a lot")
         threshold.press("Enter")
@@ -243,6 +269,16 @@ def test_the_app_in_a_real_browser(served, tmp_path):
     assert (tmp_path / "app.png").stat().st_size > 10_000
     assert not session.failures, session.failures
     assert not session.errors, session.errors
+
+
+def test_solara_run_serves_the_same_page(monkeypatch):
+    if not Path(serve.CHROMIUM).exists() and not os.environ.get("CHANNELSIM_REQUIRE_BROWSER"):
+        pytest.skip(f"{serve.CHROMIUM} is not installed (apt-get install chromium)")
+    command = [sys.executable, "-m", "solara", "run", "sim/app.py", "--no-open", "--host", "127.0.0.1"]
+    with serve.served(command=command) as url, serve.chromium() as session:
+        serve.open_app(session, url)
+        serve.step(session, 1)
+    assert not session.failures and not session.errors, session.failures + session.errors
 
 
 def test_viz_refuses_bad_input_before_serving(capsys, tmp_path):
