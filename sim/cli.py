@@ -429,6 +429,14 @@ def cmd_viz(args) -> int:
         load(args.scenario, {"partners.count": args.partners} if args.partners else None)
     except ScenarioError as error:
         raise UserError("\n".join(error.problems)) from None
+    import socket
+
+    try:
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as error:
+        raise UserError(f"--host {args.host} --port {args.port}: cannot serve there ({error.strerror}); "
+                        f"choose another port with --port") from None
     env = {**os.environ, "CHANNELSIM_SCENARIO": str(args.scenario.resolve()), "CHANNELSIM_SEED": str(args.seed)}
     if args.partners:
         env["CHANNELSIM_PARTNERS"] = str(args.partners)

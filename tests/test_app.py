@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -291,3 +292,7 @@ def test_viz_refuses_bad_input_before_serving(capsys, tmp_path):
     assert cli.main(["viz", str(bad)]) == 2
     assert "vendor.rebate.rate" in capsys.readouterr().err
     assert cli.main(["viz", "--port", "0"]) == 2
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        assert cli.main(["viz", "--port", str(port)]) == 2
+    assert "cannot serve there" in capsys.readouterr().err
