@@ -118,9 +118,6 @@ def levers(params: Scenario) -> list[Lever]:
     ]
 
 
-LEVER_KEYS = [lever.key for lever in levers(Scenario())]
-
-
 def load_scenario(name: str, folder: Path, partners: int | None) -> Scenario:
     overrides = {"partners.count": partners} if partners else None
     return scenarios.load(folder / name, overrides).params
@@ -133,7 +130,7 @@ class ChannelApp(ChannelModel):
     """A ChannelModel built from a scenario file and the page's levers, with its baseline alongside.
 
     The levers apply from the first quarter; the scenario's own schedule still applies on top. A
-    lever value the parameter tree rejects is not applied: the run is the scenario as written and
+    lever value the parameter tree rejects is left out (the other levers still apply) and
     `problems` says why. `baseline` is the scenario as written on the same seed, stepped in lock
     step, when any lever differs from the scenario.
     """
