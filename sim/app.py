@@ -274,7 +274,7 @@ def delta_text(key: str, now: float, before: float | None) -> str:
 def Overview(model: ChannelApp):
     """The scenario picker, the quarter, problems with the levers, and the KPI cards."""
     update_counter.get()  # redrawn after every Step, as Mesa's own components are
-    start, partners, _ = settings()
+    start, _, _ = settings()
     names = scenario_files(start.parent)
     params = model.params
     with solara.Column(style={"padding": "8px"}):
@@ -356,7 +356,7 @@ def partner_points(model: ChannelModel, by: str) -> tuple[list[dict], int, int]:
     segment = t.segment_mix[:, rows_].argmax(axis=0)
     tier = t.tier[0, rows_].astype(np.int64)
     tiers = list(model.params.vendor.tiers.names)
-    names = t.name[rows_] if "name" in t.columns else None
+    names = t.name[rows_]  # a roster's names; empty for generated partners
     top = max(float(revenue.max()) if len(revenue) else 0.0, 1.0)
     mark = 4 + 26 * np.sqrt(np.maximum(revenue, 0) / top)
     groups = list(SEGMENTS) if by == "segment" else tiers
@@ -366,7 +366,7 @@ def partner_points(model: ChannelModel, by: str) -> tuple[list[dict], int, int]:
         picked = np.flatnonzero(code == g)
         data = []
         for k in picked:
-            name = (names[k] if names is not None and names[k] else f"partner {int(t.local_id[rows_[k]])}")
+            name = names[k] or f"partner {int(t.local_id[rows_[k]])}"
             text = (f"{name}\n{SEGMENTS[segment[k]]}, tier {tiers[tier[k]]}\n{size[k]:.0f} people\n"
                     f"mindshare {share[k]:.1%}\nrevenue ${revenue[k]:,.0f} last quarter")
             data.append({"value": [round(float(size[k]), 1), round(float(share[k]), 4)], "name": text,

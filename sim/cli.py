@@ -134,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "  channelsim bench\n  channelsim bench --json\n  channelsim bench --sizes 1000 10000\n"
                      "  channelsim bench --sweep\n  channelsim bench --viz\n")
     bench.add_argument("--json", action="store_true", help="print the figures as JSON")
-    bench.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000], metavar="N",
-                       help="partner counts to measure")
+    bench.add_argument("--sizes", type=int, nargs="+", metavar="N",
+                       help="partner counts to measure (default: 1,000, 10,000 and 100,000; with --viz 1,000 and "
+                            "10,000)")
     bench.add_argument("--quarters", type=int, default=40, help="quarters per run")
     bench.add_argument("--sweep", action="store_true",
                        help="measure sweeps instead: 1,000 runs on 2 workers, 1 vs 2 workers, and mesa.batch_run")
@@ -385,7 +386,7 @@ def cmd_validate(args) -> int:
 def cmd_bench(args) -> int:
     from sim import bench
 
-    if any(n < 1 for n in args.sizes):
+    if args.sizes and any(n < 1 for n in args.sizes):
         raise UserError("--sizes: partner counts must be positive")
     _positive("quarters", args.quarters)
 
@@ -398,9 +399,8 @@ def cmd_bench(args) -> int:
     if args.viz:
         from sim import serve
 
-        sizes = (1_000, 10_000) if args.sizes == [1_000, 10_000, 100_000] else tuple(args.sizes)
         try:
-            result = serve.measure_viz(sizes=sizes, progress=progress)
+            result = serve.measure_viz(sizes=tuple(args.sizes or (1_000, 10_000)), progress=progress)
         except RuntimeError as error:
             raise UserError(str(error)) from None
         print(bench.to_json(result) if args.json else serve.render_viz(result))
@@ -410,12 +410,15 @@ def cmd_bench(args) -> int:
         result = bench.measure_sweeps(runs=args.runs, quarters=args.quarters, subset=args.subset, progress=progress)
         print(bench.to_json(result) if args.json else bench.render_sweeps(result))
         return 0
-    result = bench.measure(sizes=tuple(args.sizes), quarters=args.quarters, progress=progress)
+    result = bench.measure(sizes=tuple(args.sizes or (1_000, 10_000, 100_000)), quarters=args.quarters,
+                           progress=progress)
     print(bench.to_json(result) if args.json else bench.render(result))
     return 0
 
 
 def cmd_viz(args) -> int:
+    import socket
+
     from sim.scenarios import ScenarioError, load
 
     if not 0 < args.port < 65536:
@@ -429,8 +432,6 @@ def cmd_viz(args) -> int:
         load(args.scenario, {"partners.count": args.partners} if args.partners else None)
     except ScenarioError as error:
         raise UserError("\n".join(error.problems)) from None
-    import socket
-
     try:
         with socket.create_server((args.host, args.port)):
             pass

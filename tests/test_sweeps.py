@@ -4,7 +4,6 @@ sensitivity indices that find what matters, and bad experiment files refused."""
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from sim import cli
 from sim import sweep as sweeps
 from sim.analysis import analyze
 from sim.experiments import load_experiment, run_seed
+from sim.serve import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.toml"
@@ -98,12 +98,6 @@ def test_a_dask_local_cluster_gives_the_same_results(small, tmp_path):
     assert_same_results(reference, tmp_path / "local")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def dask_cluster(tmp_path):
     """A real Dask cluster: a scheduler and a worker process with two worker processes, on 127.0.0.1."""
@@ -166,7 +160,6 @@ def test_the_runs_of_a_dask_worker_killed_mid_sweep_are_retried_elsewhere(tmp_pa
     assert workers, "the dask worker processes should be running"
     done = len(sweeps.read_manifest(out))
     assert done < 12, "the worker should be killed while runs remain"
-    print("killing", workers[0].cmdline(), "of", len(workers), "after", done, "runs")
     workers[0].kill()
     _, err = process.communicate(timeout=180)
     assert process.returncode == 0, err
