@@ -275,7 +275,8 @@ def test_the_app_in_a_real_browser(served, tmp_path):
 def test_solara_run_serves_the_same_page(monkeypatch):
     if not Path(serve.CHROMIUM).exists() and not os.environ.get("CHANNELSIM_REQUIRE_BROWSER"):
         pytest.skip(f"{serve.CHROMIUM} is not installed (apt-get install chromium)")
-    command = [sys.executable, "-m", "solara", "run", "sim/app.py", "--no-open", "--host", "127.0.0.1"]
+    # --production: no file watcher, which needs an inotify instance (a shared, per-user limit on this machine)
+    command = [sys.executable, "-m", "solara", "run", "sim/app.py", "--production", "--no-open", "--host", "127.0.0.1"]
     with serve.served(command=command) as url, serve.chromium() as session:
         serve.open_app(session, url)
         serve.step(session, 1)
