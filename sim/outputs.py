@@ -1,0 +1,220 @@
+"""Output folders: channelsim writes only into a folder that is new or already its own, and
+replaces results atomically.
+
+Every result set carries a marker file, `.channelsim` (JSON: what wrote it, which kind of
+results). A folder may be written when it does not exist yet, is empty, or holds the marker of a
+compatible kind (a run's or a comparison's results may replace each other; a sweep's, an
+analysis' or a calibration's only their own kind). Anything else is refused before any work: the
+current folder or a folder above it, the home folder, a folder holding an input of the run, a
+file, a path under a file, a symbolic-link loop, a folder that cannot be written.
+
+Results are written into a staging folder beside the target and swapped in only when complete
+(one `renameat2(RENAME_EXCHANGE)` on Linux, two renames elsewhere); on any failure the previous
+results are intact and the staging folder is removed. A staging folder left by a process killed
+with SIGKILL is removed by the next write to the same target.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+MARKER = ".channelsim"
+# kinds of results that may replace each other in one folder
+FAMILIES = {"run": "scenarios", "compare": "scenarios", "sweep": "sweep", "analysis": "analysis",
+            "calibrate": "calibrate"}
+SLUG = re.compile(r"^(?!\.+$)(?!.*\.\.)[A-Za-z0-9_.\-]{1,80}$")
+SLUG_RULE = "letters, digits, '-', '_' and '.' (no '/', '\\' or '..'), at most 80 characters"
+
+
+class FolderError(Exception):
+    """An output folder channelsim will not write into: one message for people, exit code 2."""
+
+
+def is_slug(name: str) -> bool:
+    return bool(SLUG.match(name))
+
+
+def slug(text: str) -> str:
+    """A safe folder name made from any text (a file's stem): unsafe characters become '_'."""
+    name = re.sub(r"[^A-Za-z0-9_.\-]+", "_", text).strip("._") or "scenario"
+    name = re.sub(r"\.{2,}", ".", name)
+    return name if len(name) <= 80 else f"{name[:63]}-{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+
+
+def default_folder(name: str, root: Path = Path("out")) -> Path:
+    """`root/<name>` for a name made of slugs; a long name is shortened with a hash. The folder always
+    lies inside `root`."""
+    if len(name) > 120:
+        name = f"{name[:100]}-{hashlib.sha1(name.encode()).hexdigest()[:16]}"
+    folder = root / name
+    if "/" in name or "\\" in name or name in ("", ".", "..") or \
+            not _resolve(folder, "out").is_relative_to(_resolve(root, "out")):
+        raise FolderError(f"{name!r}: not a safe folder name inside {root}/ ({SLUG_RULE})")
+    return folder
+
+
+def _resolve(path: Path, option: str) -> Path:
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as error:  # RuntimeError: Python 3.12's word for a symlink loop
+        raise FolderError(f"{option} {path}: cannot be resolved: a symbolic link that loops or a path "
+                          f"that cannot be read ({error})") from None
+
+
+def read_marker(folder: Path) -> dict | None:
+    """The marker of a results folder, or None if there is none (or it is not ours)."""
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and "kind" in data else None
+
+
+def marker_text(kind: str) -> str:
+    from sim import __version__
+
+    return json.dumps({"written_by": f"channelsim {__version__}", "kind": kind,
+                       "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2) + "\n"
+
+
+def write_marker(folder: Path, kind: str) -> None:
+    partial = folder / f"{MARKER}.{os.getpid()}"
+    partial.write_text(marker_text(kind), encoding="utf-8")
+    os.replace(partial, folder / MARKER)
+
+
+def check(path: Path, kind: str, option: str = "--out", inputs: Iterable[Path] = ()) -> Path:
+    """Refuse an output folder that is not new, empty or channelsim's own results of a compatible
+    kind; returns it resolved. Nothing is created or changed."""
+    shown = f"{option} {path}"
+    target = _resolve(path, option)
+    # the nearest part of the path that exists must be a folder we may write in
+    existing = target
+    while not existing.exists() and not existing.is_symlink():
+        existing = existing.parent
+    if existing != target and not existing.is_dir():
+        raise FolderError(f"{shown}: {existing} is a file, so nothing can be written under it")
+    if target.exists() and not target.is_dir():
+        raise FolderError(f"{shown}: exists and is a file, not a folder")
+    here = Path.cwd().resolve()
+    if target == here or here.is_relative_to(target):
+        what = "the current folder" if target == here else "a folder holding the current folder"
+        raise FolderError(f"{shown}: is {what}; channelsim writes results only into a new folder or one of "
+                          "its own (e.g. --out out/my-run)")
+    home = Path.home().resolve()
+    if target == home or home.is_relative_to(target):
+        raise FolderError(f"{shown}: is your home folder or above it; choose a new folder for results")
+    for item in inputs:
+        source = _resolve(Path(item), "input")
+        if source.is_relative_to(target):
+            raise FolderError(f"{shown}: holds {source.relative_to(target)}, an input of this run; results would "
+                              "replace it. Choose another folder")
+    if target.is_dir() and any(target.iterdir()):
+        marker = read_marker(target)
+        if marker is None:
+            raise FolderError(f"{shown}: is not empty and holds no channelsim results (no {MARKER} marker); "
+                              "channelsim writes only into a new folder or one of its own. Choose another folder")
+        if FAMILIES.get(marker["kind"]) != FAMILIES[kind]:
+            raise FolderError(f"{shown}: holds channelsim's {marker['kind']} results; a {kind} would replace them. "
+                              "Choose another folder")
+    parent = existing if existing != target else target.parent
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise FolderError(f"{shown}: cannot write in {parent} (permission denied)")
+    if target.is_dir() and any(target.iterdir()) and not os.access(target, os.W_OK | os.X_OK):
+        raise FolderError(f"{shown}: its results cannot be replaced (no permission to change {target})")
+    return target
+
+
+# --------------------------------------------------------------------------- the atomic swap
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2); False where the system cannot."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    if renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(a))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(target: Path) -> None:
+    """Staging folders of this target left by processes that no longer run (killed mid-write)."""
+    for stale in target.parent.glob(f".{target.name}.staging-*"):
+        match = re.fullmatch(rf"\.{re.escape(target.name)}\.staging-(\d+)-[0-9a-f]+", stale.name)
+        if match and stale.is_dir() and not stale.is_symlink() and not _alive(int(match.group(1))):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def swap_in(stage: Path, target: Path) -> None:
+    """Put the complete folder `stage` at `target`; the previous results go only once it is there."""
+    if not target.exists():
+        os.rename(stage, target)
+        return
+    if _exchange(stage, target):
+        shutil.rmtree(stage)  # now the previous results
+        return
+    old = target.with_name(f"{stage.name}-old")
+    os.rename(target, old)
+    try:
+        os.rename(stage, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    shutil.rmtree(old)
+
+
+@contextmanager
+def replacing(target: Path, kind: str) -> Iterator[Path]:
+    """A staging folder beside `target` (checked with `check` first); when the block ends without an
+    error, the marker is written and the staging folder becomes `target` in one step. On any error
+    (Ctrl-C included) the staging folder is removed and `target` is as it was."""
+    target = target.resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(target)
+    stage = target.with_name(f".{target.name}.staging-{os.getpid()}-{os.urandom(4).hex()}")
+    stage.mkdir()
+    try:
+        yield stage
+        write_marker(stage, kind)
+        swap_in(stage, target)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+
+
+def claim(folder: Path, kind: str) -> None:
+    """Make `folder` (checked with `check` first) a results folder of `kind`, for results written in
+    place as they finish (a sweep)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if read_marker(folder) is None:
+        write_marker(folder, kind)
