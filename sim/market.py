@@ -19,7 +19,7 @@ from scipy.special import ndtri
 
 from sim.params import Scenario
 from sim.policies import Offers, Sales
-from sim.streams import ChannelStreams, poisson_from_uniform
+from sim.streams import COUNT_MAX, ChannelStreams, poisson_from_uniform
 
 if TYPE_CHECKING:
     from sim.partners import PartnerTable
@@ -67,13 +67,18 @@ class Market:
         # segments that need presales staff are open in proportion to the technical staff per seller
         for s, ratio in enumerate(m.technical_ratio.array()):
             if ratio > 0:
-                flow[s] *= np.minimum(table.technical / (ratio * table.sales), 1.0)
+                needed = ratio * table.sales
+                flow[s] *= np.minimum(table.technical, needed) / needed  # min(technical / needed, 1), overflow-free
         effort = table.effort[:vendors]
         capability = table.capability
         floor = np.float32(m.capability_floor)
         pursuit = effort * (floor + (1.0 - floor) * capability)
         pursuit *= offers.demand
-        opportunities = pursuit[:, None, :] * flow[None, :, :]
+        # at extreme accepted values (MDF bought with the revenue it brings, at the bounds) the product can pass
+        # float32's range; opportunities are taken at most COUNT_MAX, where deal counts stop anyway
+        with np.errstate(over="ignore"):
+            opportunities = pursuit[:, None, :] * flow[None, :, :]
+        np.minimum(opportunities, np.float32(COUNT_MAX), out=opportunities)
         base = m.win_base.array().clip(1e-6, 1 - 1e-6)
         edge = m.win_capability * (capability - 0.5) + m.win_effort * (effort - 0.25)
         # logistic(logit(base) + edge) = 1 / (1 + odds_against x e^-edge)

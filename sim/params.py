@@ -14,36 +14,82 @@ import re
 import types
 import typing
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import core_schema
 
 SEGMENTS = ("smb", "midmarket", "enterprise")
 DEFAULT_VERTICALS = ("manufacturing", "healthcare", "finance", "public_sector", "retail")
 
+# Every number of the tree is bounded, far beyond any real channel but tight enough that the model's
+# float32 partner arrays and int32 deal counts stay finite at any combination of accepted values.
+MONEY_MAX = 1e12  # dollars: a budget a quarter, a threshold, a revenue requirement, a deal's worth of cash
+HEADCOUNT_MAX = 1e5  # people in one partner firm
+QUARTERS_MAX = 400  # the longest horizon
+DEMAND_GROWTH_MAX = 1_000.0  # what growth compounded over the horizon may multiply demand by
+RECRUITS_MAX = 100_000  # partners recruited a quarter
+
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
-NonNegative = Annotated[float, Field(ge=0.0)]
-Positive = Annotated[float, Field(gt=0.0)]
-Money = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
+Money = Annotated[float, Field(ge=0.0, le=MONEY_MAX)]
+Headcount = Annotated[float, Field(ge=1.0, le=HEADCOUNT_MAX)]  # people in a firm
+Relative = Annotated[float, Field(ge=0.0, le=1_000.0)]  # a relative weight: 1 is neutral
+Lean = Annotated[float, Field(ge=0.001, le=1_000.0)]  # a relative weight whose log is taken
+Slope = Annotated[float, Field(ge=0.0, le=20.0)]  # a logit weight or an exponent
+Spread = Annotated[float, Field(ge=0.0, le=10.0)]  # a standard deviation on a log or log-odds scale
+Effect = Annotated[float, Field(ge=0.0, le=10.0)]  # an effect on a [0, 1] state a quarter (1+ saturates)
+ForecastCV = Annotated[float, Field(ge=0.01, le=10.0)]  # a partner's uncertainty about its period revenue
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)]
 
 
-class Node(BaseModel):
-    """A table of the tree: unknown keys are errors, values are checked on assignment."""
+@dataclass(frozen=True)
+class CapBounds:
+    """Bounds of a budget cap: a number above `gt` and at most `le`, or inf for no cap (NaN refused)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True)
+    gt: float
+    le: float
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def _check(self, value: float) -> float:
+        if math.isnan(value):
+            raise ValueError("must be a number (an amount, or inf for no cap), not NaN")
+        if not value > self.gt:
+            raise ValueError(f"must be greater than {self.gt:g}")
+        if math.isfinite(value) and value > self.le:
+            raise ValueError(f"must be at most {_magnitude(self.le)}, or inf for no cap")
+        return value
+
+
+Cap = Annotated[float, Field(allow_inf_nan=True), CapBounds(gt=0.0, le=MONEY_MAX)]  # a quarter's payouts; inf: none
+
+
+def _magnitude(value: float) -> str:
+    """A large number for a message: 4e16, 6.7e7, 1,000."""
+    if value < 1e6:
+        return f"{value:,.0f}"
+    mantissa, exponent = f"{value:.2g}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+class Node(BaseModel):
+    """A table of the tree: unknown keys are errors, values are checked on assignment, numbers are finite."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, validate_assignment=True, allow_inf_nan=False)
 
 
 # --------------------------------------------------------------------------- market
 
 
 class SegmentValues(Node):
-    """One non-negative number per segment."""
+    """One relative weight per segment (1 is neutral)."""
 
-    smb: NonNegative
-    midmarket: NonNegative
-    enterprise: NonNegative
+    smb: Relative
+    midmarket: Relative
+    enterprise: Relative
 
     def array(self) -> np.ndarray:
         return np.array([self.smb, self.midmarket, self.enterprise], dtype=float)
@@ -55,6 +101,50 @@ class SegmentShares(SegmentValues):
     smb: Share
     midmarket: Share
     enterprise: Share
+
+
+Opportunities = Annotated[float, Field(ge=0.0, le=500.0)]  # a quarter: ~40 a week is more than anyone works
+
+
+class SegmentOpportunities(SegmentValues):
+    """Opportunities one selling FTE works a quarter at full effort, per segment."""
+
+    smb: Opportunities
+    midmarket: Opportunities
+    enterprise: Opportunities
+
+
+DealSize = Annotated[float, Field(ge=1.0, le=1e9)]  # dollars: from $1 to a billion-dollar deal
+
+
+class SegmentDealSizes(SegmentValues):
+    """Median deal size per segment."""
+
+    smb: DealSize
+    midmarket: DealSize
+    enterprise: DealSize
+
+
+DealSpread = Annotated[float, Field(ge=0.0, le=3.0)]  # log-sd: 3 puts the mean at 90 x the median
+
+
+class SegmentDealSpreads(SegmentValues):
+    """Log-sd of deal sizes per segment."""
+
+    smb: DealSpread
+    midmarket: DealSpread
+    enterprise: DealSpread
+
+
+StaffRatio = Annotated[float, Field(ge=0.0, le=10.0)]  # technical staff per seller
+
+
+class SegmentStaffRatios(SegmentValues):
+    """Technical staff per seller per segment."""
+
+    smb: StaffRatio
+    midmarket: StaffRatio
+    enterprise: StaffRatio
 
 
 class SegmentDelays(Node):
@@ -88,29 +178,29 @@ class Market(Node):
     segment_demand: SegmentValues = Field(
         default_factory=lambda: SegmentValues(smb=1.0, midmarket=1.0, enterprise=1.0)
     )
-    vertical_demand: dict[Name, NonNegative] = Field(default_factory=dict)
+    vertical_demand: dict[Name, Relative] = Field(default_factory=dict)
     growth: Annotated[float, Field(ge=-0.2, le=0.5)] = 0.015  # a quarter: ~6 % a year
     # opportunities one selling FTE works a quarter at full effort (high velocity: many small deals)
-    opportunities_per_fte: SegmentValues = Field(
-        default_factory=lambda: SegmentValues(smb=8.0, midmarket=3.0, enterprise=0.8)
+    opportunities_per_fte: SegmentOpportunities = Field(
+        default_factory=lambda: SegmentOpportunities(smb=8.0, midmarket=3.0, enterprise=0.8)
     )
     # lognormal deal sizes: median and log-sd by segment
-    deal_size_median: SegmentValues = Field(
-        default_factory=lambda: SegmentValues(smb=12_000.0, midmarket=60_000.0, enterprise=300_000.0)
+    deal_size_median: SegmentDealSizes = Field(
+        default_factory=lambda: SegmentDealSizes(smb=12_000.0, midmarket=60_000.0, enterprise=300_000.0)
     )
-    deal_size_sigma: SegmentValues = Field(
-        default_factory=lambda: SegmentValues(smb=0.6, midmarket=0.7, enterprise=0.8)
+    deal_size_sigma: SegmentDealSpreads = Field(
+        default_factory=lambda: SegmentDealSpreads(smb=0.6, midmarket=0.7, enterprise=0.8)
     )
     # win probability at capability 0.5 and effort share 0.25
     win_base: SegmentShares = Field(
         default_factory=lambda: SegmentShares(smb=0.35, midmarket=0.30, enterprise=0.25)
     )
-    win_capability: NonNegative = 1.5  # logit slope per unit of capability
+    win_capability: Slope = 1.5  # logit slope per unit of capability
     capability_floor: Share = 0.3  # share of the opportunity flow an uncertified partner still finds
-    win_effort: NonNegative = 1.0  # logit slope per unit of effort share
+    win_effort: Slope = 1.0  # logit slope per unit of effort share
     # technical (presales) staff per seller needed to reach a segment's full opportunity flow
-    technical_ratio: SegmentValues = Field(
-        default_factory=lambda: SegmentValues(smb=0.0, midmarket=0.15, enterprise=0.4)
+    technical_ratio: SegmentStaffRatios = Field(
+        default_factory=lambda: SegmentStaffRatios(smb=0.0, midmarket=0.15, enterprise=0.4)
     )
     close_delay: SegmentDelays = Field(
         default_factory=lambda: SegmentDelays(
@@ -127,6 +217,14 @@ class Market(Node):
         if len(set(value)) != len(value):
             raise ValueError("vertical names must be unique")
         return value
+
+    @model_validator(mode="after")
+    def _deals_can_happen(self) -> Market:
+        # a partner's deals per revenue dollar divide by the deals an FTE wins: some segment must give some
+        if not (self.opportunities_per_fte.array() * self.win_base.array() > 0).any():
+            raise ValueError("opportunities_per_fte x win_base is 0 in every segment: give at least one segment "
+                             "opportunities and a chance of winning them")
+        return self
 
 
 # --------------------------------------------------------------------------- partners
@@ -150,47 +248,50 @@ class Roles(Node):
 class Attraction(Node):
     """Weights of the attraction model a partner uses to split its effort."""
 
-    profit: NonNegative = 2.5  # exponent on expected profit per revenue dollar (margin + incentives)
-    alignment: NonNegative = 2.0  # logit weight on cosine(partner verticals, vendor push)
-    capability: NonNegative = 0.5  # exponent on capability with the vendor
-    relationship: NonNegative = 0.5  # exponent on goodwill with the vendor
-    idiosyncrasy: NonNegative = 0.45  # s.d. of each partner's fixed taste for each line
-    services: Positive = 1.0  # attraction of the partner's own services relative to a reference line
-    reference_profit: Positive = 0.22  # profit rate of the reference line (default margin plus incentives)
+    profit: Slope = 2.5  # exponent on expected profit per revenue dollar (margin + incentives)
+    alignment: Slope = 2.0  # logit weight on cosine(partner verticals, vendor push)
+    capability: Slope = 0.5  # exponent on capability with the vendor
+    relationship: Slope = 0.5  # exponent on goodwill with the vendor
+    idiosyncrasy: Spread = 0.45  # s.d. of each partner's fixed taste for each line
+    services: Lean = 1.0  # attraction of the partner's own services relative to a reference line
+    # profit rate of the reference line (default margin plus incentives)
+    reference_profit: Annotated[float, Field(ge=0.01, le=1.0)] = 0.22
 
 
 class Capability(Node):
     """Certification level with each vendor: C' = (1-decay) C + (1-C) x training."""
 
     initial: Share = 0.45
-    spread: NonNegative = 0.6  # log-odds spread of the starting level across partners and vendors
+    spread: Spread = 0.6  # log-odds spread of the starting level across partners and vendors
     decay: Share = 0.125  # certifications lapse after ~2 years without renewal
-    self_training: NonNegative = 0.8  # training partners fund themselves on lines they sell
-    cam_effect: NonNegative = 0.1  # training that CAM time brings (diminishing returns in hours)
+    self_training: Effect = 0.8  # training partners fund themselves on lines they sell
+    cam_effect: Effect = 0.1  # training that CAM time brings (diminishing returns in hours)
 
 
 class Goodwill(Node):
     """Relationship with each vendor (Nerlove-Arrow stock)."""
 
     initial: Share = 0.5
-    spread: NonNegative = 0.5  # log-odds spread of the starting level across partners and vendors
+    spread: Spread = 0.5  # log-odds spread of the starting level across partners and vendors
     decay: Share = 0.15  # 0.10-0.25 a quarter
     baseline: Share = 0.3  # what the portal and programme sustain with no CAM time or MDF
-    cam_effect: NonNegative = 0.25
-    cam_half_hours: Positive = 40.0  # CAM hours a quarter giving 63 % of the full effect
-    mdf_effect: NonNegative = 0.15
-    mdf_half_dollars: Positive = 25_000.0
+    cam_effect: Effect = 0.25
+    # CAM hours a quarter giving 63 % of the full effect
+    cam_half_hours: Annotated[float, Field(ge=1.0, le=10_000.0)] = 40.0
+    mdf_effect: Effect = 0.15
+    mdf_half_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 25_000.0
 
 
 class Exit(Node):
     """Quarterly hazard of leaving the focal vendor's channel:
     logistic(base - profit_share x s - goodwill x G - goodwill_change x dG + conflict x c)."""
 
+    # the logit stays above -80 at the bounds (base - profit_share - goodwill - goodwill_change): e^80 is finite
     base: Annotated[float, Field(ge=-20.0, le=20.0)] = -2.5
-    profit_share: NonNegative = 2.0  # share of the partner's profit that comes from the focal vendor
-    goodwill: NonNegative = 3.0
-    goodwill_change: NonNegative = 10.0  # falling goodwill predicts exit beyond its level
-    conflict: NonNegative = 5.0
+    profit_share: Slope = 2.0  # share of the partner's profit that comes from the focal vendor
+    goodwill: Slope = 3.0
+    goodwill_change: Slope = 10.0  # falling goodwill predicts exit beyond its level
+    conflict: Slope = 5.0
 
 
 class Partners(Node):
@@ -203,18 +304,18 @@ class Partners(Node):
     # (bigger firms sell upmarket and differ in mindshare), so an index of 1.6 on headcount gives
     # the ~80/20 revenue split that an index of 1.16 would give on revenue itself
     size_pareto_index: Annotated[float, Field(gt=0.5, le=5.0)] = 1.5
-    size_min: Annotated[float, Field(ge=1.0)] = 2.0
-    size_max: Annotated[float, Field(ge=1.0)] = 1_000.0
+    size_min: Headcount = 2.0
+    size_max: Headcount = 1_000.0
     roles: Roles = Field(default_factory=Roles)
-    role_spread: NonNegative = 0.35  # log-normal spread of each firm's role split around the mean
+    role_spread: Spread = 0.35  # log-normal spread of each firm's role split around the mean
     presales_selling: Share = 0.5  # share of technical staff time that counts as selling capacity
     # larger firms sell further upmarket: log-odds of enterprise per log(headcount / size_min)
-    upmarket_per_log_size: NonNegative = 0.9
-    segment_spread: NonNegative = 0.8
+    upmarket_per_log_size: Slope = 0.9
+    segment_spread: Spread = 0.8
     # spread of vertical priorities: larger makes more specialists
-    vertical_spread: NonNegative = 1.2
+    vertical_spread: Spread = 1.2
     # how much the population as a whole leans to each vertical (relative; verticals not named get 1)
-    vertical_mix: dict[Name, Positive] = Field(default_factory=dict)
+    vertical_mix: dict[Name, Lean] = Field(default_factory=dict)
     inertia: Share = 0.3  # share of the gap to the target closed each quarter (0.2-0.5)
     attraction: Attraction = Field(default_factory=Attraction)
     capability: Capability = Field(default_factory=Capability)
@@ -294,11 +395,11 @@ class Rebate(Node):
     ladder: list[Rung] = Field(default_factory=list)  # further rungs, thresholds rising
     retroactive: bool = True  # paid on the whole amount once a threshold is crossed
     period: Literal["quarter", "year"] = "quarter"
-    forecast_cv: Positive = 0.25  # how uncertain a partner is about its period revenue
+    forecast_cv: ForecastCV = 0.25  # how uncertain a partner is about its period revenue
     # at the end of a period a partner just short of a threshold closes early up to this share of
     # next quarter's pipeline, if that is enough to cross (only a retroactive ladder rewards it)
     pull_forward: Share = 0.5
-    budget: Annotated[float, Field(gt=0.0)] = math.inf  # cap on payouts a quarter (pro rata)
+    budget: Cap = math.inf  # cap on payouts a quarter (pro rata)
 
     @model_validator(mode="after")
     def _ladder_rises(self) -> Rebate:
@@ -320,7 +421,7 @@ class GrowthRebate(Node):
     enabled: bool = True
     rungs: list[GrowthRung] = Field(default_factory=lambda: [GrowthRung(growth=0.0, rate=0.03)])
     retroactive: bool = False  # False: the rate applies to revenue above the rung; True: to all of it
-    forecast_cv: Positive = 0.25
+    forecast_cv: ForecastCV = 0.25
 
     @model_validator(mode="after")
     def _rungs_rise(self) -> GrowthRebate:
@@ -342,10 +443,13 @@ class MDF(Node):
     top_share: Share | None = None  # if set: this share of the budget to the top group, the rest to the others
     top_group: Literal["top20", "top_tier"] = "top20"
     claim_max: Share = 0.9  # share of its allocation a partner with many marketers claims
-    claim_half_marketers: Positive = 2.0  # marketers at which a partner claims 63 % of claim_max
+    # marketers at which a partner claims 63 % of claim_max
+    claim_half_marketers: Annotated[float, Field(ge=0.1, le=HEADCOUNT_MAX)] = 2.0
     elasticity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.12  # short-term demand-generation elasticity
-    carryover: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.4  # 0.3-0.45 a quarter
-    reference_dollars: Positive = 25_000.0  # a partner's own marketing a quarter per marketer
+    # 0.3-0.45 a quarter; at most 0.95, a stock of 20 quarters' spend (a half-life of 13 quarters)
+    carryover: Annotated[float, Field(ge=0.0, le=0.95)] = 0.4
+    # a partner's own marketing a quarter per marketer
+    reference_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 25_000.0
     perceived_value: Share = 0.5  # what a partner counts a dollar of MDF worth (co-op pays ~50 %)
 
 
@@ -356,12 +460,12 @@ class Spif(Node):
     amount: Money = 500.0  # $50-$1,000 a deal
     line: str = "software"  # product line ("" = every line)
     vertical: str = ""  # vertical ("" = every vertical)
-    start: Annotated[int, Field(ge=1)] = 4  # first quarter of the window
+    start: Annotated[int, Field(ge=1, le=QUARTERS_MAX)] = 4  # first quarter of the window
     length: Annotated[int, Field(ge=1, le=40)] = 1  # quarters
     every: Annotated[int, Field(ge=0, le=40)] = 4  # repeat the window every so many quarters (0: once)
     pull_forward: Share = 0.3  # share of next quarter's eligible pipeline closed early in a window
     hold_back: Share = 0.1  # share of eligible deals held back the quarter before a window
-    budget: Annotated[float, Field(gt=0.0)] = math.inf
+    budget: Cap = math.inf  # cap on payouts a quarter (pro rata)
 
     @model_validator(mode="after")
     def _window_fits_its_cycle(self) -> Spif:
@@ -382,8 +486,9 @@ class DealRegistration(Node):
     enabled: bool = True
     points: Annotated[float, Field(ge=0.0, le=0.5)] = 0.10  # +5-20 points
     propensity: Share = 0.7  # share of deals registered by a partner with full goodwill
-    override_rate: Share = 0.02  # share of registered deals the vendor's direct sales take
-    conflict_effect: NonNegative = 3.0  # goodwill lost per unit of deal share overridden
+    # share of registered deals the vendor's direct sales take (below 1: a partner keeps some of what it registers)
+    override_rate: Annotated[float, Field(ge=0.0, le=0.9)] = 0.02
+    conflict_effect: Effect = 3.0  # goodwill lost per unit of deal share overridden
 
 
 class Certification(Node):
@@ -391,10 +496,10 @@ class Certification(Node):
 
     enabled: bool = True
     budget: Money = 50_000.0  # a quarter
-    cost: Positive = 2_500.0  # per certification
+    cost: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 2_500.0  # per certification
     allocation: AllocationRule = "potential"
     target: str = ""  # the segment or vertical for a targeted allocation
-    effect: NonNegative = 1.0  # capability training per certification per technical head
+    effect: Effect = 1.0  # capability training per certification per technical head
 
 
 class CAMs(Node):
@@ -416,10 +521,11 @@ class Tiers(Node):
     names: list[Name] = Field(default_factory=lambda: ["registered", "silver", "gold", "platinum"],
                               min_length=1, max_length=8)
     revenue: list[Money] = Field(default_factory=lambda: [0.0, 100_000.0, 500_000.0, 2_500_000.0])  # a year
-    certified: list[NonNegative] = Field(default_factory=lambda: [0.0, 0.5, 1.5, 3.0])  # certified technical staff
+    certified: list[Annotated[float, Field(ge=0.0, le=HEADCOUNT_MAX)]] = Field(
+        default_factory=lambda: [0.0, 0.5, 1.5, 3.0])  # certified technical staff
     margin_points: list[Annotated[float, Field(ge=0.0, le=0.5)]] = Field(
         default_factory=lambda: [0.0, 0.01, 0.02, 0.04])
-    mdf_weight: list[NonNegative] = Field(default_factory=lambda: [0.0, 1.0, 1.5, 2.0])
+    mdf_weight: list[Relative] = Field(default_factory=lambda: [0.0, 1.0, 1.5, 2.0])
     cam_coverage: list[bool] = Field(default_factory=lambda: [False, True, True, True])
     review_every: Annotated[int, Field(ge=1, le=8)] = 2  # quarters
     demote_after: Annotated[int, Field(ge=1, le=12)] = 4  # quarters below the tier before demotion
@@ -452,25 +558,34 @@ class RecruitProfile(Node):
     """Who is recruited; an unset value is the population's."""
 
     size_pareto_index: Annotated[float, Field(gt=0.5, le=5.0)] | None = None
-    size_min: Annotated[float, Field(ge=1.0)] | None = None
-    size_max: Annotated[float, Field(ge=1.0)] | None = None
-    upmarket_per_log_size: NonNegative | None = None
-    vertical_spread: NonNegative | None = None
-    vertical_mix: dict[Name, Positive] | None = None
+    size_min: Headcount | None = None
+    size_max: Headcount | None = None
+    upmarket_per_log_size: Slope | None = None
+    vertical_spread: Spread | None = None
+    vertical_mix: dict[Name, Lean] | None = None
 
 
 class Recruitment(Node):
     """New partners each quarter: a number, or what a budget buys."""
 
     enabled: bool = True
-    per_quarter: Annotated[int, Field(ge=0, le=100_000)] = 12
+    per_quarter: Annotated[int, Field(ge=0, le=RECRUITS_MAX)] = 12
     budget: Money | None = None  # if set, recruits = budget // cost_per_recruit
-    cost_per_recruit: Positive = 15_000.0
+    cost_per_recruit: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 15_000.0
     profile: RecruitProfile = Field(default_factory=RecruitProfile)
     activation: Share = 0.75  # chance a recruit ever engages
-    ramp_quarters: Positive = 1.0  # onboarding: opportunity flow x (1 - exp(-tenure / ramp))
+    # onboarding: opportunity flow x (1 - exp(-tenure / ramp))
+    ramp_quarters: Annotated[float, Field(ge=0.1, le=100.0)] = 1.0
     initial_capability: Share = 0.15
     initial_goodwill: Share = 0.45
+
+    @model_validator(mode="after")
+    def _budget_buys_few_enough(self) -> Recruitment:
+        if self.budget is not None and self.budget // self.cost_per_recruit > RECRUITS_MAX:
+            raise ValueError(f"budget = {_magnitude(self.budget)} at cost_per_recruit = {self.cost_per_recruit:g} buys "
+                             f"{_magnitude(self.budget // self.cost_per_recruit)} recruits a quarter; at most "
+                             f"{RECRUITS_MAX:,} (as per_quarter)")
+        return self
 
 
 class Reaction(Node):
@@ -498,7 +613,7 @@ class Program(Node):
     recruitment: Recruitment = Field(default_factory=Recruitment)
     reaction: Reaction = Field(default_factory=Reaction)
     # relative push over verticals; verticals not named get 1 (an empty table is no push)
-    push: dict[Name, NonNegative] = Field(default_factory=dict)
+    push: dict[Name, Relative] = Field(default_factory=dict)
 
 
 def _rival_program() -> Program:
@@ -555,7 +670,7 @@ class Scenario(Node):
 
     meta: Meta = Field(default_factory=Meta)
     run: Run = Field(default_factory=Run)
-    quarters: Annotated[int, Field(ge=1, le=400)] = 40
+    quarters: Annotated[int, Field(ge=1, le=QUARTERS_MAX)] = 40
     market: Market = Field(default_factory=Market)
     partners: Partners = Field(default_factory=Partners)
     vendor: Program = Field(default_factory=Program)
@@ -601,6 +716,17 @@ class Scenario(Node):
                 if rule == "vertical" and target not in known:
                     raise ValueError(f"{where}.{part}.target = {target!r}: a vertical allocation needs a "
                                      f"vertical ({', '.join(verticals)})")
+        return self
+
+    @model_validator(mode="after")
+    def _demand_growth_bounded(self) -> Scenario:
+        # demand in quarter q is (1 + growth)^q times its start; the cap keeps partner arrays finite
+        factor = (1.0 + self.market.growth) ** self.quarters
+        if factor > DEMAND_GROWTH_MAX:
+            raise ValueError(f"market.growth = {self.market.growth:g} over quarters = {self.quarters} multiplies "
+                             f"demand by {_magnitude(factor)}; growth compounded over the horizon may multiply "
+                             f"demand by at most {DEMAND_GROWTH_MAX:,.0f} (here: growth up to "
+                             f"{DEMAND_GROWTH_MAX ** (1.0 / self.quarters) - 1.0:.4g})")
         return self
 
     @model_validator(mode="after")

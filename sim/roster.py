@@ -7,9 +7,9 @@ Columns (a header row, one partner per row; only `id` is required):
 | `id` | the partner's own identifier | text, unique, not empty |
 | `name` | display name | text |
 | `smb`, `midmarket`, `enterprise` | segment mix | all three or none; shares in [0, 1] summing to 1 |
-| `sales`, `technical`, `marketing` | headcount by role | whole numbers >= 0; sales >= 1 |
+| `sales`, `technical`, `marketing` | headcount by role | whole numbers >= 0, at most 100,000; sales >= 1 |
 | a column per vertical (`market.verticals`) | vertical priorities | weights >= 0 summing to 1 (missing: 0) |
-| `trailing_revenue` | revenue with the vendor over the last four quarters | >= 0 |
+| `trailing_revenue` | revenue with the vendor over the last four quarters | >= 0, at most 1e12 |
 | `tier` | the partner's tier with the vendor | a name from `vendor.tiers.names` |
 
 A column left out is filled from the generator (the scenario's partner distributions); so
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sim.params import SEGMENTS, ParameterError, Scenario, _suggest
+from sim.params import HEADCOUNT_MAX, MONEY_MAX, SEGMENTS, ParameterError, Scenario, _suggest
 
 ROLES = ("sales", "technical", "marketing")
 
@@ -127,13 +127,14 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
     group(list(SEGMENTS), "the segment mix (smb + midmarket + enterprise)", "a share between 0 and 1")
     group(list(params.market.verticals), "vertical priorities", "a weight between 0 and 1")
 
-    for role in ROLES:
+    for role in ROLES:  # the tree's bound on a firm's headcount, role by role
         if role in raw.columns:
-            out[role] = numbers(role, "a whole number of people, 0 or more" if role != "sales"
-                                else "a whole number of sellers, 1 or more", 1.0 if role == "sales" else 0.0,
-                                whole=True)
+            what = "a whole number of sellers, 1 or more" if role == "sales" else "a whole number of people, 0 or more"
+            out[role] = numbers(role, f"{what} (at most {HEADCOUNT_MAX:,.0f})", 1.0 if role == "sales" else 0.0,
+                                HEADCOUNT_MAX, whole=True)
     if "trailing_revenue" in raw.columns:
-        out["trailing_revenue"] = numbers("trailing_revenue", "revenue in dollars, 0 or more")
+        out["trailing_revenue"] = numbers("trailing_revenue",
+                                          f"revenue in dollars, 0 or more (at most {MONEY_MAX:,.0f})", high=MONEY_MAX)
     if "tier" in raw.columns:
         names = params.vendor.tiers.names
         tiers = raw["tier"].str.strip()

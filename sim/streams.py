@@ -113,13 +113,18 @@ class ChannelStreams:
                                for s, a, b in zip(self.channels, cuts[:-1], cuts[1:], strict=True)])
 
 
+# the largest count drawn (~2.7e8 deals a partner, segment and quarter, far beyond any channel): int32
+# counts, and sums of a few of them, stay exact whatever mean an extreme scenario gives
+COUNT_MAX = 2**28
+
+
 def poisson_from_uniform(mean: np.ndarray, u: np.ndarray, exact_below: float = 3.5) -> np.ndarray:
     """Poisson counts by inversion of the CDF at `u`, element-wise, so counts are monotone in `u`.
 
     Inversion (rather than numpy's sampler, which consumes a varying number of draws) is what
     keeps each partner's count tied to its own uniform. Exact search below `exact_below`
     (only where the count is not zero, which is most cells); above it a Cornish-Fisher
-    normal approximation (error in the mean below 0.1 %).
+    normal approximation (error in the mean below 0.1 %). Counts are capped at COUNT_MAX.
     """
     shape = np.shape(mean)
     mean = np.asarray(mean, dtype=np.float32).ravel()
@@ -149,11 +154,11 @@ def poisson_from_uniform(mean: np.ndarray, u: np.ndarray, exact_below: float = 3
         out[searching] = count
     big = np.flatnonzero(mean >= exact_below)
     if big.size:
-        lam_b = mean[big].astype(np.float64)
+        lam_b = np.minimum(mean[big], np.float32(COUNT_MAX)).astype(np.float64)
         z = ndtri(u[big].astype(np.float64))
         root = np.sqrt(lam_b)
         approx = lam_b + root * z + (z * z - 1.0) / 6.0 + (z**3 - 7.0 * z) / (72.0 * root) + 0.5
-        out[big] = np.maximum(0.0, np.floor(approx))
+        out[big] = np.clip(np.floor(approx), 0.0, COUNT_MAX)
     return out.reshape(shape)
 
 
