@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import sys
-import tempfile
 import tomllib
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from sim import outputs
 from sim.params import ParameterError
 
 EXIT_BAD_INPUT = 2
+MAX_WORKERS = 512
 
 
 class UserError(Exception):
@@ -64,8 +63,11 @@ def _run_options(parser, many: bool = False) -> None:
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="PATH=VALUE",
                         help="override a parameter by its dotted path, in every scenario (repeatable)")
     parser.add_argument("--partners", action="store_true", help="also write the partner panel (partners.parquet)")
-    parser.add_argument("--out", type=Path, help="output folder (replaced if it exists)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes")
+    parser.add_argument("--out", type=Path,
+                        help="output folder: a new one, or earlier results of channelsim's, which are replaced "
+                             "only once the new ones are complete (default: out/<scenario name>)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help=f"worker processes (1 to {MAX_WORKERS})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("experiment", type=Path, help="experiment file (TOML)")
     sweep.add_argument("--out", type=Path, required=True,
                        help="results folder (new, or this experiment's with --resume)")
-    sweep.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                       help="local worker processes (1: in this process), or LocalCluster workers")
+    sweep.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, MAX_WORKERS),
+                       help=f"local worker processes (1: in this process), or LocalCluster workers "
+                            f"(1 to {MAX_WORKERS})")
     where = sweep.add_mutually_exclusive_group()
     where.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
     where.add_argument("--cluster", choices=["local"], help="start a Dask LocalCluster on this machine")
@@ -125,9 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--precision", type=float, default=0.05,
                          help="target 95 %% half-width relative to the mean, for the replicate check")
 
-    validate = _command(sub, "validate", "Check scenario files (.toml) and rosters (.csv) without running them.",
+    validate = _command(sub, "validate", "Check scenario and experiment files (.toml) and rosters (.csv) without "
+                                         "running them.",
                         "  channelsim validate scenarios/baseline.toml\n  channelsim validate scenarios/*.toml\n"
-                        "  channelsim validate my_partners.csv\n")
+                        "  channelsim validate experiments/*.toml\n  channelsim validate my_partners.csv\n")
     validate.add_argument("files", type=Path, nargs="+", metavar="FILE")
 
     bench = _command(sub, "bench", "Measure the speed and memory of the quarterly step (1,000 to 100,000 partners).",
@@ -154,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
                      / "scenarios" / "baseline.toml",
                      help="the scenario shown first; the picker lists the .toml files in its folder")
     viz.add_argument("--port", type=int, default=8765, help="port to serve on")
-    viz.add_argument("--host", default="127.0.0.1", help="address to bind (all interfaces only if you say so)")
+    viz.add_argument("--host", default="127.0.0.1",
+                     help="address to serve on; every interface (0.0.0.0) only if you say so, with a warning")
     viz.add_argument("--partners", type=int, help="partner count for every scenario (default: each scenario's)")
     viz.add_argument("--seed", type=int, default=1, help="the seed the page starts with")
     return parser
@@ -163,32 +168,51 @@ def build_parser() -> argparse.ArgumentParser:
 # --------------------------------------------------------------------------- run and compare
 
 
-def _positive(name: str, value: int | None) -> None:
+def _positive(name: str, value: int | None, most: int | None = None) -> None:
     if value is not None and value < 1:
         raise UserError(f"--{name} {value}: must be at least 1")
+    if value is not None and most is not None and value > most:
+        raise UserError(f"--{name} {value}: must be at most {most:,}")
+
+
+# options that set a parameter of the tree: its bounds are the tree's, its errors are the option's
+OPTION_PATHS = {"quarters": "quarters", "replicates": "run.replicates", "seed": "run.seed"}
 
 
 def _load_all(paths: list[Path], args) -> list:
+    """Every scenario read and checked, and every option with it; raises UserError with all problems."""
     from sim import scenarios
+    from sim.params import check_path
 
-    overrides = dict(parse_assignment(a) for a in args.assignments)
-    _positive("quarters", args.quarters)
-    _positive("replicates", args.replicates)
-    _positive("workers", args.workers)
-    if args.seed is not None and args.seed < 0:
-        raise UserError(f"--seed {args.seed}: must be a non-negative integer")
-    if args.quarters is not None:
-        overrides["quarters"] = args.quarters
-    loaded, problems = [], []
-    for path in paths:
+    overrides, problems = {}, []
+    for text in args.assignments:
+        path, value = parse_assignment(text)
         try:
-            loaded.append(scenarios.load(path, overrides))
-        except scenarios.ScenarioError as error:
-            problems += error.problems
+            check_path(path)
+        except ParameterError as error:
+            problems += [f"--set: {p}" for p in error.problems]
+        overrides[path] = value
+    origins = {}
+    for option, path in OPTION_PATHS.items():
+        value = getattr(args, option)
+        if value is not None:
+            overrides[path], origins[path] = value, f"--{option}"
+    _positive("workers", args.workers, MAX_WORKERS)
     if problems:
         raise UserError("\n".join(problems))
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
-        raise UserError(f"--out {args.out}: exists and is not a folder")
+    loaded = []
+    for path in paths:
+        try:
+            loaded.append(scenarios.load(path, overrides, origins))
+        except scenarios.ScenarioError as error:
+            problems += [p for p in error.problems if p not in problems]
+    if problems:
+        raise UserError("\n".join(problems))
+    horizons = {item.params.quarters for item in loaded}
+    if len(horizons) > 1:
+        listed = ", ".join(f"{scenarios.display(item.path)} has quarters = {item.params.quarters}" for item in loaded)
+        raise UserError(f"the scenarios run over different horizons ({listed}); a comparison needs one: "
+                        "give it with --quarters N")
     return loaded
 
 
@@ -202,21 +226,15 @@ def _names(loaded: list) -> list[str]:
     return names
 
 
-@contextmanager
-def _staging(out: Path):
-    """Outputs are written into a hidden sibling folder and moved into place only when complete."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    stage.chmod(0o755)
+def _output_folder(args, names: list[str], loaded: list, kind: str) -> Path:
+    """The folder results go to, checked before any work: new, or channelsim's own results of this kind."""
+    inputs = [file for item in loaded for file in item.inputs]
     try:
-        yield stage
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(stage, out)
+        out = args.out or outputs.default_folder(names[0] if kind == "run" else f"{names[0]}-vs-{'+'.join(names[1:])}")
+        outputs.check(out, kind, "--out" if args.out else "the default output folder", inputs)
+    except outputs.FolderError as error:
+        raise UserError(str(error)) from None
+    return out
 
 
 def resolved_toml(params, command: str) -> str:
@@ -250,17 +268,15 @@ def _execute(args, paths: list[Path], base: bool) -> int:
 
     loaded = _load_all(paths, args)
     names = _names(loaded)
+    out = _output_folder(args, names, loaded, "compare" if base else "run")
     first = loaded[0].params
-    replicates = args.replicates or first.run.replicates
-    seed = first.run.seed if args.seed is None else args.seed
+    replicates = first.run.replicates  # --replicates and --seed are in the tree already
+    seed = first.run.seed
     for item, name in zip(loaded, names, strict=True):
         item.params.run.seed = seed
         item.params.run.replicates = replicates
         item.params.meta.version = __version__
         item.params.meta.name = name
-    default_out = names[0] if not base else f"{names[0]}-vs-{'+'.join(names[1:])}"
-    out = args.out or Path("out") / default_out
-
     outcomes = runner.run(list(zip(names, [i.params for i in loaded], strict=True)), replicates, seed,
                           workers=args.workers, partners=args.partners)
     import pandas as pd
@@ -269,7 +285,7 @@ def _execute(args, paths: list[Path], base: bool) -> int:
     final = report.final_year(quarters)
     summary = report.summary(final)
     compared = report.comparison(final, names[0], names[1:]) if base else None
-    with _staging(out) as folder:
+    with outputs.replacing(out, "compare" if base else "run") as folder:
         quarters.to_csv(folder / "quarters.csv", index=False)
         summary.to_csv(folder / "summary.csv", index=False)
         if compared is not None:
@@ -310,25 +326,31 @@ def cmd_compare(args) -> int:
 
 def cmd_sweep(args) -> int:
     from sim.experiments import load_experiment
+    from sim.outputs import FolderError
     from sim.scenarios import ScenarioError, display
-    from sim.sweep import SweepError, sweep
+    from sim.sweep import SweepError, check_scheduler, sweep
 
-    _positive("workers", args.workers)
+    # every check before any work or write, in this order: the options, the scheduler, the experiment (the
+    # size of its design before any design is built), the folder; only then the executor starts
+    _positive("workers", args.workers, MAX_WORKERS)
     try:
+        if args.scheduler is not None:
+            check_scheduler(args.scheduler)
         experiment = load_experiment(args.experiment)
-    except ScenarioError as error:
-        raise UserError("\n".join(error.problems)) from None
-    try:
         summary = sweep(experiment, args.out, workers=args.workers, scheduler=args.scheduler, cluster=args.cluster,
                         resume=args.resume)
-    except SweepError as error:
+    except ScenarioError as error:
+        raise UserError("\n".join(error.problems)) from None
+    except (SweepError, FolderError) as error:
         raise UserError(str(error)) from None
     where = args.scheduler or ("a Dask LocalCluster" if args.cluster else
                                f"{args.workers} local worker{'s' if args.workers > 1 else ''}")
     print(f"{experiment.name}: {summary.runs} runs ({experiment.spec.experiment.design}, "
           f"{len(experiment.points)} design points x {experiment.spec.experiment.replicates} replicates) on {where}")
     print(f"  this time: {summary.ran} runs in {summary.seconds:.1f} s ({summary.ok} ok, "
-          f"{summary.ran - summary.ok} failed); earlier: {summary.skipped}")
+          f"{summary.ran - summary.ok} failed" + (f", {summary.unfinished} did not finish" if summary.unfinished else "")
+          + f"); earlier: {summary.skipped}" + (f"; worker pool restarted {summary.restarts} times" if summary.restarts
+                                                else ""))
     if summary.failed:
         print(f"  failed runs ({len(summary.failed)}; tracebacks in failures.csv):")
         for entry in summary.failed[:10]:
@@ -339,6 +361,11 @@ def cmd_sweep(args) -> int:
                if (args.out / f"{kind}.parquet").exists()]
     print(f"  written to {display(args.out)}/ ({', '.join(outputs)}, manifest.jsonl, failures.csv); "
           f"next: channelsim analyze {display(args.out)}")
+    if summary.unfinished:  # lost by the executor, not failed: nothing recorded, --resume runs them
+        print(f"channelsim sweep: {summary.unfinished} of {summary.runs} runs did not finish ({summary.lost}); they "
+              f"are not recorded, and `channelsim sweep {args.experiment} --out {args.out} --resume` runs them",
+              file=sys.stderr)
+        return 1
     return 0
 
 
@@ -369,13 +396,28 @@ def cmd_analyze(args) -> int:
     return 0
 
 
+def validate_any(path: Path) -> str:
+    """Check a scenario, a roster or an experiment file without running it; returns a one-line verdict."""
+    from sim import scenarios
+    from sim.experiments import load_experiment
+
+    if path.suffix.lower() != ".csv" and "experiment" in scenarios.read_toml(path):
+        experiment = load_experiment(path)
+        design = experiment.spec.experiment
+        chain = " <- ".join(scenarios.display(p) for p in reversed(scenarios.load(path.parent / design.scenario).chain))
+        return (f"{scenarios.display(path)}: ok (an experiment: {design.design} design over "
+                f"{len(experiment.parameters)} parameter{'s' if len(experiment.parameters) > 1 else ''}, "
+                f"{len(experiment.points):,} points x {design.replicates} replicates; on {chain})")
+    return scenarios.validate_file(path)
+
+
 def cmd_validate(args) -> int:
-    from sim.scenarios import ScenarioError, validate_file
+    from sim.scenarios import ScenarioError
 
     failed = 0
     for path in args.files:
         try:
-            print(validate_file(path))
+            print(validate_any(path))
         except ScenarioError as error:
             failed += 1
             for problem in error.problems:
@@ -386,9 +428,11 @@ def cmd_validate(args) -> int:
 def cmd_bench(args) -> int:
     from sim import bench
 
-    if args.sizes and any(n < 1 for n in args.sizes):
-        raise UserError("--sizes: partner counts must be positive")
-    _positive("quarters", args.quarters)
+    for size in args.sizes or ():
+        _positive("sizes", size, 2_000_000)
+    _positive("quarters", args.quarters, 400)
+    _positive("runs", args.runs, 1_000_000)
+    _positive("subset", args.subset, args.runs)
 
     def progress(row):
         if not args.json:
@@ -406,7 +450,6 @@ def cmd_bench(args) -> int:
         print(bench.to_json(result) if args.json else serve.render_viz(result))
         return 0
     if args.sweep:
-        _positive("runs", args.runs)
         result = bench.measure_sweeps(runs=args.runs, quarters=args.quarters, subset=args.subset, progress=progress)
         print(bench.to_json(result) if args.json else bench.render_sweeps(result))
         return 0
@@ -417,27 +460,44 @@ def cmd_bench(args) -> int:
 
 
 def cmd_viz(args) -> int:
+    import errno
+    import ipaddress
     import socket
 
     from sim.scenarios import ScenarioError, load
 
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port}: a port between 1 and 65535, e.g. 8765")
-    _positive("partners", args.partners)
-    if args.seed < 0:
-        raise UserError(f"--seed {args.seed}: must be a non-negative integer")
-    if not args.scenario.is_file():
-        raise UserError(f"{args.scenario}: no such scenario file")
+    host = args.host
+    if not host.strip():
+        raise UserError(f"--host {host!r}: empty; give the address to serve on: 127.0.0.1 (the default, this "
+                        "machine only), or 0.0.0.0 to be reachable from other machines")
+    overrides = {"run.seed": args.seed} | ({"partners.count": args.partners} if args.partners else {})
     try:
-        load(args.scenario, {"partners.count": args.partners} if args.partners else None)
+        load(args.scenario, overrides, {"run.seed": "--seed", "partners.count": "--partners"})
     except ScenarioError as error:
         raise UserError("\n".join(error.problems)) from None
     try:
-        with socket.create_server((args.host, args.port)):
+        family, *_, address = socket.getaddrinfo(host, args.port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as error:
+        raise UserError(f"--host {host}: not a host name or address that resolves "
+                        f"({getattr(error, 'strerror', None) or error}); e.g. 127.0.0.1") from None
+    try:
+        with socket.create_server(address[:2], family=family):
             pass
     except OSError as error:
-        raise UserError(f"--host {args.host} --port {args.port}: cannot serve there ({error.strerror}); "
-                        f"choose another port with --port") from None
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        if error.errno == errno.EADDRINUSE:
+            raise UserError(f"--port {args.port}: already in use on {host}; choose another port with --port") from None
+        if error.errno == errno.EACCES:
+            raise UserError(f"--port {args.port}: serving on it needs privileges (ports below 1024); choose a port "
+                            "above 1024, e.g. 8765") from None
+        if error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT, errno.EINVAL):
+            raise UserError(f"--host {host}: not an address of this machine ({reason}); e.g. 127.0.0.1") from None
+        raise UserError(f"--host {host} --port {args.port}: cannot serve there ({reason})") from None
+    if ipaddress.ip_address(address[0].split("%")[0]).is_unspecified:
+        print(f"channelsim viz: warning: --host {host} serves on every network interface: anyone who can reach "
+              "this machine can open the page and run models on it", file=sys.stderr, flush=True)
     env = {**os.environ, "CHANNELSIM_SCENARIO": str(args.scenario.resolve()), "CHANNELSIM_SEED": str(args.seed)}
     if args.partners:
         env["CHANNELSIM_PARTNERS"] = str(args.partners)

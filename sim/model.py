@@ -12,7 +12,7 @@ import pandas as pd
 
 from sim import metrics, roster
 from sim.market import Market
-from sim.params import Scenario, assign_path, build_scenario
+from sim.params import Scenario, applied_order, assign_paths, build_scenario
 from sim.partners import (
     Partner,
     PartnerTable,
@@ -176,10 +176,9 @@ class ChannelModel(mesa.Model):
         return out
 
     def apply_schedule(self) -> None:
-        for change in self.params.schedule:
-            if change.quarter == self.quarter:
-                for path, value in change.set.items():
-                    assign_path(self.params, path, value)
+        for _, change in applied_order(self.params.schedule):
+            if change.quarter == self.quarter:  # an entry's changes at once, as validated at load
+                assign_paths(self.params, change.set)
 
     def plan_programs(self) -> Offers:
         offers = Offers.empty(self.partners.n, self.n_vendors, len(self.params.market.verticals))

@@ -80,6 +80,16 @@ def read_marker(folder: Path) -> dict | None:
     return data if isinstance(data, dict) and "kind" in data else None
 
 
+def _before_markers(folder: Path) -> dict | None:
+    """Results of a run or comparison written before markers existed: their resolved scenario says so."""
+    try:
+        with open(folder / "scenario.resolved.toml", encoding="utf-8") as file:
+            first = file.readline()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return {"kind": "run"} if first.startswith("# Every parameter of this run, as resolved by channelsim") else None
+
+
 def marker_text(kind: str) -> str:
     from sim import __version__
 
@@ -120,7 +130,7 @@ def check(path: Path, kind: str, option: str = "--out", inputs: Iterable[Path] =
             raise FolderError(f"{shown}: holds {source.relative_to(target)}, an input of this run; results would "
                               "replace it. Choose another folder")
     if target.is_dir() and any(target.iterdir()):
-        marker = read_marker(target)
+        marker = read_marker(target) or _before_markers(target)
         if marker is None:
             raise FolderError(f"{shown}: is not empty and holds no channelsim results (no {MARKER} marker); "
                               "channelsim writes only into a new folder or one of its own. Choose another folder")

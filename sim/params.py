@@ -640,10 +640,20 @@ class Rivals(Node):
 
 
 class Meta(Node):
-    name: Annotated[str, Field(max_length=80)] = ""  # the scenario's name in outputs (default: the file name)
+    # the scenario's name in outputs and in the default output folder out/<name> (default: the file name)
+    name: str = ""
     title: str = "Default channel"
     question: str = ""  # the strategist's question the scenario answers
     version: str = ""  # the channelsim version a resolved scenario was written by (information only)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        from sim.outputs import SLUG_RULE, is_slug
+
+        if value and not is_slug(value):
+            raise ValueError(f"must be a safe name ({SLUG_RULE}), e.g. \"healthcare-spif\"")
+        return value
 
 
 class Run(Node):
@@ -663,6 +673,11 @@ class Change(Node):
 
     quarter: Annotated[int, Field(ge=1)]
     set: dict[str, Any]
+
+
+def applied_order(schedule: list[Change]) -> list[tuple[int, Change]]:
+    """The schedule's entries (with their index in the file) in the order a run applies them."""
+    return sorted(enumerate(schedule), key=lambda item: item[1].quarter)
 
 
 class Scenario(Node):
@@ -731,12 +746,13 @@ class Scenario(Node):
 
     @model_validator(mode="after")
     def _schedule_applies(self) -> Scenario:
-        """Each change names a parameter that may change mid-run, in the horizon, with a valid value."""
+        """Each change names a parameter that may change mid-run, in the horizon; each entry's changes,
+        applied together in the order the run applies them (by quarter, then as listed), leave a valid tree."""
         if not self.schedule:
             return self
         data = self.model_dump()
         data["schedule"] = []
-        for index, change in enumerate(self.schedule):
+        for index, change in applied_order(self.schedule):
             where = f"schedule[{index}]"
             if change.quarter > self.quarters:
                 raise ValueError(f"{where}.quarter = {change.quarter}: after the horizon (quarters = {self.quarters})")
@@ -891,17 +907,37 @@ def set_path(data: dict, path: str, value: Any) -> None:
     node[parts[-1]] = _plain(value)
 
 
-def assign_path(tree: BaseModel, path: str, value: Any) -> None:
-    """Set one parameter of a live tree in place (policies read their nodes each quarter)."""
-    *parents, leaf = path.split(".")
-    node: Any = tree
-    for part in parents:
-        node = node[part] if isinstance(node, dict) else getattr(node, part)
-    value = _plain(value)
-    if isinstance(node, dict):
-        node[leaf] = value
-    else:
-        setattr(node, leaf, value)
+def assign_paths(tree: Scenario, changes: Mapping[str, Any]) -> None:
+    """Set parameters of a live tree in place, all at once (policies read their nodes each quarter).
+
+    The changes are validated together first, so changes that are only valid together (a tier list and
+    its requirements, two product-line shares) apply; then each value, as validated, is put in place.
+    Raises ParameterError, leaving the tree unchanged, if the changed tree is invalid."""
+    changed = build_scenario(tree, changes)
+    for path in changes:
+        *parents, leaf = path.split(".")
+        node: Any = tree
+        source: Any = changed
+        for part in parents:
+            node = node[part] if isinstance(node, dict) else getattr(node, part)
+            source = source[part] if isinstance(source, dict) else getattr(source, part)
+        value = source[leaf] if isinstance(source, dict) else getattr(source, leaf)
+        current = node[leaf] if isinstance(node, dict) else getattr(node, leaf)
+        if isinstance(value, BaseModel) and type(current) is type(value):
+            _copy_into(current, value)  # a whole table: the live node stays the one policies hold
+        elif isinstance(node, dict):
+            node[leaf] = value
+        else:  # validated with the rest of the entry: not checked against the old values of the others
+            object.__setattr__(node, leaf, value)
+
+
+def _copy_into(live: BaseModel, validated: BaseModel) -> None:
+    for name in type(live).model_fields:
+        value, current = getattr(validated, name), getattr(live, name)
+        if isinstance(value, BaseModel) and type(current) is type(value):
+            _copy_into(current, value)
+        else:
+            object.__setattr__(live, name, value)
 
 
 def _model_at(loc: list[str], root: type[BaseModel] | None = None) -> type[BaseModel] | None:
@@ -932,13 +968,24 @@ def problem_path(problem: str) -> str:
     return match.group(1) if match else ""
 
 
+def dotted(loc) -> str:
+    """A validation location in the one notation of messages: `schedule[0].quarter`, `vendor.rebate.rate`."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif not str(part).startswith("function-"):
+            path += f".{part}" if path else str(part)
+    return path
+
+
 def explain(error: ValidationError, data: Mapping[str, Any] | None = None,
             root: type[BaseModel] | None = None) -> list[str]:
     """Pydantic's errors as one line each: path, bad value, what is allowed."""
     lines = []
     for item in error.errors():
         loc = [str(p) for p in item["loc"] if not str(p).startswith("function-")]
-        path = ".".join(loc)
+        path = dotted(item["loc"])
         message = item["msg"]
         message = re.sub(r"^(Value error|Assertion failed), ", "", message)
         message = message.replace("Input should be", "must be")

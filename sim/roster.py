@@ -18,6 +18,7 @@ is an empty cell of an optional column.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,7 @@ def display(path: Path) -> str:
     """A path as short as it is clear: relative to the working directory when inside it."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, RuntimeError, OSError):  # outside the working directory, or a symlink loop
         return str(path)
 
 
@@ -53,20 +54,32 @@ def columns_allowed(params: Scenario) -> list[str]:
     return ["id", "name", *SEGMENTS, *ROLES, *params.market.verticals, "trailing_revenue", "tier"]
 
 
+def header_of(path: Path) -> list[str]:
+    """The column names of a CSV file's header row, as written (pandas would rename a duplicate)."""
+    with open(path, encoding="utf-8-sig", newline="") as file:
+        return [name.strip() for name in next(csv.reader(file), [])]
+
+
 def read(path: str | Path, params: Scenario) -> pd.DataFrame:
     """Read and check a roster; raises RosterError with the file, row and column of a bad value."""
     path = Path(path)
     if not path.is_file():
         raise _fail(path, "file not found" if not path.exists() else "not a file")
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        header = header_of(path)
+        # utf-8-sig: a byte-order mark, as spreadsheets write, is not part of the first column's name
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise _fail(path, f"cannot be read ({error.__class__.__name__}: {error})") from None
     except pd.errors.EmptyDataError:
         raise _fail(path, "is empty: a roster needs a header row and one row per partner") from None
     except pd.errors.ParserError as error:
         raise _fail(path, f"is not a valid CSV ({str(error).strip()})") from None
-    raw.columns = [c.strip() for c in raw.columns]
+    for index, column in enumerate(header):
+        if column in header[:index]:
+            raise _fail(path, f"the column '{column}' appears twice in the header (columns {header.index(column) + 1} "
+                              f"and {index + 1})")
+    raw.columns = header
     allowed = columns_allowed(params)
     for column in raw.columns:
         if column not in allowed:

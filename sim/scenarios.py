@@ -13,6 +13,7 @@ the bad value and what is allowed (`ScenarioError`).
 
 from __future__ import annotations
 
+import errno
 import tomllib
 import typing
 from collections.abc import Mapping
@@ -23,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sim import roster
+from sim.outputs import slug
 from sim.params import (
     ParameterError,
     Scenario,
@@ -59,17 +61,27 @@ class Loaded:
 
     @property
     def name(self) -> str:
-        return self.params.meta.name or self.path.stem
+        """`meta.name`, or the file's name made safe for a folder name."""
+        return self.params.meta.name or slug(self.path.stem)
+
+    @property
+    def inputs(self) -> list[Path]:
+        """Every file the scenario was read from: its chain and its roster."""
+        roster_file = [Path(self.params.partners.roster)] if self.params.partners.roster else []
+        return [*self.chain, *roster_file]
 
 
 def read_toml(path: Path) -> dict[str, Any]:
     where = display(path)
-    if not path.exists():
-        raise ScenarioError([f"{where}: file not found"])
+    try:
+        path.resolve(strict=True)
+    except (RuntimeError, OSError) as error:  # RuntimeError: Python 3.12's word for a symlink loop
+        looped = isinstance(error, RuntimeError) or getattr(error, "errno", None) == errno.ELOOP
+        raise ScenarioError([f"{where}: " + ("a symbolic link that loops" if looped else "file not found")]) from None
     if not path.is_file():
         raise ScenarioError([f"{where}: not a file"])
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write, is fine
     except (OSError, UnicodeDecodeError) as error:
         raise ScenarioError([f"{where}: cannot be read ({error.__class__.__name__}: {error})"]) from None
     try:
@@ -126,7 +138,10 @@ def chain_of(path: Path) -> list[tuple[Path, dict[str, Any]]]:
     seen: list[Path] = []
     current = path
     while True:
-        resolved = current.resolve()
+        try:
+            resolved = current.resolve()
+        except RuntimeError:
+            raise ScenarioError([f"{display(current)}: a symbolic link that loops"]) from None
         if resolved in seen:
             cycle = " -> ".join(display(p) for p in [*seen, resolved])
             raise ScenarioError([f"{display(path)}: 'extends' makes a cycle: {cycle}"])
@@ -139,14 +154,21 @@ def chain_of(path: Path) -> list[tuple[Path, dict[str, Any]]]:
         if not isinstance(parent, str) or not parent.strip():
             raise ScenarioError([f"{display(current)}: extends = {parent!r}: must be the path of another scenario "
                                  "file, relative to this one"])
-        base = (current.parent / parent).resolve()
+        try:
+            base = (current.parent / parent).resolve()
+        except RuntimeError:
+            raise ScenarioError([f"{display(current)}: extends = {parent!r}: a symbolic link that loops"]) from None
         if not base.exists():
             raise ScenarioError([f"{display(current)}: extends = {parent!r}: file not found ({display(base)})"])
         current = base
 
 
-def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Loaded:
-    """Read, merge and check a scenario; raises ScenarioError naming the file of each problem."""
+def load(path: str | Path, overrides: Mapping[str, Any] | None = None,
+         origins: Mapping[str, str] | None = None) -> Loaded:
+    """Read, merge and check a scenario; raises ScenarioError naming the file of each problem.
+
+    `overrides` set parameters by dotted path over the files; a problem with one is blamed on its
+    origin in `origins` (a command-line option such as "--quarters"), "--set" by default."""
     path = Path(path)
     chain = chain_of(path)
     merged: dict[str, Any] = Scenario().model_dump()
@@ -167,11 +189,11 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Loaded
             provenance[leaf] = file
     overrides = dict(overrides or {})
     for leaf in overrides:
-        provenance[leaf] = "--set"
+        provenance[leaf] = (origins or {}).get(leaf, "--set")
     try:
         params = build_scenario(merged, overrides)
     except ParameterError as error:
-        raise ScenarioError([f"{_origin(p, provenance, path)}: {p}" for p in error.problems]) from None
+        raise ScenarioError([_blame(p, provenance, path, origins or {}) for p in error.problems]) from None
     if params.partners.roster:
         origin = _origin("partners.roster", provenance, path)
         try:
@@ -180,6 +202,16 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None) -> Loaded
             raise ScenarioError([f"{origin}: partners.roster: {p}" for p in error.problems]) from None
         params.partners.count = len(table)
     return Loaded(params=params, path=path, chain=[p for p, _ in chain], provenance=provenance)
+
+
+def _blame(problem: str, provenance: Mapping[str, Path | str], default: Path, origins: Mapping[str, str]) -> str:
+    """A problem with the file or option it comes from: `--quarters 0: must be ...` for an option that
+    sets one parameter, `file: path = value: must be ...` otherwise."""
+    origin = _origin(problem, provenance, default)
+    leaf = problem_path(problem)
+    if origin in origins.values() and origins.get(leaf) == origin and problem.startswith(f"{leaf} = "):
+        return f"{origin} {problem.removeprefix(f'{leaf} = ')}"
+    return f"{origin}: {problem}"
 
 
 def _origin(problem: str, provenance: Mapping[str, Path | str], default: Path) -> str:

@@ -31,7 +31,7 @@ def test_bad_input_exits_2_with_one_message_and_no_traceback(tmp_path):
     assert "tests/malformed/out_of_range.toml: vendor.rebate.rate = 1.5" in done.stderr
     assert not out.exists()
     done = channelsim("run", "scenarios/baseline.toml", "--replicates", "0")
-    assert done.returncode == 2 and "--replicates 0: must be at least 1" in done.stderr
+    assert done.returncode == 2 and "--replicates 0: must be greater than or equal to 1" in done.stderr
     done = channelsim("compare", "scenarios/baseline.toml")  # a usage error is bad input too
     assert done.returncode == 2 and "Traceback" not in done.stderr
 
