@@ -107,7 +107,8 @@ def compute(view: View) -> dict[str, float]:
     out["mindshare_services"] = float(shares[-1])
     target = int(np.argmax(push_vector(params.vendor.push, verticals)))
     in_vertical = capacity * t.verticals[target]
-    out["push_effort_share"] = float(in_vertical @ effort[0] / in_vertical.sum()) if n else 0.0
+    in_total = in_vertical.sum()  # zero when no partner has any priority in the pushed vertical
+    out["push_effort_share"] = float(in_vertical @ effort[0] / in_total) if n and in_total > 0 else 0.0
 
     won = float(sales.won_deals[0].sum(dtype=np.float64))
     out["won_deals"] = won

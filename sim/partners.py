@@ -371,10 +371,13 @@ def firm_profile(segment_mix: np.ndarray, verticals: np.ndarray, params: Scenari
     delays = market.close_delay.matrix()
     mean_delay = delays @ np.arange(delays.shape[1])
     length = np.sqrt((verticals * verticals).sum(axis=0))
+    value_per_fte = (deals_per_fte * mean_size) @ segment_mix
     return {
         "velocity": deals_per_fte @ segment_mix,
         "cycle": mean_delay @ segment_mix,
-        "deals_per_dollar": (deals_per_fte @ segment_mix) / ((deals_per_fte * mean_size) @ segment_mix),
+        # a firm whose segments give no deals has none per dollar (not 0/0)
+        "deals_per_dollar": np.divide(deals_per_fte @ segment_mix, value_per_fte,
+                                      out=np.zeros_like(value_per_fte), where=value_per_fte > 0),
         "verticals_unit": verticals / length,
         "even_fit": 1.0 / (np.sqrt(verticals.shape[0]) * length),
     }
@@ -390,7 +393,11 @@ def alignment(table: PartnerTable, push: np.ndarray) -> np.ndarray:
     cosine with an even push: no push is neutral, a push toward the partner's verticals is
     positive, a push away from them negative.
     """
-    push_unit = push / np.sqrt((push * push).sum(axis=1, keepdims=True))
+    length = np.sqrt((push * push).sum(axis=1, keepdims=True))
+    if not (length > 0).all():  # a push of tiny weights underflows: its direction is what counts
+        push = push / push.max(axis=1, keepdims=True)
+        length = np.sqrt((push * push).sum(axis=1, keepdims=True))
+    push_unit = push / length
     fit = push_unit @ table.verticals_unit
     fit -= table.even_fit
     return fit

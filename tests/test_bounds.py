@@ -393,3 +393,27 @@ def test_a_roster_at_the_bounds_runs_finite(tmp_path):
                       "P2,1,0,0,0\n")
     run_finite(build_scenario(None, {"partners.roster": str(roster), "quarters": 4}))
 
+
+
+def test_a_roster_with_no_priority_in_the_pushed_vertical_runs_finite(tmp_path):
+    roster = tmp_path / "no_manufacturing.csv"  # no push: the first vertical counts as pushed
+    roster.write_text("id,manufacturing,healthcare,finance,public_sector,retail\nA,0,1,0,0,0\nB,0,0.5,0.5,0,0\n")
+    model = run_finite(build_scenario(None, {"partners.roster": str(roster), "quarters": 3,
+                                             "vendor.recruitment.enabled": False}))
+    assert model.kpis["push_effort_share"] == 0.0
+
+
+def test_partners_whose_segments_give_no_deals_run_finite(tmp_path):
+    roster = tmp_path / "enterprise_only.csv"
+    roster.write_text("id,smb,midmarket,enterprise\nA,0,0,1\nB,0,0,1\nC,0.5,0.5,0\n")
+    model = run_finite(build_scenario(None, {"partners.roster": str(roster), "quarters": 3,
+                                             "market.opportunities_per_fte.enterprise": 0.0}))
+    assert model.partners.deals_per_dollar[:2].tolist() == [0.0, 0.0] and model.partners.deals_per_dollar[2] > 0
+
+
+def test_a_push_of_tiny_weights_points_where_its_weights_point():
+    tiny = {v: 1e-300 for v in ("manufacturing", "finance", "public_sector", "retail")} | {"healthcare": 2e-300}
+    pushed = run_finite(build_scenario(None, {"partners.count": 40, "quarters": 3, "vendor.push": tiny}))
+    scaled = run_finite(build_scenario(None, {"partners.count": 40, "quarters": 3,
+                                              "vendor.push": {k: v * 1e300 for k, v in tiny.items()}}))
+    assert pushed.kpis["push_effort_share"] == pytest.approx(scaled.kpis["push_effort_share"], rel=1e-6)
