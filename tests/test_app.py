@@ -287,7 +287,7 @@ def test_viz_refuses_bad_input_before_serving(capsys, tmp_path):
     from sim import cli
 
     assert cli.main(["viz", str(tmp_path / "nope.toml")]) == 2
-    assert "no such scenario file" in capsys.readouterr().err
+    assert "nope.toml: file not found" in capsys.readouterr().err
     bad = tmp_path / "bad.toml"
     bad.write_text("[vendor.rebate]\nrate = 2.0\n")
     assert cli.main(["viz", str(bad)]) == 2
@@ -296,4 +296,4 @@ def test_viz_refuses_bad_input_before_serving(capsys, tmp_path):
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         assert cli.main(["viz", "--port", str(port)]) == 2
-    assert "cannot serve there" in capsys.readouterr().err
+    assert f"--port {port}: already in use on 127.0.0.1" in capsys.readouterr().err
