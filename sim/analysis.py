@@ -1,9 +1,11 @@
 """`channelsim analyze DIR`: what a sweep says, per design point and per parameter.
 
-Writes into DIR/analysis/: points.csv (mean and 95 % interval of each KPI across replicates at
+Writes DIR/analysis/: points.csv (mean and 95 % interval of each KPI across replicates at
 each design point), sobol.csv (first-order and total indices with confidence intervals) or
 morris.csv (mu*, sigma), replicates.csv (how the interval narrows with replicates, and the count
-a precision needs), figures and a self-contained report.html.
+a precision needs), figures and a self-contained report.html; the folder is swapped in whole
+(sim.outputs.replacing). Runs and design points without results are counted and said. A folder
+that is not a readable sweep is refused with one line (SweepError).
 """
 
 from __future__ import annotations
@@ -13,15 +15,17 @@ import html
 import io
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from sim import report
+from sim import outputs, report
 from sim.report import plt
-from sim.sweep import FAILURES, INFO, SweepError
+from sim.sweep import FAILURES, INFO, SweepError, read_manifest
 
 DEFAULT_KPIS = ["revenue", "net_revenue", "mindshare", "active_ratio", "attrition", "partner_payments"]
 LABELS = {"revenue": "revenue ($, final year)", "net_revenue": "net revenue ($, final year)",
@@ -37,19 +41,84 @@ class Analysis:
     replicates: pd.DataFrame  # kpi, replicates, relative half-width
     verdicts: pd.DataFrame  # kpi, replicates, relative half-width, reached, needed
     figures: dict[str, bytes] = field(default_factory=dict)
+    missing: dict[str, int] = field(default_factory=dict)  # runs and design points without results
+    note: str = ""  # why there are no sensitivity indices
+
+
+REQUIRED = ("experiment", "design", "parameters", "runs", "replicates", "fingerprint")
+ANALYSIS_FILES = re.compile(r"^(points|sobol|morris|replicates|replicate_verdicts)\.csv$|^report\.html$|^\w+\.png$")
 
 
 def load(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """A sweep's record, final-year KPIs and design; SweepError (one line) for anything else."""
+    if not folder.is_dir():
+        raise SweepError(f"{folder}: " + ("not a folder" if folder.exists() else "no such folder")
+                         + "; give a sweep's results folder (channelsim sweep ... --out DIR)")
+    marker = outputs.read_marker(folder)
+    if marker is not None and marker["kind"] != "sweep":
+        raise SweepError(f"{folder}: holds channelsim's {marker['kind']} results, not a sweep's")
     info_path = folder / INFO
     if not info_path.exists():
         raise SweepError(f"{folder}: not a sweep folder (no {INFO}); run `channelsim sweep` into it first")
-    info = json.loads(info_path.read_text())
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SweepError(f"{info_path}: unreadable ({_first_line(error)}); the sweep's record is damaged") from None
+    missing = [key for key in REQUIRED if key not in info] if isinstance(info, dict) else ["all"]
+    if missing or not isinstance(info["parameters"], list):
+        raise SweepError(f"{info_path}: not a sweep's record (no {', '.join(missing) or 'list of parameters'})")
     final_path = folder / "final.parquet"
     if not final_path.exists():
-        raise SweepError(f"{folder}: no final.parquet: the sweep kept no final-year KPIs (outputs.final_year) "
-                         "or has not finished; `channelsim sweep ... --resume` completes it")
-    design = pd.read_csv(folder / "design.csv", index_col="point")
-    return info, pd.read_parquet(final_path), design
+        raise SweepError(f"{folder}: no final.parquet: the sweep kept no final-year KPIs (outputs.final_year), "
+                         "has not finished, or no run finished; `channelsim sweep ... --resume` completes it")
+    try:
+        final = pd.read_parquet(final_path)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise SweepError(f"{final_path}: unreadable ({_first_line(error)}); `channelsim sweep ... --resume` "
+                         "writes it again") from None
+    lacking = [c for c in ("run", "point", "replicate", *info["parameters"]) if c not in final.columns]
+    if lacking or final.empty:
+        raise SweepError(f"{final_path}: " + (f"no column {lacking[0]!r}" if lacking else "no finished run")
+                         + "; nothing to analyze")
+    design_path = folder / "design.csv"
+    try:
+        design = pd.read_csv(design_path, index_col="point")
+    except (OSError, ValueError, UnicodeDecodeError) as error:  # pandas' parser and empty-data errors are ValueErrors
+        what = "missing" if not design_path.exists() else f"unreadable ({_first_line(error)})"
+        raise SweepError(f"{design_path}: {what}; `channelsim sweep ... --resume` writes it again") from None
+    lacking = [p for p in info["parameters"] if p not in design.columns]
+    strays = sorted(set(final["point"]) - set(design.index))
+    if lacking or strays:
+        raise SweepError(f"{design_path}: does not match the sweep (" + (f"no column {lacking[0]!r}" if lacking else
+                         f"no design point {strays[0]}") + "); `channelsim sweep ... --resume` writes it again")
+    return info, final, design
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def missing_runs(folder: Path, info: dict, final: pd.DataFrame, design: pd.DataFrame) -> dict[str, int]:
+    """What the sweep lacks: runs without results (failed: the model raised; unfinished: never recorded)
+    and design points without a single finished run."""
+    failed = {e["run"] for e in read_manifest(folder) if e["status"] != "ok"} - set(final["run"])
+    absent = max(0, int(info["runs"]) - final["run"].nunique())
+    return {"runs": absent, "of_runs": int(info["runs"]), "failed": len(failed),
+            "unfinished": max(0, absent - len(failed)), "points": len(set(design.index) - set(final["point"])),
+            "of_points": len(design)}
+
+
+def describe_missing(missing: dict[str, int]) -> str:
+    """One line: how many runs and design points have no results, and why."""
+    if not missing.get("runs"):
+        return ""
+    why = [f"{missing['failed']} failed, see {FAILURES}" if missing["failed"] else "",
+           f"{missing['unfinished']} did not finish, `channelsim sweep ... --resume` runs them"
+           if missing["unfinished"] else ""]
+    return (f"missing: {missing['runs']} of {missing['of_runs']} runs have no results "
+            f"({'; '.join(w for w in why if w)}), and {missing['points']} of {missing['of_points']} design points "
+            "no finished run")
 
 
 def per_point(final: pd.DataFrame, design: pd.DataFrame, kpis: list[str]) -> pd.DataFrame:
@@ -235,7 +304,12 @@ def figure_replicates(curve: pd.DataFrame, precision: float) -> bytes:
 
 
 def analyze(folder: Path, kpis: list[str] | None = None, precision: float = 0.05) -> Analysis:
+    target = folder / "analysis"
     info, final, design = load(folder)
+    # an analysis folder written before the .channelsim marker holds only what analyze writes
+    if not (target.is_dir() and outputs.read_marker(target) is None and any(target.iterdir())
+            and all(ANALYSIS_FILES.match(item.name) for item in target.iterdir())):
+        outputs.check(target, "analysis", option="analysis folder")
     known = [c for c in final.columns if c not in ("run", "point", "replicate", "seed", *info["parameters"])]
     if kpis:
         unknown = [k for k in kpis if k not in known]
@@ -244,12 +318,20 @@ def analyze(folder: Path, kpis: list[str] | None = None, precision: float = 0.05
     else:
         chosen = info.get("kpis") or []
         kpis = [k for k in chosen if k in known] + [k for k in DEFAULT_KPIS if k in known and k not in chosen]
+    if not kpis:
+        raise SweepError(f"{folder / 'final.parquet'}: holds no KPI; nothing to analyze")
     parameters = info["parameters"]
+    missing = missing_runs(folder, info, final, design)
     table = per_point(final, design, kpis)
-    indices = sensitivity(info, final, design, kpis)
+    indices, note = None, ""
+    if info["design"] in ("sobol", "morris") and missing["points"]:
+        note = (f"{info['design']} indices need every design point; {missing['points']} have no finished run, so "
+                "none are computed")
+    else:
+        indices = sensitivity(info, final, design, kpis)
     curve, verdicts = replicate_check(final, kpis, precision) if final["replicate"].max() >= 1 else (
         pd.DataFrame(columns=["kpi", "replicates", "relative_half_width"]), pd.DataFrame())
-    result = Analysis(info, table, indices, curve, verdicts)
+    result = Analysis(info, table, indices, curve, verdicts, missing=missing, note=note)
     main = kpis[0]
     if indices is not None and len(indices):
         result.figures["indices"] = figure_indices(info["design"], indices, kpis)
@@ -258,12 +340,12 @@ def analyze(folder: Path, kpis: list[str] | None = None, precision: float = 0.05
         result.figures["heatmap"] = figure_heatmap(table, parameters, main)
     if len(curve):
         result.figures["replicates"] = figure_replicates(curve, precision)
-    write(folder / "analysis", result)
+    with outputs.replacing(target, "analysis") as stage:  # the previous analysis stays until this one is whole
+        write(stage, result)
     return result
 
 
 def write(out: Path, result: Analysis) -> None:
-    out.mkdir(exist_ok=True)
     result.points.to_csv(out / "points.csv", index=False)
     if result.indices is not None:
         result.indices.to_csv(out / f"{result.info['design']}.csv", index=False)
@@ -279,6 +361,9 @@ def write(out: Path, result: Analysis) -> None:
     parts.append(f"<p class='note'>{info['design']} design over {', '.join(info['parameters'])}; "
                  f"{info['runs']} runs ({info['replicates']} replicates per point); fingerprint "
                  f"{info['fingerprint']}.</p>")
+    for text in (describe_missing(result.missing), result.note):
+        if text:
+            parts.append(f"<p class='note'><strong>{html.escape(text[0].upper() + text[1:])}.</strong></p>")
     if result.indices is not None and len(result.indices):
         shown = result.indices.copy()
         parts.append("<h2>Sensitivity</h2><p class='note'>seed_noise is the share of the variance between design "

@@ -347,10 +347,10 @@ def cmd_sweep(args) -> int:
                                f"{args.workers} local worker{'s' if args.workers > 1 else ''}")
     print(f"{experiment.name}: {summary.runs} runs ({experiment.spec.experiment.design}, "
           f"{len(experiment.points)} design points x {experiment.spec.experiment.replicates} replicates) on {where}")
+    unfinished = f", {summary.unfinished} did not finish" if summary.unfinished else ""
+    restarts = f"; the worker pool was restarted {summary.restarts} times" if summary.restarts else ""
     print(f"  this time: {summary.ran} runs in {summary.seconds:.1f} s ({summary.ok} ok, "
-          f"{summary.ran - summary.ok} failed" + (f", {summary.unfinished} did not finish" if summary.unfinished else "")
-          + f"); earlier: {summary.skipped}" + (f"; worker pool restarted {summary.restarts} times" if summary.restarts
-                                                else ""))
+          f"{summary.ran - summary.ok} failed{unfinished}); earlier: {summary.skipped}{restarts}")
     if summary.failed:
         print(f"  failed runs ({len(summary.failed)}; tracebacks in failures.csv):")
         for entry in summary.failed[:10]:
@@ -370,7 +370,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_analyze(args) -> int:
-    from sim.analysis import analyze
+    from sim.analysis import analyze, describe_missing
+    from sim.outputs import FolderError
     from sim.scenarios import display
     from sim.sweep import SweepError
 
@@ -378,10 +379,13 @@ def cmd_analyze(args) -> int:
         raise UserError(f"--precision {args.precision}: a relative half-width between 0 and 1, e.g. 0.05")
     try:
         result = analyze(args.folder, args.kpi, args.precision)
-    except SweepError as error:
+    except (SweepError, FolderError) as error:
         raise UserError(str(error)) from None
     info = result.info
     print(f"{info.get('title', info['experiment'])}: {info['design']} design over {', '.join(info['parameters'])}")
+    for text in (describe_missing(result.missing), result.note):
+        if text:
+            print(text)
     if result.indices is not None and len(result.indices):
         print(result.indices.round(3).to_string(index=False))
         print(f"seed_noise: the share of the variance between design points that is seed noise; an index "

@@ -34,7 +34,7 @@ import hashlib
 import json
 import math
 import typing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -115,6 +115,8 @@ class Experiment:
     base: Scenario  # the scenario with `set` applied (and quarters)
     points: pd.DataFrame  # one row per design point, a column per parameter
     integer: dict[str, bool]
+    inputs: list[Path] = field(default_factory=list)  # every file it reads: itself, the scenario chain, the roster
+    roster_digest: str | None = None  # sha256 of the roster's bytes, when the base scenario has one
 
     @property
     def name(self) -> str:
@@ -137,7 +139,20 @@ class Experiment:
         return {p: (int(row[p]) if self.integer[p] else _plain(row[p])) for p in self.parameters}
 
     def fingerprint(self) -> str:
-        """Identifies the experiment's runs: base scenario, design, seeds, outputs."""
+        """Identifies the experiment's runs by what they read, not where it lies: the base scenario's
+        resolved parameters (the roster by the digest of its bytes), the design, seeds and outputs. Moving
+        the inputs elsewhere keeps it; editing the roster or a scenario of the chain changes it."""
+        base = self.base.model_dump(mode="json")
+        if self.base.partners.roster:
+            base["partners"]["roster"] = self.roster_digest
+        content = {"base": base, "points": self.points.to_dict(orient="list"),
+                   "experiment": self.spec.experiment.model_dump(exclude={"batch", "scenario"}),
+                   "outputs": self.spec.outputs.model_dump()}
+        return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def legacy_fingerprint(self) -> str:
+        """The fingerprint sweep folders carried before the `.channelsim` marker: it covered the paths of the
+        scenario and the roster, not the roster's content. How such a folder is recognised for --resume."""
         content = {"base": self.base.model_dump(mode="json"), "points": self.points.to_dict(orient="list"),
                    "experiment": self.spec.experiment.model_dump(exclude={"batch"}),
                    "outputs": self.spec.outputs.model_dump()}
@@ -160,6 +175,24 @@ def run_seed(seed: int, point: int, replicate: int) -> int:
 
 
 # --------------------------------------------------------------------------- designs
+
+MAX_RUNS = 1_000_000  # runs in one sweep; a bigger design is split into several experiments
+
+
+def design_size(spec: ExperimentFile) -> tuple[int, str]:
+    """The runs a design makes and how (for a message), counted from the file alone: nothing is built."""
+    d = spec.experiment
+    k = len(spec.parameters)
+    if d.design == "grid":
+        sizes = [len(s.values) if s.values is not None else s.levels or 1 for s in spec.parameters.values()]
+        points, how = math.prod(sizes), f"a grid of {' x '.join(str(n) for n in sizes)} levels"
+    elif d.design == "lhs":
+        points, how = d.samples, f"{d.samples} Latin hypercube points"
+    elif d.design == "sobol":
+        points, how = d.samples * (k + 2), f"Sobol N = {d.samples} x ({k} parameters + 2)"
+    else:
+        points, how = d.samples * (k + 1), f"Morris {d.samples} trajectories x ({k} parameters + 1)"
+    return points * d.replicates, f"{how} x {d.replicates} replicates"
 
 
 def design_points(spec: ExperimentFile, integer: dict[str, bool]) -> pd.DataFrame:
@@ -249,9 +282,10 @@ def load_experiment(path: str | Path) -> Experiment:
         except ParameterError as error:
             raise ScenarioError([f"{where}: set.{key}: {p}" for p in error.problems]) from None
     try:
-        base = load(scenario_path, fixed).params
+        scenario = load(scenario_path, fixed)
     except ScenarioError as error:
         raise ScenarioError([f"{where}: experiment.scenario = {d.scenario!r}: {p}" for p in error.problems]) from None
+    base = scenario.params
 
     integer = {}
     for name, s in spec.parameters.items():
@@ -286,6 +320,18 @@ def load_experiment(path: str | Path) -> Experiment:
                              "lhs, sobol and morris designs"])
     if not (spec.outputs.quarterly or spec.outputs.final_year or spec.outputs.partners):
         raise ScenarioError([f"{where}: outputs: every output is off; keep at least one"])
+    runs, how = design_size(spec)
+    if runs > MAX_RUNS:
+        raise ScenarioError([f"{where}: the design makes {runs:,} runs ({how}); a sweep runs at most {MAX_RUNS:,}: "
+                             "use fewer levels, samples or replicates, or split it into several experiments"])
+    digest = None
+    if base.partners.roster:
+        try:
+            digest = hashlib.sha256(Path(base.partners.roster).read_bytes()).hexdigest()
+        except OSError as error:
+            raise ScenarioError([f"{where}: partners.roster = {display(Path(base.partners.roster))}: cannot be read "
+                                 f"({error.strerror})"]) from None
     points = design_points(spec, integer)
-    return Experiment(path=path, spec=spec, base=base, points=points, integer=integer)
+    return Experiment(path=path, spec=spec, base=base, points=points, integer=integer,
+                      inputs=[path, *scenario.inputs], roster_digest=digest)
 

@@ -2,26 +2,40 @@
 
 One code path for every executor: runs are grouped into batches (tasks of about a second of
 work, so per-task overhead stays small), submitted to a `concurrent.futures` executor (this
-process, a local process pool, or Dask's `Client.get_executor(pure=False, retries=2)`), and
-each finished batch is written at once: Parquet shards (written to a temporary name, then
-renamed into place), then one manifest line per run (id, parameters, seed, status). A sweep
-killed at any moment (kill -9 included) loses at most the batches in flight; `--resume` runs
-only the runs missing from the manifest, and the consolidated dataset drops any run written
-twice, so it equals an uninterrupted sweep's. A run that raises is recorded with its
-parameters, seed and traceback, and the sweep goes on.
+process, a local process pool, or Dask's `Client.get_executor(pure=False, retries=2)`) with a
+bounded window of batches in flight, and each finished batch is written at once: Parquet shards
+(written to a temporary name, then renamed into place), then one manifest line per run (id,
+parameters, seed, status). A sweep killed at any moment (kill -9 included) loses at most the
+batches in flight; `--resume` drops a manifest line cut short, reruns the runs of a shard that
+is missing or unreadable, and runs only the runs missing from the manifest, so the consolidated
+dataset equals an uninterrupted sweep's.
+
+A run is "failed" only when the model raised (its parameters, seed and traceback are recorded
+and the sweep goes on). A batch the executor lost (a local worker process killed, which breaks
+its pool; a Dask worker lost beyond its retries) is infrastructure, not a result: it is run
+again, on a fresh pool if need be, and if it cannot be, its runs stay unrecorded for `--resume`.
+
+Every check comes before any work or write: the folder (`sim.outputs.check`: new, empty, or
+this experiment's sweep with --resume), the experiment's fingerprint, another sweep's lock. Then
+the executor starts, the folder is claimed and locked (`sweep.lock`: pid and host), and written.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import fcntl
 import json
 import math
 import os
+import re
+import socket
 import sys
 import time
 import traceback
 import uuid
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,17 +45,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm
 
-from sim import __version__
+from sim import __version__, outputs
 from sim.experiments import Experiment
 from sim.params import Scenario
+from sim.roster import display
 from sim.runner import local_pool
 
-INFO, MANIFEST, SHARDS, FAILURES = "experiment.json", "manifest.jsonl", "shards", "failures.csv"
+INFO, MANIFEST, SHARDS, FAILURES, LOCK = "experiment.json", "manifest.jsonl", "shards", "failures.csv", "sweep.lock"
 KINDS = ("quarters", "final", "partners")
+OUTPUT_OF = {"quarters": "quarterly", "final": "final_year", "partners": "partners"}  # shard kind -> its output
+POOL_RESTARTS = 3  # fresh local pools after a worker process was lost, before the sweep stops
+ATTEMPTS = 3  # submissions of a batch whose executor lost it, before its runs are left to --resume
 
 
 class SweepError(Exception):
     """A sweep that cannot start (a folder in use, an unreachable scheduler): exit 2, one message."""
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- work done on the workers
@@ -105,6 +127,21 @@ def _run_group(base: Scenario, items: list, outputs: dict[str, bool], record_fai
 
 # --------------------------------------------------------------------------- executors
 
+SCHEDULER = re.compile(r"^(?:(?:tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?):(\d{1,5})$")
+
+
+def check_scheduler(address: str, timeout: float = 5.0) -> None:
+    """Refuse a scheduler address that is malformed or where nothing listens: before any work."""
+    match = SCHEDULER.match(address)
+    if not match or not 0 < int(match[2]) < 65536:
+        raise SweepError(f"--scheduler {address}: not a scheduler address, e.g. tcp://127.0.0.1:8786")
+    try:
+        with socket.create_connection((match[1].strip("[]"), int(match[2])), timeout=timeout):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        raise SweepError(f"--scheduler {address}: cannot reach the Dask scheduler ({reason})") from None
+
 
 class InlineExecutor(cf.Executor):
     """Runs each task at once, in this process (one worker: no processes to start)."""
@@ -118,77 +155,177 @@ class InlineExecutor(cf.Executor):
         return future
 
 
-@contextmanager
-def executor(workers: int, scheduler: str | None = None, cluster: str | None = None):
-    """A concurrent.futures executor: this process, local processes, or a Dask cluster."""
-    if scheduler or cluster:
-        from distributed import Client, LocalCluster
+class Workers:
+    """A concurrent.futures executor (this process, local processes, or a Dask cluster) and how many
+    batches to keep in flight: two a worker, so workers stay busy, memory stays bounded, and each batch
+    is recorded as it finishes, in this process too. A local pool that breaks (a worker process killed)
+    is replaced by a fresh one."""
 
-        local = None
-        try:
-            if cluster:
-                local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                     dashboard_address=None, host="127.0.0.1")
-                client = Client(local)
-            else:
-                client = Client(scheduler, timeout=10)
-        except (OSError, TimeoutError) as error:
-            if local is not None:
-                local.close()
-            raise SweepError(f"--scheduler {scheduler}: cannot reach the Dask scheduler ({error})") from None
-        try:
-            yield client.get_executor(pure=False, retries=2)
-        finally:
-            client.close()
-            if local is not None:
-                local.close()
-    elif workers <= 1:
-        yield InlineExecutor()
-    else:
-        with local_pool(workers) as pool:
-            yield pool
+    def __init__(self, workers: int, scheduler: str | None = None, cluster: str | None = None):
+        self.workers, self.scheduler, self.cluster = workers, scheduler, cluster
+        self.restarts = 0
+        self._stack = ExitStack()
+        self._local: ExitStack | None = None
+
+    def __enter__(self) -> Workers:
+        if self.scheduler or self.cluster:
+            from distributed import Client, LocalCluster
+
+            try:
+                if self.cluster:
+                    local = self._stack.enter_context(LocalCluster(
+                        n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        host="127.0.0.1"))
+                    client = self._stack.enter_context(Client(local))
+                else:
+                    client = self._stack.enter_context(Client(self.scheduler, timeout=10))
+            except (OSError, TimeoutError) as error:
+                self._stack.close()
+                what = (f"--cluster {self.cluster}: the Dask LocalCluster did not start" if self.cluster else
+                        f"--scheduler {self.scheduler}: cannot reach the Dask scheduler")
+                raise SweepError(f"{what} ({error})") from None
+            self.pool = client.get_executor(pure=False, retries=2)
+            self.slots = 2 * max(1, sum(client.nthreads().values()))
+        elif self.workers <= 1:
+            self.pool, self.slots = InlineExecutor(), 1
+        else:
+            self._start_local()
+            self.slots = 2 * self.workers
+        return self
+
+    def _start_local(self) -> None:
+        self._local = ExitStack()
+        self.pool = self._local.enter_context(local_pool(self.workers))
+
+    def restart(self) -> None:
+        """A fresh local pool in place of a broken one."""
+        self._local.close()
+        self.restarts += 1
+        self._start_local()
+
+    @property
+    def restartable(self) -> bool:
+        return self._local is not None
+
+    def __exit__(self, *exc) -> None:
+        if self._local is not None:
+            self._local.close()
+        self._stack.close()
 
 
 # --------------------------------------------------------------------------- the folder
 
 
-def read_manifest(folder: Path) -> list[dict[str, Any]]:
-    """Finished runs; a line cut short by a kill is ignored (its run is simply not finished)."""
+def _manifest_lines(folder: Path) -> list[tuple[str, dict[str, Any]]]:
     path = folder / MANIFEST
     if not path.exists():
         return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    lines = []
+    for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
         try:
-            entries.append(json.loads(line))
+            entry = json.loads(line)
         except json.JSONDecodeError:
             continue
-    return entries
+        if isinstance(entry, dict) and {"run", "status", "batch"} <= entry.keys():
+            lines.append((line, entry))
+    return lines
 
 
-def prepare(folder: Path, experiment: Experiment, resume: bool) -> None:
-    """Refuse a folder that holds something else; record the experiment in a new one."""
+def read_manifest(folder: Path) -> list[dict[str, Any]]:
+    """Finished runs; a line cut short by a kill is ignored (its run is simply not finished)."""
+    return [entry for _, entry in _manifest_lines(folder)]
+
+
+def _read_info(folder: Path, shown: str) -> dict[str, Any]:
+    try:
+        info = json.loads((folder / INFO).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SweepError(f"{shown}: {INFO} is unreadable ({error}); use another folder") from None
+    if not isinstance(info, dict):
+        raise SweepError(f"{shown}: {INFO} is not a sweep's record; use another folder")
+    return info
+
+
+@dataclass
+class Plan:
+    folder: Path  # resolved
+    shown: str  # "--out DIR", as given
+    fresh: bool  # holds no experiment yet
+    legacy: bool = False  # written before the fingerprint covered contents: experiment.json gets the new one
+    seen: str | None = None  # the fingerprint its experiment.json holds
+
+
+def check_folder(folder: Path, experiment: Experiment, resume: bool) -> Plan:
+    """Refuse a folder that is not new, empty or this experiment's sweep (with --resume), or that another
+    sweep is writing into. Reads only: nothing is created or changed."""
+    shown = f"--out {folder}"
     info_path = folder / INFO
+    # a sweep folder from before the .channelsim marker holds experiment.json: ours, if it is this experiment
+    unmarked = folder.is_dir() and outputs.read_marker(folder) is None and info_path.is_file()
+    try:
+        target = outputs.check(folder, "sweep", "--out", inputs=experiment.inputs)
+    except outputs.FolderError:
+        if not unmarked:
+            raise
+        target = _check_unmarked(folder, experiment, shown)
+    if target.is_dir():
+        _check_lock(target, shown)
+    if not info_path.exists():
+        if (folder / MANIFEST).exists():
+            raise SweepError(f"{shown}: holds a {MANIFEST} but no {INFO}; use another folder")
+        return Plan(target, shown, fresh=True)
+    info = _read_info(folder, shown)
     fingerprint = experiment.fingerprint()
-    if info_path.exists():
-        try:
-            info = json.loads(info_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            raise SweepError(f"--out {folder}: {INFO} is unreadable; use another folder") from None
-        if info.get("fingerprint") != fingerprint:
-            raise SweepError(f"--out {folder}: holds the results of a different experiment "
+    legacy = False
+    if info.get("fingerprint") != fingerprint:
+        legacy = unmarked and info.get("fingerprint") == experiment.legacy_fingerprint()
+        if legacy and experiment.base.partners.roster:
+            raise SweepError(f"{shown}: was written by an older channelsim whose fingerprint did not cover the "
+                             "roster's content, so a changed roster cannot be told; use another folder")
+        if not legacy:
+            raise SweepError(f"{shown}: holds the results of a different experiment or of changed inputs "
                              f"({info.get('experiment', '?')}, fingerprint {info.get('fingerprint')}; this one is "
                              f"{fingerprint}); use another folder or delete it")
-        if not resume:
-            raise SweepError(f"--out {folder}: already holds results of this experiment; add --resume to run only "
-                             "what is missing")
-        return
-    if folder.exists() and any(folder.iterdir()):
-        raise SweepError(f"--out {folder}: is not empty and holds no sweep; use a new or empty folder")
-    folder.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        raise SweepError(f"{shown}: already holds results of this experiment; add --resume to run only what is "
+                         "missing")
+    return Plan(target, shown, fresh=False, legacy=legacy, seen=info.get("fingerprint"))
+
+
+def _recheck(plan: Plan) -> None:
+    """Once the folder is locked: is it as it was checked? (Another sweep may have written it between.)"""
+    info_path = plan.folder / INFO
+    seen = _read_info(plan.folder, plan.shown).get("fingerprint") if info_path.exists() else None
+    if seen != plan.seen:
+        raise SweepError(f"{plan.shown}: another sweep wrote into this folder since it was checked; run again")
+
+
+def _check_unmarked(folder: Path, experiment: Experiment, shown: str) -> Path:
+    """A folder without the marker that holds a sweep's experiment.json (written before the marker): taken
+    for --resume if it is this experiment's (checked next) and holds none of its inputs. outputs.check
+    refuses it for the missing marker alone; `claim` marks it."""
+    target = folder.resolve()
+    for item in experiment.inputs:
+        source = Path(item).resolve()
+        if source.is_relative_to(target):
+            raise outputs.FolderError(f"{shown}: holds {source.relative_to(target)}, an input of this run; results "
+                                      "would replace it. Choose another folder")
+    return target
+
+
+def prepare(plan: Plan, experiment: Experiment) -> None:
+    """Record the experiment in a fresh folder (what identifies it); write its design (again, on resume:
+    the design is the experiment's, and a damaged design.csv is mended)."""
+    folder = plan.folder
     (folder / SHARDS).mkdir(exist_ok=True)
-    experiment.points.to_csv(folder / "design.csv")
-    info = {"experiment": experiment.name, "file": str(experiment.path), "fingerprint": fingerprint,
+    _atomic_write(folder / "design.csv", experiment.points.to_csv().encode())
+    if plan.legacy:
+        info = _read_info(folder, plan.shown)
+        info["fingerprint"] = experiment.fingerprint()
+        _atomic_write(folder / INFO, json.dumps(info, indent=2).encode())
+    if not plan.fresh:
+        return
+    info = {"experiment": experiment.name, "file": str(experiment.path), "fingerprint": experiment.fingerprint(),
             "version": __version__, "design": experiment.spec.experiment.design,
             "parameters": experiment.parameters, "runs": int(len(experiment.runs())),
             "title": experiment.spec.meta.title, "question": experiment.spec.meta.question,
@@ -197,13 +334,119 @@ def prepare(folder: Path, experiment: Experiment, resume: bool) -> None:
             "log": [name for name, s in experiment.spec.parameters.items() if s.log],
             "kpis": experiment.spec.analysis.kpis,
             "spec": experiment.spec.model_dump(mode="json"), "base": experiment.base.model_dump(mode="json")}
-    _atomic_write(info_path, json.dumps(info, indent=2).encode())
+    _atomic_write(folder / INFO, json.dumps(info, indent=2).encode())
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
     partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
     partial.write_bytes(data)
     os.replace(partial, path)
+
+
+# --------------------------------------------------------------------------- the lock
+
+
+def _start_time(pid: int) -> str | None:
+    """When a process started (Linux: clock ticks since boot), to tell a pid from its reuse."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _owner(text: str) -> dict[str, Any] | None:
+    try:
+        owner = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return owner if isinstance(owner, dict) and isinstance(owner.get("pid"), int) else None
+
+
+def _holds(owner: dict[str, Any]) -> bool:
+    """Whether the sweep that wrote a lock may still run: on another host we cannot tell, so it may."""
+    if owner.get("host") != socket.gethostname():
+        return True
+    pid = owner["pid"]
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    started = _start_time(pid)
+    return owner.get("started") is None or started is None or started == owner["started"]
+
+
+def _held(shown: str, path: Path, owner: dict[str, Any] | None) -> SweepError:
+    if owner is None:
+        return SweepError(f"{shown}: another sweep is writing into this folder; wait for it to finish or stop it")
+    where = "" if owner.get("host") == socket.gethostname() else f" on host {owner.get('host')}"
+    hint = "" if not where else f"; if no sweep runs there, delete {path}"
+    return SweepError(f"{shown}: another sweep (pid {owner['pid']}{where}) is writing into this folder; wait for "
+                      f"it to finish or stop it{hint}")
+
+
+def _check_lock(folder: Path, shown: str) -> None:
+    """Refuse at once if another sweep holds the folder (reads only)."""
+    path = folder / LOCK
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise _held(shown, path, _owner(path.read_text(errors="replace"))) from None
+        owner = _owner(os.pread(fd, 4096, 0).decode(errors="replace"))
+        if owner is not None and owner["pid"] != os.getpid() and _holds(owner):
+            raise _held(shown, path, owner)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def locked(plan: Plan, say: Callable[[str], None] = _say) -> Iterator[None]:
+    """Hold the folder's lock for the sweep: `sweep.lock` names this process (pid, host) and is locked
+    with flock, which the kernel releases however the process ends. A lock left by a sweep that no longer
+    runs (killed) is taken over, with a note."""
+    path = plan.folder / LOCK
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise _held(plan.shown, path, _owner(path.read_text(errors="replace"))) from None
+        try:  # the owner may have removed the file between our open and flock: lock the one in place
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+    try:
+        previous = _owner(os.pread(fd, 4096, 0).decode(errors="replace"))
+        if previous is not None and previous["pid"] != os.getpid():
+            if _holds(previous):
+                raise _held(plan.shown, path, previous)
+            say(f"note: {plan.shown}: took over the lock of pid {previous['pid']}, which no longer runs "
+                "(a sweep cut short)")
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid()),
+              "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still locked: a sweep that opens it now finds it gone and retries
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- shards and the manifest
 
 
 def _write_shard(folder: Path, kind: str, batch: str, frames: list[pd.DataFrame]) -> str | None:
@@ -236,30 +479,112 @@ def record(folder: Path, results: list[dict[str, Any]]) -> tuple[int, int]:
     return len(ok), len(results) - len(ok)
 
 
+def _shard_kinds(experiment: Experiment) -> list[str]:
+    kept = experiment.spec.outputs.model_dump()
+    return [kind for kind in KINDS if kept[OUTPUT_OF[kind]]]
+
+
+def _shard_problem(path: Path) -> str | None:
+    """Why a shard cannot be used (missing, cut short, unreadable), or None."""
+    if not path.is_file():
+        return "missing"
+    try:
+        pq.read_metadata(path)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        return f"unreadable ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+    return None
+
+
+def damaged_batches(folder: Path, experiment: Experiment) -> dict[str, list[tuple[str, str]]]:
+    """Batches recorded with ok runs whose shards are missing or unreadable: batch -> [(shard, problem)]."""
+    kinds = _shard_kinds(experiment)
+    batches = dict.fromkeys(e["batch"] for e in read_manifest(folder) if e["status"] == "ok")
+    damaged: dict[str, list[tuple[str, str]]] = {}
+    for batch in batches:
+        for kind in kinds:
+            name = f"{kind}-{batch}.parquet"
+            problem = _shard_problem(folder / SHARDS / name)
+            if problem:
+                damaged.setdefault(batch, []).append((name, problem))
+    return damaged
+
+
+def repair(folder: Path, experiment: Experiment, say: Callable[[str], None] = _say) -> None:
+    """Make a folder cut short consistent before appending: drop a manifest line cut short, and forget
+    the batches whose shards are missing or unreadable (their runs run again)."""
+    path = folder / MANIFEST
+    if path.exists():
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(path, "r+b") as manifest:
+                manifest.truncate(data.rfind(b"\n") + 1)
+                manifest.flush()
+                os.fsync(manifest.fileno())
+            say(f"note: {display(path)}: dropped a last line cut short (a sweep killed while writing it); its "
+                "run runs again")
+    damaged = damaged_batches(folder, experiment)
+    if not damaged:
+        return
+    lines = _manifest_lines(folder)
+    for batch, problems in damaged.items():
+        runs = sum(1 for _, e in lines if e["batch"] == batch)
+        for name, problem in problems:
+            say(f"warning: {display(folder / SHARDS / name)} is {problem}: its batch runs again ({runs} "
+                f"run{'s' * (runs != 1)})")
+    kept = [line for line, e in lines if e["batch"] not in damaged]
+    _atomic_write(path, "".join(f"{line}\n" for line in kept).encode())
+    for batch in damaged:
+        for shard in (folder / SHARDS).glob(f"*-{batch}.parquet"):
+            shard.unlink()
+
+
+def finished_runs(folder: Path) -> set[int]:
+    """Runs the manifest records (ok, or failed because the model raised)."""
+    return {e["run"] for e in read_manifest(folder)}
+
+
 def consolidate(folder: Path, experiment: Experiment) -> dict[str, int]:
-    """One file per output, each run once, ordered by run: what an uninterrupted sweep writes."""
+    """One file per output, each run once, ordered by run: what an uninterrupted sweep writes. Only the
+    shards of recorded batches are read (a shard written before a kill, without its manifest lines, is
+    not), each run from the first batch that recorded it."""
     entries = read_manifest(folder)
-    ok = {e["run"] for e in entries if e["status"] == "ok"}
+    ok_in: dict[str, set[int]] = {}
+    seen: set[int] = set()
+    for e in entries:
+        if e["status"] == "ok" and e["run"] not in seen:
+            seen.add(e["run"])
+            ok_in.setdefault(e["batch"], set()).add(e["run"])
     counts = {}
-    for kind in KINDS:
-        shards = sorted((folder / SHARDS).glob(f"{kind}-*.parquet"))
-        if not shards:
+    for kind in _shard_kinds(experiment):
+        frames = []
+        for batch, runs in ok_in.items():
+            shard = folder / SHARDS / f"{kind}-{batch}.parquet"
+            if shard.is_file():
+                frame = pd.read_parquet(shard)
+                frames.append(frame[frame["run"].isin(runs)])
+        if not frames:
             continue
-        table = pd.concat([pd.read_parquet(s) for s in shards], ignore_index=True)
-        table = table[table["run"].isin(ok)]
+        table = pd.concat(frames, ignore_index=True)
         keys = {"quarters": ["run", "quarter"], "final": ["run"], "partners": ["run", "quarter", "partner_id"]}[kind]
         table = table.drop_duplicates(subset=keys, keep="first").sort_values(keys, kind="stable")
         lead = ["run", "point", "replicate"]
         table = table[lead + [c for c in table.columns if c not in lead]].reset_index(drop=True)
-        table.to_parquet(folder / f"{kind}.parquet", index=False)
+        partial = folder / f".{kind}.parquet.{uuid.uuid4().hex[:8]}"
+        table.to_parquet(partial, index=False)
+        os.replace(partial, folder / f"{kind}.parquet")
         counts[kind] = len(table)
-    failed = {e["run"]: e for e in entries if e["status"] != "ok"}
+    failed = {e["run"]: e for e in entries if e["status"] != "ok" and e["run"] not in seen}
     failures = pd.DataFrame([{"run": e["run"], "point": e["point"], "replicate": e["replicate"], "seed": e["seed"],
-                              "params": json.dumps(e["params"]), "error": e["error"].strip().splitlines()[-1],
-                              "traceback": e["error"]} for e in sorted(failed.values(), key=lambda e: e["run"])],
+                              "params": json.dumps(e["params"]), "error": _last_line(e.get("error", "")),
+                              "traceback": e.get("error", "")} for _, e in sorted(failed.items())],
                             columns=["run", "point", "replicate", "seed", "params", "error", "traceback"])
-    failures.to_csv(folder / FAILURES, index=False)
+    _atomic_write(folder / FAILURES, failures.to_csv(index=False).encode())
     return counts
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
 
 
 # --------------------------------------------------------------------------- the sweep
@@ -273,6 +598,9 @@ class Summary:
     failed: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
     skipped: int = 0  # finished before (resume)
+    unfinished: int = 0  # runs the executor lost beyond its retries and restarts: left to --resume
+    lost: str = ""  # why, the last such error
+    restarts: int = 0  # fresh local pools after a worker process was lost
 
 
 def default_batch(experiment: Experiment, runs: int, workers: int) -> int:
@@ -288,36 +616,89 @@ def default_batch(experiment: Experiment, runs: int, workers: int) -> int:
 
 
 def sweep(experiment: Experiment, folder: Path, workers: int = 1, scheduler: str | None = None,
-          cluster: str | None = None, resume: bool = False, progress: bool = True) -> Summary:
-    prepare(folder, experiment, resume)
+          cluster: str | None = None, resume: bool = False, progress: bool = True,
+          say: Callable[[str], None] = _say) -> Summary:
+    """Run the experiment's runs the folder does not hold yet. Every check comes first (SweepError or
+    outputs.FolderError, nothing written); then the executor starts and the folder is claimed."""
+    if workers < 1:
+        raise SweepError(f"--workers {workers}: must be at least 1")
+    plan = check_folder(Path(folder), experiment, resume)
+    with Workers(workers, scheduler, cluster) as pool:
+        outputs.claim(plan.folder, "sweep")
+        with locked(plan, say):
+            _recheck(plan)
+            prepare(plan, experiment)
+            if not plan.fresh:
+                repair(plan.folder, experiment, say)
+            summary = _run(experiment, plan.folder, pool, progress, say)
+            consolidate(plan.folder, experiment)
+    summary.failed = [e for e in read_manifest(plan.folder) if e["status"] != "ok"]
+    return summary
+
+
+def _run(experiment: Experiment, folder: Path, pool: Workers, progress: bool, say: Callable[[str], None]) -> Summary:
     runs = experiment.runs()
-    finished = {e["run"] for e in read_manifest(folder)}
+    finished = finished_runs(folder)
     todo = runs[~runs["run"].isin(finished)]
-    size = experiment.spec.experiment.batch or default_batch(experiment, len(todo), workers)
+    size = experiment.spec.experiment.batch or default_batch(experiment, len(todo), pool.workers)
     items = [(int(r.run), int(r.point), int(r.replicate), int(r.seed), experiment.overrides(int(r.point)))
              for r in todo.itertuples()]
-    batches = [items[i:i + size] for i in range(0, len(items), size)]
+    queue = deque((items[i:i + size], 0) for i in range(0, len(items), size))  # (batch, times lost)
     outputs = experiment.spec.outputs.model_dump()
-    summary = Summary(runs=len(runs), ran=len(items), ok=0, skipped=len(finished))
+    summary = Summary(runs=len(runs), ran=0, ok=0, skipped=len(runs) - len(todo))
     start = time.perf_counter()
-    bar = tqdm(total=len(runs), initial=len(finished), desc=experiment.name, unit="run", disable=not progress,
+    bar = tqdm(total=len(runs), initial=summary.skipped, desc=experiment.name, unit="run", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
-    failed_runs = 0
-    with bar, executor(workers, scheduler, cluster) as pool:
-        futures = {pool.submit(run_batch, experiment.base, batch, outputs): batch for batch in batches}
-        for future in cf.as_completed(futures):
-            try:
-                results = future.result()
-            except Exception as error:  # noqa: BLE001 - the batch never ran (a worker lost beyond its retries)
-                text = "".join(traceback.format_exception(error))
-                results = [{"run": r, "point": p, "replicate": rep, "seed": s, "params": o, "status": "failed",
-                            "error": text} for r, p, rep, s, o in futures[future]]
-            ok, bad = record(folder, results)
-            summary.ok += ok
-            failed_runs += bad
-            bar.update(len(results))
-            bar.set_postfix(done=summary.ok, failed=failed_runs, refresh=False)
+    flying: dict[cf.Future, tuple[list, int]] = {}
+    left: list[tuple] = []  # runs left unrecorded for --resume
+    broken = False
+
+    def lose(batch: list, lost: int, error: BaseException) -> None:
+        text = str(error).strip()
+        summary.lost = f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+        if lost + 1 < ATTEMPTS:
+            queue.appendleft((batch, lost + 1))
+        else:
+            left.extend(batch)
+
+    with bar:
+        while queue or flying:
+            while queue and not broken and len(flying) < pool.slots:
+                batch, lost = queue.popleft()
+                try:
+                    future = pool.pool.submit(run_batch, experiment.base, batch, outputs)
+                except Exception as error:  # noqa: BLE001 - the executor cannot take work (a broken pool)
+                    broken = isinstance(error, cf.BrokenExecutor)
+                    lose(batch, lost, error)
+                    if not broken:
+                        continue
+                    break
+                flying[future] = (batch, lost)
+            if flying:
+                done, _ = cf.wait(flying, return_when=cf.FIRST_COMPLETED)
+                for future in done:
+                    batch, lost = flying.pop(future)
+                    try:
+                        results = future.result()
+                    except Exception as error:  # noqa: BLE001 - infrastructure (a lost worker), not a model failure
+                        broken = broken or isinstance(error, cf.BrokenExecutor)
+                        lose(batch, lost, error)
+                        continue
+                    ok, bad = record(folder, results)
+                    summary.ok += ok
+                    summary.ran += len(results)
+                    bar.update(len(results))
+                    bar.set_postfix(done=summary.ok, failed=summary.ran - summary.ok, refresh=False)
+            if broken and not flying:  # every batch of the broken pool is back in the queue
+                if not pool.restartable or pool.restarts >= POOL_RESTARTS:
+                    left.extend(item for batch, _ in queue for item in batch)
+                    queue.clear()
+                    break
+                say(f"note: a worker process was lost ({summary.lost}); its batches run again on a fresh pool "
+                    f"({pool.restarts + 1} of at most {POOL_RESTARTS})")
+                pool.restart()
+                broken = False
+    summary.unfinished = len(left)
+    summary.restarts = pool.restarts
     summary.seconds = time.perf_counter() - start
-    consolidate(folder, experiment)
-    summary.failed = [e for e in read_manifest(folder) if e["status"] != "ok"]
     return summary

@@ -3,11 +3,14 @@ sensitivity indices that find what matters, and bad experiment files refused."""
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -170,14 +173,179 @@ def test_the_runs_of_a_dask_worker_killed_mid_sweep_are_retried_elsewhere(tmp_pa
                                       pd.read_parquet(whole / f"{kind}.parquet"), check_exact=True)
 
 
-def test_an_unreachable_scheduler_is_bad_input(small, tmp_path, capsys):
+def test_an_unreachable_scheduler_is_bad_input_and_nothing_is_written(small, tmp_path, capsys):
     path, _ = small
     address = f"tcp://127.0.0.1:{free_port()}"
+    started = time.perf_counter()
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "x"), "--scheduler", address]) == 2
-    assert "cannot reach the Dask scheduler" in capsys.readouterr().err
+    assert f"--scheduler {address}: cannot reach the Dask scheduler (Connection refused)" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    assert time.perf_counter() - started < 5
 
 
-# ---------------------------------------------------------------- nothing lost
+@pytest.mark.parametrize("address", ["localhost", "tcp://127.0.0.1", "http://127.0.0.1:8786", "127.0.0.1:99999"])
+def test_a_malformed_scheduler_address_is_refused_and_nothing_is_written(small, tmp_path, capsys, address):
+    path, _ = small
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "x"), "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert err == f"channelsim sweep: --scheduler {address}: not a scheduler address, e.g. tcp://127.0.0.1:8786\n"
+    assert not (tmp_path / "x").exists()
+
+
+# ---------------------------------------------------------------- every check before any work
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    """Every file under a folder, by relative path, with its bytes (folders as None)."""
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+
+
+HUGE = {
+    "grid": ('design = "grid"\nreplicates = 10\n' + "".join(
+        f'[parameters."{p}"]\nrange = [{low}, {high}]\nlevels = 1000\n' for p, low, high in (
+            ("vendor.rebate.rate", 0.01, 0.05), ("vendor.cams.count", 2, 20), ("partners.inertia", 0.2, 0.5),
+            ("vendor.spif.amount", 0, 500))), "10,000,000,000,000 runs (a grid of 1000 x 1000 x 1000 x 1000 levels"),
+    "sobol": ('design = "sobol"\nsamples = 1000000\nreplicates = 1\n[parameters."vendor.rebate.rate"]\n'
+              'range = [0.01, 0.05]\n', "3,000,000 runs (Sobol N = 1000000 x (1 parameters + 2)"),
+    "morris": ('design = "morris"\nsamples = 600000\nreplicates = 1\n[parameters."vendor.rebate.rate"]\n'
+               'range = [0.01, 0.05]\n', "1,200,000 runs (Morris 600000 trajectories x (1 parameters + 1)"),
+    "lhs": ('design = "lhs"\nsamples = 600000\nreplicates = 2\n[parameters."vendor.rebate.rate"]\n'
+            'range = [0.01, 0.05]\n', "1,200,000 runs (600000 Latin hypercube points x 2 replicates"),
+}
+
+
+@pytest.mark.parametrize("design", HUGE)
+def test_a_design_too_large_is_refused_from_its_size_before_it_is_built(design, tmp_path, capsys):
+    body, expected = HUGE[design]
+    path = experiment_file(tmp_path, body)
+    started = time.perf_counter()
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "x")]) == 2
+    assert time.perf_counter() - started < 5  # from the product of the levels, not a meshgrid of 10^12 points
+    err = capsys.readouterr().err
+    assert expected in err and "at most 1,000,000" in err and str(path) in err
+    assert not (tmp_path / "x").exists()
+
+
+def test_the_checks_come_in_order_options_scheduler_design_folder_and_none_writes(tmp_path, capsys):
+    huge = experiment_file(tmp_path, HUGE["grid"][0], "huge.toml")
+    small = experiment_file(tmp_path, SMALL)
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("mine")
+    before = files(tmp_path)
+    steps = [(["--workers", "100000", "--scheduler", "nonsense"], huge, "--workers 100000: must be at most 512"),
+             (["--workers", "0"], huge, "--workers 0: must be at least 1"),
+             (["--scheduler", "nonsense"], huge, "--scheduler nonsense: not a scheduler address"),
+             ([], huge, "10,000,000,000,000 runs"),
+             ([], small, "holds no channelsim results")]
+    for options, path, expected in steps:
+        assert cli.main(["sweep", str(path), "--out", str(tmp_path / "busy"), *options]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and expected in err, (options, err)
+    assert files(tmp_path) == before
+
+
+FOLDERS = {
+    "the current folder": (".", "is the current folder"),
+    "a folder holding other files": ("busy", "is not empty and holds no channelsim results"),
+    "a file": ("notes.txt", "exists and is a file, not a folder"),
+    "a path under a file": ("notes.txt/sweep", "notes.txt is a file, so nothing can be written under it"),
+    "the folder of the experiment file": ("../inputs", "holds sweep.toml, an input of this run"),
+    "another command's results": ("run-results", "holds channelsim's run results; a sweep would replace them"),
+}
+
+
+@pytest.mark.parametrize("case", FOLDERS, ids=list(FOLDERS))
+def test_a_sweep_writes_only_into_a_new_folder_or_its_own(case, tmp_path, monkeypatch, capsys):
+    inputs, here = tmp_path / "inputs", tmp_path / "here"
+    inputs.mkdir()
+    here.mkdir()
+    path = experiment_file(inputs, SMALL)
+    (here / "notes.txt").write_bytes(b"the user's notes\x00\xff")
+    (here / "busy").mkdir()
+    (here / "busy" / "plan.md").write_text("mine")
+    (here / "run-results").mkdir()
+    (here / "run-results" / ".channelsim").write_text('{"kind": "run"}')
+    monkeypatch.chdir(here)
+    before = files(tmp_path)
+    out, expected = FOLDERS[case]
+    assert cli.main(["sweep", str(path), "--out", out, "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"channelsim sweep: --out {out}: ") and expected in err and err.count("\n") == 1, err
+    assert files(tmp_path) == before  # byte for byte, and nothing added
+
+
+def test_a_folder_of_another_experiment_or_without_resume_is_refused(small, tmp_path, capsys):
+    path, reference = small
+    before = files(reference)
+    other = experiment_file(tmp_path, SMALL.replace("seed = 5", "seed = 6"), "other.toml")
+    assert cli.main(["sweep", str(other), "--out", str(reference), "--resume"]) == 2
+    assert "holds the results of a different experiment or of changed inputs" in capsys.readouterr().err
+    assert cli.main(["sweep", str(path), "--out", str(reference)]) == 2
+    assert "add --resume" in capsys.readouterr().err
+    assert files(reference) == before
+
+
+def test_a_sweep_folder_from_before_the_marker_is_resumed_when_it_is_this_experiment(small, tmp_path):
+    path, reference = small
+    old = tmp_path / "old"
+    shutil.copytree(reference, old)
+    (old / ".channelsim").unlink()  # as channelsim wrote sweeps before the marker: its fingerprint covered paths
+    info = json.loads((old / "experiment.json").read_text())
+    info["fingerprint"] = load_experiment(path).legacy_fingerprint()
+    (old / "experiment.json").write_text(json.dumps(info))
+    lines = (old / "manifest.jsonl").read_text().splitlines(keepends=True)
+    (old / "manifest.jsonl").write_text("".join(lines[:-3]))
+    assert cli.main(["sweep", str(path), "--out", str(old), "--resume", "--workers", "1"]) == 0
+    assert json.loads((old / ".channelsim").read_text())["kind"] == "sweep"
+    assert json.loads((old / "experiment.json").read_text())["fingerprint"] == load_experiment(path).fingerprint()
+    assert_same_results(reference, old)
+
+
+# ---------------------------------------------------------------- what the fingerprint covers
+
+
+def roster_experiment(folder: Path) -> Path:
+    """An experiment whose scenario extends another and reads a roster, all in `folder`, by relative paths."""
+    folder.mkdir(parents=True)
+    for name in ("baseline.toml", "roster_example.toml", "partners_example.csv"):
+        shutil.copy(ROOT / "scenarios" / name, folder / name)
+    path = folder / "sweep.toml"
+    path.write_text('[experiment]\nscenario = "roster_example.toml"\nreplicates = 1\nquarters = 2\n'
+                    '[outputs]\nquarterly = false\n[parameters."vendor.rebate.rate"]\nvalues = [0.03]\n')
+    return path
+
+
+def test_the_fingerprint_covers_what_the_inputs_say_not_where_they_lie(tmp_path):
+    path = roster_experiment(tmp_path / "inputs")
+    fingerprint = load_experiment(path).fingerprint()
+    moved = tmp_path / "elsewhere" / "renamed"
+    moved.parent.mkdir()
+    shutil.move(tmp_path / "inputs", moved)
+    assert load_experiment(moved / "sweep.toml").fingerprint() == fingerprint
+    roster = moved / "partners_example.csv"
+    original = roster.read_text()
+    roster.write_text(original.replace("P001,Acme Systems,0.76,0.21,0.03,2,", "P001,Acme Systems,0.76,0.21,0.03,3,"))
+    assert load_experiment(moved / "sweep.toml").fingerprint() != fingerprint
+    roster.write_text(original)
+    assert load_experiment(moved / "sweep.toml").fingerprint() == fingerprint
+    base = moved / "baseline.toml"  # the start of the scenario chain
+    base.write_text(base.read_text().replace("base = 0.20", "base = 0.21"))
+    assert load_experiment(moved / "sweep.toml").fingerprint() != fingerprint
+
+
+def test_resume_refuses_an_edited_roster(tmp_path, capsys):
+    path = roster_experiment(tmp_path / "inputs")
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
+    before = files(out)
+    roster = tmp_path / "inputs" / "partners_example.csv"
+    roster.write_text(roster.read_text().replace(",gold\n", ",silver\n", 1))
+    assert cli.main(["sweep", str(path), "--out", str(out), "--resume", "--workers", "1"]) == 2
+    assert "holds the results of a different experiment or of changed inputs" in capsys.readouterr().err
+    assert files(out) == before
+
+
+# ---------------------------------------------------------------- nothing lost, whatever dies
 
 
 SLOW = """design = "grid"
@@ -199,28 +367,204 @@ levels = 8
 """
 
 
-def test_a_sweep_killed_mid_way_and_resumed_equals_an_uninterrupted_one(tmp_path):
-    path = experiment_file(tmp_path, SLOW)
-    whole = tmp_path / "whole"
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory):
+    """24 runs of a quarter second or so each, one a batch, and their uninterrupted sweep."""
+    folder = tmp_path_factory.mktemp("slow")
+    path = experiment_file(folder, SLOW)
+    whole = folder / "whole"
     assert cli.main(["sweep", str(path), "--out", str(whole), "--workers", "1"]) == 0
-    cut = tmp_path / "cut"
-    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(cut),
-                                "--workers", "2"], start_new_session=True, cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return path, whole
+
+
+def start_sweep(path: Path, out: Path, *options: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sim.cli", "sweep", str(path), "--out", str(out), *options],
+                            start_new_session=True, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def wait_for_runs(out: Path, runs: int, process: subprocess.Popen) -> None:
     deadline = time.time() + 120
-    while len(sweeps.read_manifest(cut)) < 5 and time.time() < deadline and process.poll() is None:
-        time.sleep(0.05)
+    while len(sweeps.read_manifest(out)) < runs and time.time() < deadline and process.poll() is None:
+        time.sleep(0.02)
+
+
+def assert_same_as(whole: Path, out: Path, runs: int = 24) -> None:
+    entries = sweeps.read_manifest(out)
+    assert sorted(e["run"] for e in entries) == list(range(runs))  # every run once: nothing ran twice
+    assert {e["status"] for e in entries} == {"ok"}
+    for kind in ("quarters", "final"):
+        pd.testing.assert_frame_equal(pd.read_parquet(out / f"{kind}.parquet"),
+                                      pd.read_parquet(whole / f"{kind}.parquet"), check_exact=True, obj=kind)
+
+
+def test_a_sweep_killed_mid_way_and_resumed_equals_an_uninterrupted_one(slow, tmp_path):
+    path, whole = slow
+    cut = tmp_path / "cut"
+    process = start_sweep(path, cut, "--workers", "2")
+    wait_for_runs(cut, 5, process)
     os.killpg(process.pid, signal.SIGKILL)  # the sweep and its workers, at once
     process.wait()
     finished = len(sweeps.read_manifest(cut))
     assert 0 < finished < 24, "the sweep should be cut part-way"
     assert not (cut / "final.parquet").exists()
     assert cli.main(["sweep", str(path), "--out", str(cut), "--workers", "2", "--resume"]) == 0
-    entries = sweeps.read_manifest(cut)
-    assert sorted(e["run"] for e in entries) == list(range(24))  # every run once: the resume ran only the rest
-    for kind in ("quarters", "final"):
-        pd.testing.assert_frame_equal(pd.read_parquet(cut / f"{kind}.parquet"),
-                                      pd.read_parquet(whole / f"{kind}.parquet"), check_exact=True)
+    assert_same_as(whole, cut)
+
+
+def test_a_sweep_in_one_process_records_each_batch_at_once_and_survives_kill_9(slow, tmp_path, capsys):
+    path, whole = slow
+    cut = tmp_path / "cut"
+    process = start_sweep(path, cut, "--workers", "1")
+    wait_for_runs(cut, 3, process)
+    # while it runs, a second sweep into the same folder is refused, naming the first one's pid
+    assert cli.main(["sweep", str(path), "--out", str(cut), "--workers", "1", "--resume"]) == 2
+    assert f"another sweep (pid {process.pid}) is writing into this folder" in capsys.readouterr().err
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    finished = len(sweeps.read_manifest(cut))
+    assert 0 < finished < 24, "batches are recorded as they finish, not at the end"
+    assert cli.main(["sweep", str(path), "--out", str(cut), "--workers", "1", "--resume"]) == 0
+    assert f"took over the lock of pid {process.pid}, which no longer runs" in capsys.readouterr().err
+    assert_same_as(whole, cut)
+    assert not (cut / "sweep.lock").exists()
+
+
+def test_a_lock_of_a_running_process_refuses_and_a_dead_ones_is_taken_over(small, tmp_path, capsys):
+    path, reference = small
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    lines = (out / "manifest.jsonl").read_text().splitlines(keepends=True)
+    (out / "manifest.jsonl").write_text("".join(lines[:-2]))
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        (out / "sweep.lock").write_text(json.dumps({"pid": holder.pid, "host": socket.gethostname()}))
+        before = files(out)
+        assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 2
+        assert f"another sweep (pid {holder.pid}) is writing into this folder" in capsys.readouterr().err
+        assert files(out) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert f"took over the lock of pid {holder.pid}, which no longer runs" in capsys.readouterr().err
+    assert_same_results(reference, out)
+
+
+def test_a_local_worker_process_killed_mid_sweep_loses_no_run(slow, tmp_path):
+    import psutil
+
+    path, whole = slow
+    out = tmp_path / "out"
+    process = start_sweep(path, out, "--workers", "2")
+    wait_for_runs(out, 2, process)
+    sweep_process = psutil.Process(process.pid)
+    # the pool's workers are the children of its fork server, itself a child of the sweep
+    workers = [c for c in sweep_process.children(recursive=True) if c.ppid() != process.pid]
+    assert workers and len(sweeps.read_manifest(out)) < 20, "the workers should be running with runs left"
+    workers[0].kill()
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert "a worker process was lost" in err and "run again on a fresh pool" in err
+    assert_same_as(whole, out)  # nothing recorded as failed; every run ok, the same numbers
+
+
+CRASHING_POOL = """
+import multiprocessing, os, sys
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from sim import cli, sweep
+
+real = sweep.run_batch
+
+def run_batch(base, runs, outputs):  # the worker process dies whenever it runs run 5
+    if any(run[0] == 5 for run in runs):
+        os._exit(9)
+    return real(base, runs, outputs)
+
+@contextmanager
+def local_pool(workers):  # forked, so that the workers run the run_batch above
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield pool
+
+sweep.run_batch, sweep.local_pool = run_batch, local_pool
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_runs_whose_worker_keeps_dying_are_left_for_resume_not_failed(small, tmp_path):
+    path, reference = small
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-c", CRASHING_POOL, "sweep", str(path), "--out", str(out), "--workers",
+                           "2"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "runs did not finish" in last and "are not recorded" in last and "--resume` runs them" in last, last
+    entries = sweeps.read_manifest(out)
+    assert {e["status"] for e in entries} <= {"ok"} and 5 not in {e["run"] for e in entries}
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "2", "--resume"]) == 0
+    assert_same_results(reference, out)
+
+
+def test_a_batch_its_executor_loses_is_not_a_failed_run(small, tmp_path, monkeypatch, capsys):
+    from distributed.scheduler import KilledWorker
+
+    path, reference = small
+    real_submit = sweeps.InlineExecutor.submit
+
+    def losing_submit(self, fn, /, base, runs, outputs):  # as Dask reports a task whose workers died
+        if any(run[0] == 3 for run in runs):
+            future = sweeps.cf.Future()
+            future.set_exception(KilledWorker("run_batch-3", SimpleNamespace(address="tcp://127.0.0.1:1"), 3))
+            return future
+        return real_submit(self, fn, base, runs, outputs)
+
+    monkeypatch.setattr(sweeps.InlineExecutor, "submit", losing_submit)
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "did not finish (KilledWorker" in captured.err
+    entries = sweeps.read_manifest(out)
+    assert {e["status"] for e in entries} == {"ok"} and 3 not in {e["run"] for e in entries}
+    assert pd.read_csv(out / "failures.csv").empty
+    assert cli.main(["analyze", str(out)]) == 0
+    assert ("missing: 2 of 12 runs have no results (2 did not finish, `channelsim sweep ... --resume` runs them), "
+            "and 1 of 6 design points no finished run") in capsys.readouterr().out
+    monkeypatch.undo()
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert_same_results(reference, out)
+
+
+def test_a_manifest_line_cut_short_is_dropped_and_its_run_runs_again(small, tmp_path, capsys):
+    path, reference = small
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    manifest = out / "manifest.jsonl"
+    manifest.write_bytes(manifest.read_bytes()[:-40])  # killed while writing the last line
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert "dropped a last line cut short" in capsys.readouterr().err
+    assert all(line.startswith("{") for line in manifest.read_text().splitlines())
+    assert sorted(e["run"] for e in sweeps.read_manifest(out)) == list(range(12))
+    assert_same_results(reference, out)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing"])
+def test_a_damaged_shard_is_named_and_its_runs_run_again_on_resume(small, tmp_path, capsys, damage):
+    path, reference = small
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    shard = sorted((out / "shards").glob("quarters-*.parquet"))[1]
+    if damage == "truncated":
+        shard.write_bytes(shard.read_bytes()[:len(shard.read_bytes()) // 2])
+    else:
+        shard.unlink()
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    err = capsys.readouterr().err
+    problem = "unreadable" if damage == "truncated" else "missing"
+    assert f"warning: {shard} is {problem}" in err and "its batch runs again (2 runs)" in err, err
+    assert sorted(e["run"] for e in sweeps.read_manifest(out)) == list(range(12))
+    assert_same_results(reference, out)
 
 
 def test_consolidation_drops_a_batch_written_twice(small, tmp_path):
@@ -234,21 +578,33 @@ def test_consolidation_drops_a_batch_written_twice(small, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(copy / "final.parquet"), pd.read_parquet(reference / "final.parquet"))
 
 
-def test_a_run_that_raises_is_recorded_and_the_rest_complete(small, tmp_path, monkeypatch, capsys):
+FLAKY_POINT = {"cams": 11, "rate": 0.05}  # design point 4 of SMALL: runs 8 and 9
+
+
+@pytest.fixture
+def flaky(small, tmp_path, monkeypatch, capsys):
+    """A sweep of SMALL in which both runs of one design point raise."""
     path, _ = small
     from sim import model as model_module
 
     real_step = model_module.ChannelModel.step
 
     def flaky_step(self):
-        if self.params.vendor.cams.count == 11 and self.params.vendor.rebate.rate == 0.05 and self.quarter == 2:
+        if (self.params.vendor.cams.count == FLAKY_POINT["cams"] and self.params.vendor.rebate.rate
+                == FLAKY_POINT["rate"] and self.quarter == 2):
             raise ZeroDivisionError("a run that raises")
         real_step(self)
 
     monkeypatch.setattr(model_module.ChannelModel, "step", flaky_step)
     out = tmp_path / "flaky"
-    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
-    printed = capsys.readouterr().out
+    code = cli.main(["sweep", str(path), "--out", str(out), "--workers", "1"])
+    monkeypatch.undo()
+    return code, out, capsys.readouterr().out
+
+
+def test_a_run_that_raises_is_recorded_and_the_rest_complete(flaky):
+    code, out, printed = flaky
+    assert code == 0
     assert "failed runs (2" in printed and "ZeroDivisionError: a run that raises" in printed
     failures = pd.read_csv(out / "failures.csv")
     assert sorted(failures["run"]) == [8, 9]
@@ -257,19 +613,6 @@ def test_a_run_that_raises_is_recorded_and_the_rest_complete(small, tmp_path, mo
     assert json.loads(failures["params"][0]) == {"vendor.rebate.rate": 0.05, "vendor.cams.count": 11}
     final = pd.read_parquet(out / "final.parquet")
     assert sorted(final["run"]) == [r for r in range(12) if r not in (8, 9)]
-
-
-def test_a_folder_holding_another_experiment_is_refused(small, tmp_path, capsys):
-    path, reference = small
-    other = experiment_file(tmp_path, SMALL.replace("seed = 5", "seed = 6"), "other.toml")
-    assert cli.main(["sweep", str(other), "--out", str(reference), "--resume"]) == 2
-    assert "holds the results of a different experiment" in capsys.readouterr().err
-    assert cli.main(["sweep", str(path), "--out", str(reference)]) == 2
-    assert "add --resume" in capsys.readouterr().err
-    (tmp_path / "busy").mkdir()
-    (tmp_path / "busy" / "notes.txt").write_text("mine")
-    assert cli.main(["sweep", str(path), "--out", str(tmp_path / "busy")]) == 2
-    assert "is not empty and holds no sweep" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- analysis
@@ -367,6 +710,86 @@ def test_the_replicate_check_says_how_many_replicates_a_precision_needs(tmp_path
     assert widths[0] > widths[-1]  # more replicates, narrower
     verdict = verdicts.iloc[0]
     assert not verdict["reached"] and verdict["replicates_needed"] > 8
+
+
+def test_analyze_says_how_many_runs_and_design_points_are_missing(flaky, capsys):
+    _, out, _ = flaky
+    assert cli.main(["analyze", str(out)]) == 0
+    said = ("missing: 2 of 12 runs have no results (2 failed, see failures.csv), and 1 of 6 design points no "
+            "finished run")
+    assert said in capsys.readouterr().out
+    assert said[1:] in (out / "analysis" / "report.html").read_text()
+
+
+def fresh_copy(reference: Path, out: Path) -> Path:
+    shutil.copytree(reference, out, ignore=shutil.ignore_patterns("analysis"))
+    return out
+
+
+def _replace_with_file(out: Path) -> None:
+    shutil.rmtree(out)
+    out.write_text("not a folder")
+
+
+DAMAGED = {
+    "no such folder": (shutil.rmtree, "no such folder"),
+    "a file": (_replace_with_file, "not a folder"),
+    "not a sweep folder": (lambda out: (out / "experiment.json").unlink(), "not a sweep folder (no experiment.json)"),
+    "unreadable experiment.json": (lambda out: (out / "experiment.json").write_text('{"experiment": '),
+                                   "experiment.json: unreadable"),
+    "experiment.json of something else": (lambda out: (out / "experiment.json").write_text("[1, 2]"),
+                                          "experiment.json: not a sweep's record"),
+    "missing design.csv": (lambda out: (out / "design.csv").unlink(), "design.csv: missing"),
+    "unreadable design.csv": (lambda out: (out / "design.csv").write_bytes(b"\xff\xfe\x00garbage\n1,2\n"),
+                              "design.csv: unreadable"),
+    "missing final.parquet": (lambda out: (out / "final.parquet").unlink(), "no final.parquet"),
+    "truncated final.parquet": (lambda out: (out / "final.parquet").write_bytes(
+        (out / "final.parquet").read_bytes()[:500]), "final.parquet: unreadable"),
+    "another command's results": (lambda out: (out / ".channelsim").write_text('{"kind": "run"}'),
+                                  "holds channelsim's run results, not a sweep's"),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGED, ids=list(DAMAGED))
+def test_analyze_refuses_a_damaged_folder_with_one_line(small, tmp_path, capsys, case):
+    _, reference = small
+    damage, expected = DAMAGED[case]
+    out = fresh_copy(reference, tmp_path / "out")
+    damage(out)
+    assert cli.main(["analyze", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("channelsim analyze: ") and err.count("\n") == 1 and expected in err, err
+    assert not (out / "analysis").exists()
+
+
+def test_analyze_replaces_its_folder_whole_or_not_at_all(small, tmp_path, monkeypatch, capsys):
+    from sim import analysis as analysis_module
+
+    _, reference = small
+    out = fresh_copy(reference, tmp_path / "out")
+    assert cli.main(["analyze", str(out)]) == 0
+    before = files(out / "analysis")
+    assert json.loads(before[".channelsim"])["kind"] == "analysis"
+    real_write = analysis_module.write
+
+    def disk_full(folder, result):
+        real_write(folder, result)
+        (folder / "points.csv").write_text("half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(analysis_module, "write", disk_full)
+    with pytest.raises(OSError):
+        cli.main(["analyze", str(out), "--kpi", "revenue"])
+    assert files(out / "analysis") == before  # the previous analysis, untouched
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".analysis")) == []
+    monkeypatch.undo()
+    (out / "analysis" / ".channelsim").unlink()  # as analyze wrote it before the marker: still its own
+    assert cli.main(["analyze", str(out)]) == 0
+    (out / "analysis" / "my notes.txt").write_text("mine")  # now the folder holds something analyze did not write
+    (out / "analysis" / ".channelsim").unlink()
+    assert cli.main(["analyze", str(out)]) == 2
+    assert "is not empty and holds no channelsim results" in capsys.readouterr().err
+    assert (out / "analysis" / "my notes.txt").read_text() == "mine"
 
 
 # ---------------------------------------------------------------- bad experiment files
