@@ -63,7 +63,7 @@ class SweepError(Exception):
 
 
 def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
+    tqdm.write(text, file=sys.stderr)  # on a line of its own, above a progress bar in flight
 
 
 # --------------------------------------------------------------------------- work done on the workers
