@@ -15,7 +15,6 @@ import html
 import io
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,7 +45,6 @@ class Analysis:
 
 
 REQUIRED = ("experiment", "design", "parameters", "runs", "replicates", "fingerprint")
-ANALYSIS_FILES = re.compile(r"^(points|sobol|morris|replicates|replicate_verdicts)\.csv$|^report\.html$|^\w+\.png$")
 
 
 def load(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
@@ -306,10 +304,7 @@ def figure_replicates(curve: pd.DataFrame, precision: float) -> bytes:
 def analyze(folder: Path, kpis: list[str] | None = None, precision: float = 0.05) -> Analysis:
     target = folder / "analysis"
     info, final, design = load(folder)
-    # an analysis folder written before the .channelsim marker holds only what analyze writes
-    if not (target.is_dir() and outputs.read_marker(target) is None and any(target.iterdir())
-            and all(ANALYSIS_FILES.match(item.name) for item in target.iterdir())):
-        outputs.check(target, "analysis", option="analysis folder")
+    outputs.check(target, "analysis", option="analysis folder")
     known = [c for c in final.columns if c not in ("run", "point", "replicate", "seed", *info["parameters"])]
     if kpis:
         unknown = [k for k in kpis if k not in known]

@@ -80,14 +80,27 @@ def read_marker(folder: Path) -> dict | None:
     return data if isinstance(data, dict) and "kind" in data else None
 
 
+_ANALYSIS_FILES = re.compile(r"^(points|sobol|morris|replicates|replicate_verdicts)\.csv$|^report\.html$|^\w+\.png$")
+
+
 def _before_markers(folder: Path) -> dict | None:
-    """Results of a run or comparison written before markers existed: their resolved scenario says so."""
+    """Results written before markers existed, known by what they hold: a run's or comparison's resolved
+    scenario, a sweep's record, an analysis' files and nothing else."""
     try:
         with open(folder / "scenario.resolved.toml", encoding="utf-8") as file:
-            first = file.readline()
+            if file.readline().startswith("# Every parameter of this run, as resolved by channelsim"):
+                return {"kind": "run"}
     except (OSError, UnicodeDecodeError):
-        return None
-    return {"kind": "run"} if first.startswith("# Every parameter of this run, as resolved by channelsim") else None
+        pass
+    try:
+        if "fingerprint" in json.loads((folder / "experiment.json").read_text(encoding="utf-8")):
+            return {"kind": "sweep"}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError):
+        pass
+    names = [item.name for item in folder.iterdir()]
+    if "points.csv" in names and all(_ANALYSIS_FILES.match(name) for name in names):
+        return {"kind": "analysis"}
+    return None
 
 
 def marker_text(kind: str) -> str:

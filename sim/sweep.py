@@ -262,12 +262,7 @@ def check_folder(folder: Path, experiment: Experiment, resume: bool) -> Plan:
     info_path = folder / INFO
     # a sweep folder from before the .channelsim marker holds experiment.json: ours, if it is this experiment
     unmarked = folder.is_dir() and outputs.read_marker(folder) is None and info_path.is_file()
-    try:
-        target = outputs.check(folder, "sweep", "--out", inputs=experiment.inputs)
-    except outputs.FolderError:
-        if not unmarked:
-            raise
-        target = _check_unmarked(folder, experiment, shown)
+    target = outputs.check(folder, "sweep", "--out", inputs=experiment.inputs)
     if target.is_dir():
         _check_lock(target, shown)
     if not info_path.exists():
@@ -298,19 +293,6 @@ def _recheck(plan: Plan) -> None:
     seen = _read_info(plan.folder, plan.shown).get("fingerprint") if info_path.exists() else None
     if seen != plan.seen:
         raise SweepError(f"{plan.shown}: another sweep wrote into this folder since it was checked; run again")
-
-
-def _check_unmarked(folder: Path, experiment: Experiment, shown: str) -> Path:
-    """A folder without the marker that holds a sweep's experiment.json (written before the marker): taken
-    for --resume if it is this experiment's (checked next) and holds none of its inputs. outputs.check
-    refuses it for the missing marker alone; `claim` marks it."""
-    target = folder.resolve()
-    for item in experiment.inputs:
-        source = Path(item).resolve()
-        if source.is_relative_to(target):
-            raise outputs.FolderError(f"{shown}: holds {source.relative_to(target)}, an input of this run; results "
-                                      "would replace it. Choose another folder")
-    return target
 
 
 def prepare(plan: Plan, experiment: Experiment) -> None:
