@@ -30,12 +30,18 @@ _FW_TABLE = 65
 class Market:
     def __init__(self, params: Scenario):
         self.params = params
+        # the closing delays shape the pipeline ring: fixed during a run (params.FIXED_DURING_RUN)
         delays = params.market.close_delay.matrix()
         self.pipeline_quarters = delays.shape[1]
         cdf = np.cumsum(delays, axis=1)
         cdf[:, -1] = 1.0
         self.delay_cdf = cdf.astype(np.float32)
-        sigma = params.market.deal_size_sigma.array()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Derive again what is kept from the market's parameters: at the start, and when a schedule entry
+        changes them (the deal-size tables; the potential kept for the quarter)."""
+        sigma = self.params.market.deal_size_sigma.array()
         k = np.maximum(np.arange(_FW_TABLE), 1)
         s2 = np.log1p(np.expm1(sigma[:, None] ** 2) / k[None, :])
         self._fw_mean = self.mean_deal_size()

@@ -18,6 +18,7 @@ from sim.partners import (
     PartnerTable,
     choose_effort,
     declare_columns,
+    firm_profile,
     generate,
     leaving,
     record_quarter,
@@ -176,9 +177,31 @@ class ChannelModel(mesa.Model):
         return out
 
     def apply_schedule(self) -> None:
+        """This quarter's schedule entries, each at once as validated at load (which refused a change to anything
+        fixed during a run); what the model derived from a value an entry changed is derived again."""
         for _, change in applied_order(self.params.schedule):
-            if change.quarter == self.quarter:  # an entry's changes at once, as validated at load
+            if change.quarter == self.quarter:
+                previous = self.params.model_copy(deep=True)
                 assign_paths(self.params, change.set)
+                self._rederive(previous)
+
+    def _rederive(self, previous: Scenario) -> None:
+        """Bring what was derived from the parameters at the start in line with their values now; untouched where
+        they did not change (a run with a schedule is, up to its first change, the run without it, bit for bit)."""
+        params, table = self.params, self.partners
+        if params.market != previous.market:
+            self.market.refresh()
+        if params.partners.presales_selling != previous.partners.presales_selling:  # as partners.generate
+            table.capacity = (table.sales.astype(np.float64)
+                              + params.partners.presales_selling * table.technical.astype(np.float64))
+        segment_mix, verticals = table.segment_mix.astype(np.float64), table.verticals.astype(np.float64)
+        profile, was = firm_profile(segment_mix, verticals, params), firm_profile(segment_mix, verticals, previous)
+        for name, values in profile.items():  # a firm's deals per dollar follow the deal sizes, ...
+            if not np.array_equal(values, was[name]):
+                setattr(table, name, values)
+        for vendor in self.vendors:
+            for policy in vendor.policies:
+                policy.parameters_changed(self)
 
     def plan_programs(self) -> Offers:
         offers = Offers.empty(self.partners.n, self.n_vendors, len(self.params.market.verticals))

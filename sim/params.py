@@ -8,6 +8,7 @@ comment names the source; MODEL.md explains each one.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import math
 import re
@@ -663,9 +664,45 @@ class Run(Node):
     replicates: Annotated[int, Field(ge=1, le=10_000)] = 10
 
 
-# parameters that shape the population or the run and cannot change part-way through it
-FIXED_DURING_RUN = ("quarters", "market.verticals", "partners.count", "partners.roster", "rivals.count", "run",
-                    "schedule", "meta")
+# what shapes the run, the population or the model's arrays and metric columns, fixed at the start: a schedule
+# entry may not change its value (whether it names the path, a value inside it or a table around it)
+FIXED_DURING_RUN = (
+    "quarters", "run", "schedule", "meta",
+    "market.verticals",  # each partner's priorities, the revenue_<vertical> metrics
+    "market.close_delay",  # the pipeline ring's depth, each partner's sales cycle
+    "partners.count", "partners.roster",  # the starting population
+    "rivals.count",  # the vendors x partners arrays
+    "vendor.name", "rivals.program.name",  # the vendors' names: the mindshare_ and revenue_<rival> metrics
+    # the tiers, and with them their number: each partner's tier index, the partners_<tier> metrics
+    "vendor.tiers.names", "rivals.program.tiers.names",
+)
+_ABSENT = object()
+
+
+def _value_at(data: Any, path: str) -> Any:
+    """The value at a dotted path of a dumped tree, or _ABSENT where a table given in part leaves it out."""
+    for part in path.split("."):
+        if not isinstance(data, dict) or part not in data:
+            return _ABSENT
+        data = data[part]
+    return data
+
+
+def _differs(before: Any, after: Any) -> bool:
+    """Whether `after` changes `before`; in a table, only the keys `after` states count (a table given in part
+    leaves the rest to its defaults, compared once the tree is validated)."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return any(key not in before or _differs(before[key], value) for key, value in after.items())
+    return before != after
+
+
+def fixed_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """The first path of FIXED_DURING_RUN whose value differs between two dumped trees (None if none does)."""
+    for path in FIXED_DURING_RUN:
+        was, now = _value_at(before, path), _value_at(after, path)
+        if now is not _ABSENT and _differs(was, now):
+            return path
+    return None
 
 
 class Change(Node):
@@ -746,8 +783,9 @@ class Scenario(Node):
 
     @model_validator(mode="after")
     def _schedule_applies(self) -> Scenario:
-        """Each change names a parameter that may change mid-run, in the horizon; each entry's changes,
-        applied together in the order the run applies them (by quarter, then as listed), leave a valid tree."""
+        """Each change names a parameter, in the horizon; each entry's changes, applied together in the order the
+        run applies them (by quarter, then as listed), leave a valid tree in which nothing of FIXED_DURING_RUN has
+        another value than before the entry (compared by value: a table set whole may not change one either)."""
         if not self.schedule:
             return self
         data = self.model_dump()
@@ -756,18 +794,24 @@ class Scenario(Node):
             where = f"schedule[{index}]"
             if change.quarter > self.quarters:
                 raise ValueError(f"{where}.quarter = {change.quarter}: after the horizon (quarters = {self.quarters})")
+            before = data
+            data = copy.deepcopy(before)
             for path, value in change.set.items():
                 try:
                     check_path(path)
                 except ParameterError as error:
                     raise ValueError(f"{where}.set: {error}") from None
-                if any(path == f or path.startswith(f + ".") for f in FIXED_DURING_RUN):
-                    raise ValueError(f"{where}.set: '{path}' cannot change part-way through a run")
                 set_path(data, path, value)
-            try:
-                Scenario.model_validate(data)
-            except ValidationError as error:
-                raise ValueError(f"{where}: " + "; ".join(explain(error))) from None
+            # what the entry states is checked first: a fixed value changed is named even if the rest is invalid
+            changed = fixed_change(before, data)
+            if changed is None:
+                try:
+                    data = Scenario.model_validate(data).model_dump()
+                except ValidationError as error:
+                    raise ValueError(f"{where}: " + "; ".join(explain(error))) from None
+                changed = fixed_change(before, data)  # and what a table given in part left to its defaults
+            if changed is not None:
+                raise ValueError(f"{where}.set: '{changed}' cannot change part-way through a run")
         return self
 
     # ---- paths
@@ -919,16 +963,22 @@ def assign_paths(tree: Scenario, changes: Mapping[str, Any]) -> None:
         node: Any = tree
         source: Any = changed
         for part in parents:
-            node = node[part] if isinstance(node, dict) else getattr(node, part)
-            source = source[part] if isinstance(source, dict) else getattr(source, part)
-        value = source[leaf] if isinstance(source, dict) else getattr(source, leaf)
-        current = node[leaf] if isinstance(node, dict) else getattr(node, leaf)
+            if _child(node, part) is None:  # an optional table left unset: it is put in place whole
+                leaf = part
+                break
+            node, source = _child(node, part), _child(source, part)
+        value, current = _child(source, leaf), _child(node, leaf)
         if isinstance(value, BaseModel) and type(current) is type(value):
             _copy_into(current, value)  # a whole table: the live node stays the one policies hold
         elif isinstance(node, dict):
             node[leaf] = value
         else:  # validated with the rest of the entry: not checked against the old values of the others
             object.__setattr__(node, leaf, value)
+
+
+def _child(node: Any, key: str) -> Any:
+    """A table's value at `key` (None where a table of values does not hold the key)."""
+    return node.get(key) if isinstance(node, dict) else getattr(node, key)
 
 
 def _copy_into(live: BaseModel, validated: BaseModel) -> None:

@@ -129,7 +129,8 @@ class Policy:
     """One instrument of one vendor's program.
 
     `params` is the instrument's node of the parameter tree; it is read every quarter, so a
-    lever changed during a run (in the browser app) takes effect from the next quarter.
+    lever changed during a run (a scenario's schedule) takes effect from the next quarter; what a
+    policy keeps from its parameters it derives again in `parameters_changed`.
     """
 
     instrument: ClassVar[str] = ""  # the spend metric it books to ("" if none)
@@ -144,6 +145,9 @@ class Policy:
 
     def begin(self, model: ChannelModel) -> None:
         """Once the starting population is in place."""
+
+    def parameters_changed(self, model: ChannelModel) -> None:
+        """A schedule entry has just changed parameters (at the start of a quarter, before the offers)."""
 
     def offer(self, model: ChannelModel, offers: Offers) -> None:
         """Add this instrument's terms to the vendor's row of `offers`."""

@@ -20,6 +20,7 @@ class Termination(Policy):
         """The channel has run under this rule: count each partner's quarters without a deal in its
         year of history, and (for the digital action) start those past the rule in the digital tier."""
         p = self.params
+        self._in_force = (p.enabled, p.rule)
         if self.vendor != 0 or not p.enabled or p.rule != "no_deal":
             return
         t = model.partners
@@ -32,6 +33,13 @@ class Termination(Policy):
         t.failing = failing
         if p.action == "digital":
             t.digital = (failing >= p.quarters) & (t.tenure > p.grace)
+
+    def parameters_changed(self, model):
+        # a rule put in force part-way (switched on, or another rule) counts failing quarters from then on
+        p = self.params
+        if (p.enabled, p.rule) != self._in_force and self.vendor == 0:
+            model.partners.failing = 0
+        self._in_force = (p.enabled, p.rule)
 
     def review(self, model, ledger):
         p = self.params

@@ -39,6 +39,14 @@ class TierProgram(Policy):
 
     def begin(self, model):
         model.partners.tier[self.vendor] = self.qualified(model) if self.enabled else 0
+        self._running = self.enabled
+
+    def parameters_changed(self, model):
+        # a programme switched on part-way places partners where they qualify, as at the start; switched off,
+        # every partner is at the first tier, as in a run without one
+        if self.enabled != self._running:
+            self.begin(model)
+            model.partners.tier_below[self.vendor] = 0
 
     def joined(self, model, rows):
         model.partners.buffer("tier")[self.vendor, rows] = 0
