@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import BaseModel, ValidationError
-from test_bounds import Leaf, _bounds, _dict_type, _ends, _submodel, _unwrap, run_finite
+from test_bounds import Leaf, _bounds, _ends, run_finite
 
 from sim import ChannelModel, ParameterError, metrics
-from sim.params import FIXED_DURING_RUN, SEGMENTS, Change, Scenario, build_scenario
+from sim.params import FIXED_DURING_RUN, SEGMENTS, Change, Scenario, _dict_type, _submodel, _unwrap, build_scenario
 from sim.partners import firm_profile
 
 PARTNERS, QUARTERS, AT = 40, 4, 2
