@@ -9,8 +9,11 @@ bug: exit code 1 with the traceback.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import signal
 import sys
+import threading
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -41,7 +44,10 @@ def parse_assignment(text: str) -> tuple[str, Any]:
 
 
 class _Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
-    pass
+    def _get_help_string(self, action):  # a default only where there is one to say, and only once
+        if action.default in (None, [], False, argparse.SUPPRESS) or "default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -170,9 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _positive(name: str, value: int | None, most: int | None = None) -> None:
     if value is not None and value < 1:
-        raise UserError(f"--{name} {value}: must be at least 1")
+        raise UserError(f"--{name} {value}: must be greater than or equal to 1")
     if value is not None and most is not None and value > most:
-        raise UserError(f"--{name} {value}: must be at most {most:,}")
+        raise UserError(f"--{name} {value}: must be less than or equal to {most}")
 
 
 # options that set a parameter of the tree: its bounds are the tree's, its errors are the option's
@@ -231,7 +237,7 @@ def _output_folder(args, names: list[str], loaded: list, kind: str) -> Path:
     inputs = [file for item in loaded for file in item.inputs]
     try:
         out = args.out or outputs.default_folder(names[0] if kind == "run" else f"{names[0]}-vs-{'+'.join(names[1:])}")
-        outputs.check(out, kind, "--out" if args.out else "the default output folder", inputs)
+        outputs.check(out, kind, "--out" if args.out else "the default output folder (give one with --out)", inputs)
     except outputs.FolderError as error:
         raise UserError(str(error)) from None
     return out
@@ -295,7 +301,8 @@ def _execute(args, paths: list[Path], base: bool) -> int:
             panel.to_parquet(folder / "partners.parquet", index=False)
         for i, (name, item) in enumerate(zip(names, loaded, strict=True)):
             filename = "scenario.resolved.toml" if i == 0 else f"{name}.resolved.toml"
-            (folder / filename).write_text(resolved_toml(item.params, f"{filename} --workers 1"), encoding="utf-8")
+            again = f"{display(out)}/{filename} --out {display(out)}-again"
+            (folder / filename).write_text(resolved_toml(item.params, again), encoding="utf-8")
         images = report.save_figures(report.figures(quarters, first.vendor.tiers.names), folder)
         described = [{"name": n, "title": i.params.meta.title, "question": i.params.meta.question,
                       "files": " <- ".join(display(p) for p in reversed(i.chain)), "changes": _changes(i.params)}
@@ -476,7 +483,7 @@ def cmd_viz(args) -> int:
     if not host.strip():
         raise UserError(f"--host {host!r}: empty; give the address to serve on: 127.0.0.1 (the default, this "
                         "machine only), or 0.0.0.0 to be reachable from other machines")
-    overrides = {"run.seed": args.seed} | ({"partners.count": args.partners} if args.partners else {})
+    overrides = {"run.seed": args.seed} | ({"partners.count": args.partners} if args.partners is not None else {})
     try:
         load(args.scenario, overrides, {"run.seed": "--seed", "partners.count": "--partners"})
     except ScenarioError as error:
@@ -518,18 +525,54 @@ COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "analyze
             "validate": cmd_validate, "bench": cmd_bench, "viz": cmd_viz}
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that what it was writing is cleaned up as on Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    if os.getpid() != _terminate.pid:  # a forked child inherits the handler: it ends as SIGTERM would end it
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+    raise Terminated
+
+
+# what an interrupted command leaves behind
+LEFT = {"sweep": "the runs that finished are recorded; --resume runs the rest",
+        "analyze": "the previous analysis is as it was"}
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help()
         return EXIT_BAD_INPUT
+    if threading.current_thread() is threading.main_thread():
+        _terminate.pid = os.getpid()
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    else:
+        previous = None
+    say = lambda line: print(f"channelsim {args.command}: {line}", file=sys.stderr)  # noqa: E731
     try:
         return COMMANDS[args.command](args)
     except (UserError, ParameterError) as error:
         for line in str(error).splitlines():
-            print(f"channelsim {args.command}: {line}", file=sys.stderr)
+            say(line)
         return EXIT_BAD_INPUT
+    except (KeyboardInterrupt, Terminated) as stop:
+        say(f"{'interrupted' if isinstance(stop, KeyboardInterrupt) else 'terminated'}; "
+            + LEFT.get(args.command, "no results were written; earlier results are as they were"))
+        return 130 if isinstance(stop, KeyboardInterrupt) else 143
+    except OSError as error:
+        if error.errno not in DISK_FULL:
+            raise
+        say(f"cannot write {error.filename or ''}: {error.strerror}; "
+            + LEFT.get(args.command, "no results were written; earlier results are as they were"))
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

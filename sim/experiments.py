@@ -281,10 +281,12 @@ def load_experiment(path: str | Path) -> Experiment:
             check_path(key)
         except ParameterError as error:
             raise ScenarioError([f"{where}: set.{key}: {p}" for p in error.problems]) from None
+    own = {key: f"{where}: set" for key in spec.set} | ({"quarters": f"{where}: experiment"} if d.quarters else {})
     try:
-        scenario = load(scenario_path, fixed)
+        scenario = load(scenario_path, fixed, own)
     except ScenarioError as error:
-        raise ScenarioError([f"{where}: experiment.scenario = {d.scenario!r}: {p}" for p in error.problems]) from None
+        raise ScenarioError([p if p.startswith(where) else f"{where}: experiment.scenario = {d.scenario!r}: {p}"
+                             for p in error.problems]) from None
     base = scenario.params
 
     integer = {}
@@ -310,7 +312,7 @@ def load_experiment(path: str | Path) -> Experiment:
             try:
                 base.with_overrides({name: value})
             except ParameterError as error:
-                raise ScenarioError([f"{where}: parameters.{name} = {value!r}: {p}" for p in error.problems]) from None
+                raise ScenarioError([f"{where}: parameters.{name}: {p}" for p in error.problems]) from None
     if d.design in ("lhs", "sobol", "morris") and d.samples is None:
         what = {"lhs": "design points", "sobol": "the base sample N (runs: N x (parameters + 2))",
                 "morris": "trajectories (runs: trajectories x (parameters + 1))"}[d.design]

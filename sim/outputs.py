@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -32,8 +33,10 @@ MARKER = ".channelsim"
 # kinds of results that may replace each other in one folder
 FAMILIES = {"run": "scenarios", "compare": "scenarios", "sweep": "sweep", "analysis": "analysis",
             "calibrate": "calibrate"}
-SLUG = re.compile(r"^(?!\.+$)(?!.*\.\.)[A-Za-z0-9_.\-]{1,80}$")
-SLUG_RULE = "letters, digits, '-', '_' and '.' (no '/', '\\' or '..'), at most 80 characters"
+SLUG = re.compile(r"(?!\.)(?!.*\.\.)[A-Za-z0-9_.\-]{1,80}")  # matched whole: no trailing newline slips by
+SLUG_RULE = ("letters, digits, '-', '_' and '.', not starting with '.', no '/', '\\' or '..', at most 80 "
+             "characters")
+NAME_MAX = 225  # bytes of a folder name: with the staging folder's suffix it stays within 255
 
 
 class FolderError(Exception):
@@ -41,7 +44,7 @@ class FolderError(Exception):
 
 
 def is_slug(name: str) -> bool:
-    return bool(SLUG.match(name))
+    return SLUG.fullmatch(name) is not None
 
 
 def slug(text: str) -> str:
@@ -77,29 +80,29 @@ def read_marker(folder: Path) -> dict | None:
         data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return data if isinstance(data, dict) and "kind" in data else None
+    kind = data.get("kind") if isinstance(data, dict) else None
+    return data if isinstance(kind, str) and kind in FAMILIES else None
 
 
-_ANALYSIS_FILES = re.compile(r"^(points|sobol|morris|replicates|replicate_verdicts)\.csv$|^report\.html$|^\w+\.png$")
+# What each kind of results held before markers existed: such a folder is ours only if it holds its
+# kind's record and nothing else (a user's file beside a copied record makes it the user's).
+_WRITTEN = {
+    "run": ("scenario.resolved.toml", re.compile(r"(quarters|summary|comparison)\.csv|partners\.parquet|"
+                                                 r"[\w.\-]+\.resolved\.toml|report\.html|\w+\.png")),
+    "sweep": ("experiment.json", re.compile(r"experiment\.json|manifest\.jsonl|design\.csv|failures\.csv|"
+                                            r"(quarters|final|partners)\.parquet|shards|analysis|sweep\.lock|"
+                                            r"\.[\w.\-]+\.[0-9a-f]{8}")),
+    "analysis": ("points.csv", re.compile(r"(points|sobol|morris|replicates|replicate_verdicts)\.csv|report\.html|"
+                                          r"\w+\.png")),
+}
 
 
 def _before_markers(folder: Path) -> dict | None:
-    """Results written before markers existed, known by what they hold: a run's or comparison's resolved
-    scenario, a sweep's record, an analysis' files and nothing else."""
-    try:
-        with open(folder / "scenario.resolved.toml", encoding="utf-8") as file:
-            if file.readline().startswith("# Every parameter of this run, as resolved by channelsim"):
-                return {"kind": "run"}
-    except (OSError, UnicodeDecodeError):
-        pass
-    try:
-        if "fingerprint" in json.loads((folder / "experiment.json").read_text(encoding="utf-8")):
-            return {"kind": "sweep"}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError):
-        pass
+    """The kind of results written before markers existed, known by holding only what that kind writes."""
     names = [item.name for item in folder.iterdir()]
-    if "points.csv" in names and all(_ANALYSIS_FILES.match(name) for name in names):
-        return {"kind": "analysis"}
+    for kind, (record, written) in _WRITTEN.items():
+        if record in names and all(written.fullmatch(name) for name in names):
+            return {"kind": kind}
     return None
 
 
@@ -120,7 +123,16 @@ def check(path: Path, kind: str, option: str = "--out", inputs: Iterable[Path] =
     """Refuse an output folder that is not new, empty or channelsim's own results of a compatible
     kind; returns it resolved. Nothing is created or changed."""
     shown = f"{option} {path}"
+    try:
+        return _check(path, kind, shown, option, inputs)
+    except OSError as error:  # a name too long, a folder that cannot be read, ...
+        raise FolderError(f"{shown}: cannot be used for results ({error.strerror or error})") from None
+
+
+def _check(path: Path, kind: str, shown: str, option: str, inputs: Iterable[Path]) -> Path:
     target = _resolve(path, option)
+    if len(os.fsencode(target.name)) > NAME_MAX:
+        raise FolderError(f"{shown}: the folder's name is too long (at most {NAME_MAX} bytes)")
     # the nearest part of the path that exists must be a folder we may write in
     existing = target
     while not existing.exists() and not existing.is_symlink():
@@ -153,8 +165,12 @@ def check(path: Path, kind: str, option: str = "--out", inputs: Iterable[Path] =
     parent = existing if existing != target else target.parent
     if not os.access(parent, os.W_OK | os.X_OK):
         raise FolderError(f"{shown}: cannot write in {parent} (permission denied)")
-    if target.is_dir() and any(target.iterdir()) and not os.access(target, os.W_OK | os.X_OK):
-        raise FolderError(f"{shown}: its results cannot be replaced (no permission to change {target})")
+    if target.is_dir():
+        # replacing a folder changes who owns it and its permissions: only for one this user may change
+        sticky = parent.stat().st_mode & stat.S_ISVTX and os.geteuid() not in (0, target.stat().st_uid,
+                                                                               parent.stat().st_uid)
+        if sticky or not os.access(target, os.W_OK | os.X_OK):
+            raise FolderError(f"{shown}: this user may not change it (permission denied); choose another folder")
     return target
 
 

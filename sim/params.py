@@ -57,7 +57,7 @@ class CapBounds:
 
     def _check(self, value: float) -> float:
         if math.isnan(value):
-            raise ValueError("must be a number (an amount, or inf for no cap), not NaN")
+            raise ValueError("must be a finite number, or inf for no cap")
         if not value > self.gt:
             raise ValueError(f"must be greater than {self.gt:g}")
         if math.isfinite(value) and value > self.le:
@@ -1053,7 +1053,8 @@ def explain(error: ValidationError, data: Mapping[str, Any] | None = None,
         if isinstance(value, (dict, BaseModel)) and item["type"] in ("value_error", "assertion_error"):
             lines.append(f"{path}: {message}" if path else message)
         else:
-            lines.append(f"{path} = {value!r}: {message}" if path else message)
+            shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as TOML writes a bool
+            lines.append(f"{path} = {shown}: {message}" if path else message)
     return lines
 
 

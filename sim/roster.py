@@ -54,10 +54,42 @@ def columns_allowed(params: Scenario) -> list[str]:
     return ["id", "name", *SEGMENTS, *ROLES, *params.market.verticals, "trailing_revenue", "tier"]
 
 
-def header_of(path: Path) -> list[str]:
-    """The column names of a CSV file's header row, as written (pandas would rename a duplicate)."""
+def read_table(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """A CSV file's cells as text, and the line of the file each row is on (as a spreadsheet counts).
+
+    Read with the csv module rather than pandas, so that what pandas would quietly mend is named:
+    a column name given twice, a row with more cells than the header has columns (an unquoted comma
+    in a name). A byte-order mark is not part of the first name; blank lines are skipped; a row with
+    fewer cells has the rest empty; an unnamed column with nothing in it (a trailing comma) is dropped.
+    """
+    where = display(path)
+    # utf-8-sig: a byte-order mark, as spreadsheets write, is not part of the first column's name
     with open(path, encoding="utf-8-sig", newline="") as file:
-        return [name.strip() for name in next(csv.reader(file), [])]
+        reader = csv.reader(file, skipinitialspace=True, strict=True)
+        header = [name.strip() for name in next(reader, [])]
+        rows, lines = [], []
+        for cells in reader:
+            if not cells or (len(cells) == 1 and not cells[0].strip()):
+                continue
+            if len(cells) > len(header):
+                raise RosterError([f"{where}, row {reader.line_num}: {len(cells)} cells for {len(header)} columns "
+                                   "(a comma inside a value needs the value in double quotes)"])
+            rows.append(cells + [""] * (len(header) - len(cells)))
+            lines.append(reader.line_num)
+    if not header:
+        raise RosterError([f"{where}: is empty: a roster needs a header row and one row per partner"])
+    for index, column in enumerate(header):
+        if column and column in header[:index]:
+            raise RosterError([f"{where}: the column '{column}' appears twice in the header (columns "
+                               f"{header.index(column) + 1} and {index + 1})"])
+    table = pd.DataFrame(rows, columns=range(len(header)), dtype=object)
+    keep = [i for i, name in enumerate(header) if name or (table[i].str.strip() != "").any()]
+    for i in keep:
+        if not header[i]:
+            raise RosterError([f"{where}: column {i + 1} has no name in the header but holds values"])
+    table = table[keep]
+    table.columns = [header[i] for i in keep]
+    return table.astype(str), lines
 
 
 def read(path: str | Path, params: Scenario) -> pd.DataFrame:
@@ -66,20 +98,11 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
     if not path.is_file():
         raise _fail(path, "file not found" if not path.exists() else "not a file")
     try:
-        header = header_of(path)
-        # utf-8-sig: a byte-order mark, as spreadsheets write, is not part of the first column's name
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
+        raw, line_of = read_table(path)
     except (OSError, UnicodeDecodeError) as error:
         raise _fail(path, f"cannot be read ({error.__class__.__name__}: {error})") from None
-    except pd.errors.EmptyDataError:
-        raise _fail(path, "is empty: a roster needs a header row and one row per partner") from None
-    except pd.errors.ParserError as error:
-        raise _fail(path, f"is not a valid CSV ({str(error).strip()})") from None
-    for index, column in enumerate(header):
-        if column in header[:index]:
-            raise _fail(path, f"the column '{column}' appears twice in the header (columns {header.index(column) + 1} "
-                              f"and {index + 1})")
-    raw.columns = header
+    except csv.Error as error:
+        raise _fail(path, f"is not a valid CSV ({error})") from None
     allowed = columns_allowed(params)
     for column in raw.columns:
         if column not in allowed:
@@ -94,10 +117,10 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
     ids = raw["id"].str.strip()
     empty = np.flatnonzero(ids == "")
     if empty.size:
-        raise _fail(path, "an id is required", int(empty[0]) + 2, "id")
+        raise _fail(path, "an id is required", line_of[int(empty[0])], "id")
     duplicated = np.flatnonzero(ids.duplicated().to_numpy())
     if duplicated.size:
-        raise _fail(path, f"id {ids.iloc[duplicated[0]]!r} appears twice", int(duplicated[0]) + 2, "id")
+        raise _fail(path, f"id {ids.iloc[duplicated[0]]!r} appears twice", line_of[int(duplicated[0])], "id")
     out["id"] = ids
     if "name" in raw.columns:
         out["name"] = raw["name"].str.strip()
@@ -106,12 +129,16 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
                 whole: bool = False) -> pd.Series:
         text = raw[column].str.strip()
         value = pd.to_numeric(text.replace("", np.nan), errors="coerce")
-        bad = (text != "") & (value.isna() | (value < low) | (value > high) | ~np.isfinite(value.fillna(0)))
+        infinite = (text != "") & (value.notna() & ~np.isfinite(value.fillna(0)) | text.str.lower().eq("nan"))
+        if infinite.any():
+            row = int(np.flatnonzero(infinite.to_numpy())[0])
+            raise _fail(path, f"{text.iloc[row]!r} is not allowed: must be a finite number", line_of[row], column)
+        bad = (text != "") & (value.isna() | (value < low) | (value > high))
         if whole:
             bad |= value.notna() & (value != np.floor(value.fillna(0)))
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise _fail(path, f"{text.iloc[row]!r} is not allowed: {allowed_text}", row + 2, column)
+            raise _fail(path, f"{text.iloc[row]!r} is not allowed: {allowed_text}", line_of[row], column)
         return value
 
     def group(columns: list[str], what: str, allowed_text: str) -> None:
@@ -124,12 +151,12 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
         if partial.any():
             row = int(np.flatnonzero(partial.to_numpy())[0])
             column = values.columns[blank.iloc[row].to_numpy()][0]
-            raise _fail(path, f"{what}: give every column or none in a row", row + 2, column)
+            raise _fail(path, f"{what}: give every column or none in a row", line_of[row], column)
         total = values.fillna(0).sum(axis=1)
         off = ~blank.all(axis=1) & ((total - 1.0).abs() > 0.01)
         if off.any():
             row = int(np.flatnonzero(off.to_numpy())[0])
-            raise _fail(path, f"{what} must sum to 1 (this row sums to {total.iloc[row]:.4g})", row + 2)
+            raise _fail(path, f"{what} must sum to 1 (this row sums to {total.iloc[row]:.4g})", line_of[row])
         for column in columns:
             out[column] = values[column] if column in values else np.where(blank.all(axis=1), np.nan, 0.0)
 
@@ -155,7 +182,7 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise _fail(path, f"{tiers.iloc[row]!r} is not a tier{_suggest(tiers.iloc[row], names)}; tiers are "
-                              f"{', '.join(names)}", row + 2, "tier")
+                              f"{', '.join(names)}", line_of[row], "tier")
         out["tier"] = tiers.map({n: i for i, n in enumerate(names)})
     return out
 

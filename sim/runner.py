@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,17 +26,48 @@ from sim.streams import derived_seed
 _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
+def _die_with(main: int) -> None:
+    """In a worker: exit when the process that made the pool ends, however it ends (kill -9 included).
+
+    A worker's parent is the fork server, which outlives a killed main process (the workers hold its
+    lifeline), and an idle worker waits on its task queue for ever: each would be left running. A
+    thread watches the main process through a pidfd and ends the worker when it has gone."""
+    try:
+        handle = os.pidfd_open(main)
+    except ProcessLookupError:
+        os._exit(1)
+    except (OSError, AttributeError):  # no pidfd here (not Linux): the pool's own shutdown is all there is
+        return
+
+    def watch() -> None:
+        select.select([handle], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-main", daemon=True).start()
+
+
 @contextmanager
 def local_pool(workers: int):
     """A pool of worker processes forked from a server that has already imported the model, so
-    workers start in a fraction of a second; one BLAS thread each."""
+    workers start in a fraction of a second; one BLAS thread each. If the work stops early (an
+    error, Ctrl-C, SIGTERM) the workers are stopped at once rather than left to finish their runs;
+    if this process is killed, they end with it."""
     previous = {k: os.environ.get(k) for k in _ONE_THREAD}
     os.environ.update(_ONE_THREAD)
     try:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["sim.model", "sim.sweep", "sim.report"])
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_die_with,
+                                   initargs=(os.getpid(),))
+        try:
             yield pool
+        except BaseException:
+            # the executor keeps no public handle on its processes; without this, shutdown waits for their runs
+            for process in dict(getattr(pool, "_processes", None) or {}).values():
+                process.kill()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     finally:
         for key, value in previous.items():
             if value is None:

@@ -188,8 +188,8 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None,
         for leaf in leaf_paths(data):
             provenance[leaf] = file
     overrides = dict(overrides or {})
-    for leaf in overrides:
-        provenance[leaf] = (origins or {}).get(leaf, "--set")
+    origins = {leaf: (origins or {}).get(leaf, "--set") for leaf in overrides}
+    provenance.update(origins)
     try:
         params = build_scenario(merged, overrides)
     except ParameterError as error:
@@ -207,16 +207,24 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None,
 def _blame(problem: str, provenance: Mapping[str, Path | str], default: Path, origins: Mapping[str, str]) -> str:
     """A problem with the file or option it comes from: `--quarters 0: must be ...` for an option that
     sets one parameter, `file: path = value: must be ...` otherwise."""
-    origin = _origin(problem, provenance, default)
+    origin = _origin(problem, provenance, default, origins)
     leaf = problem_path(problem)
-    if origin in origins.values() and origins.get(leaf) == origin and problem.startswith(f"{leaf} = "):
+    option = origin.startswith("--") and origin != "--set"  # an option that sets this one parameter
+    if option and origins.get(leaf) == origin and problem.startswith(f"{leaf} = "):
         return f"{origin} {problem.removeprefix(f'{leaf} = ')}"
+    if "horizon" in problem and "quarters" in origins and origin != origins["quarters"]:
+        problem += f" (quarters set by {origins['quarters']})"
     return f"{origin}: {problem}"
 
 
-def _origin(problem: str, provenance: Mapping[str, Path | str], default: Path) -> str:
-    """The file (or --set) a problem comes from: the one that set its path or the nearest table above."""
+def _origin(problem: str, provenance: Mapping[str, Path | str], default: Path,
+            origins: Mapping[str, str] | None = None) -> str:
+    """What a problem comes from: an override at or inside its path (the change just made), else the
+    file that set its path or the nearest table above."""
     path = problem_path(problem).split("[")[0]
+    for leaf in origins or {}:
+        if path and (leaf == path or leaf.startswith(f"{path}.")):
+            return origins[leaf]
     while path:
         if path in provenance:
             origin = provenance[path]
@@ -233,7 +241,8 @@ def validate_file(path: str | Path) -> str:
             table = roster.read(path, Scenario())
         except roster.RosterError as error:
             raise ScenarioError(error.problems) from None
-        return f"{display(path)}: ok (a roster of {len(table)} partners, checked against the default tree)"
+        return (f"{display(path)}: ok (a roster of {len(table)} partner{'' if len(table) == 1 else 's'}, checked "
+                "against the default tree)")
     loaded = load(path)
     chain = " <- ".join(display(p) for p in reversed(loaded.chain))
     return f"{display(path)}: ok ({loaded.params.meta.title}; {chain})"

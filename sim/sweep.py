@@ -603,7 +603,7 @@ def sweep(experiment: Experiment, folder: Path, workers: int = 1, scheduler: str
     """Run the experiment's runs the folder does not hold yet. Every check comes first (SweepError or
     outputs.FolderError, nothing written); then the executor starts and the folder is claimed."""
     if workers < 1:
-        raise SweepError(f"--workers {workers}: must be at least 1")
+        raise SweepError(f"--workers {workers}: must be greater than or equal to 1")
     plan = check_folder(Path(folder), experiment, resume)
     with Workers(workers, scheduler, cluster) as pool:
         outputs.claim(plan.folder, "sweep")

@@ -283,7 +283,7 @@ def test_nan_or_inf_anywhere_is_refused_as_not_a_finite_number(bad):
             build_scenario(data)
         expected = "must be a finite number"
         if leaf.no_cap and math.isnan(bad):
-            expected = "must be a number (an amount, or inf for no cap), not NaN"
+            expected = "must be a finite number, or inf for no cap"
         if leaf.no_cap and bad < 0:
             expected = "must be greater than 0"
         named = (leaf.name, ".".join(map(str, leaf.path)))  # a list item as [0] or, in older messages, .0

@@ -1,15 +1,25 @@
 """Users' files are safe: results go only into a new folder or channelsim's own, names cannot escape
 `out/`, results are replaced atomically, and every bad option is refused before any work."""
 
+import contextlib
+import io
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 import tomllib
 from pathlib import Path
 
+import psutil
 import pytest
 
 from sim import cli, outputs, report, scenarios
 from sim.model import ChannelModel
 from sim.params import ParameterError, Scenario, assign_paths
+from sim.serve import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.toml"
@@ -105,8 +115,10 @@ def test_results_written_before_markers_existed_are_recognised_as_ours(project):
     (project / "results" / outputs.MARKER).unlink()
     assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 0
     (project / "results" / outputs.MARKER).unlink()
-    (project / "results" / "scenario.resolved.toml").write_text("# my own notes\n")
+    (project / "results" / "thesis.docx").write_text("a user's file beside a copied record")  # now it is theirs
+    before = snapshot(project / "results")
     assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 2
+    assert snapshot(project / "results") == before
 
 
 def test_an_empty_folder_may_receive_results(project):
@@ -118,7 +130,8 @@ def test_an_empty_folder_may_receive_results(project):
 # ---------------------------------------------------------------- names cannot escape
 
 
-@pytest.mark.parametrize("name", ["../victim", "/tmp/victim", "a/b", "..", "a\\\\b", "..hidden", "x" * 81])
+@pytest.mark.parametrize("name", ["../victim", "/tmp/victim", "a/b", "..", "a\\\\b", "..hidden", ".hidden", "x" * 81,
+                                  "foo\\n", "caf\u00e9", "a\u2215b"])
 def test_a_scenario_name_that_would_escape_is_refused(name, project, capsys):
     victim = project.parent / "victim"
     victim.mkdir(exist_ok=True)
@@ -157,15 +170,26 @@ def test_slug_makes_a_safe_name_of_any_text():
 # ---------------------------------------------------------------- replacing results is atomic
 
 
-def test_a_failure_while_writing_leaves_the_previous_results_intact(project, monkeypatch):
+def test_a_failure_while_writing_leaves_the_previous_results_intact(project, monkeypatch, capsys):
     assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 0
     before = snapshot(project / "results")
 
-    def broken(*args, **kwargs):
-        raise OSError(28, "No space left on device")
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device", "report.html")
 
-    monkeypatch.setattr(report, "write_page", broken)
-    with pytest.raises(OSError, match="No space left"):
+    monkeypatch.setattr(report, "write_page", disk_full)
+    assert channelsim("run", "s.toml", "--out", "results", "--quarters", "3", "--replicates", "1", "--workers", 1) == 1
+    error = capsys.readouterr().err
+    assert "cannot write report.html: No space left on device; no results were written" in error
+    assert "Traceback" not in error
+    assert snapshot(project / "results") == before
+    assert sorted(p.name for p in project.iterdir()) == ["data", "notes.txt", "results", "s.toml"]
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(report, "write_page", bug)
+    with pytest.raises(ZeroDivisionError):  # a bug is not bad input: it keeps its traceback (exit 1)
         channelsim("run", "s.toml", "--out", "results", "--quarters", "3", "--replicates", "1", "--workers", 1)
     assert snapshot(project / "results") == before
     assert sorted(p.name for p in project.iterdir()) == ["data", "notes.txt", "results", "s.toml"]
@@ -212,8 +236,8 @@ def test_a_staging_folder_left_by_a_killed_process_is_cleared_by_the_next_write(
     ("--seed", "-1", "--seed -1: must be greater than or equal to 0"),
     ("--quarters", "0", "--quarters 0: must be greater than or equal to 1"),
     ("--quarters", "401", "--quarters 401: must be less than or equal to 400"),
-    ("--workers", "0", "--workers 0: must be at least 1"),
-    ("--workers", "100000", "--workers 100000: must be at most 512"),
+    ("--workers", "0", "--workers 0: must be greater than or equal to 1"),
+    ("--workers", "100000", "--workers 100000: must be less than or equal to 512"),
     ("--set", "vendor.rebate.rat=0.1", "--set: unknown parameter 'vendor.rebate.rat'"),
     ("--set", "quarters=0", "--set: quarters = 0: must be greater than or equal to 1"),
     ("--set", "novalue", "--set 'novalue': expected path=value"),
@@ -230,7 +254,8 @@ def test_compare_refuses_scenarios_with_different_horizons_unless_told_one(proje
     (project / "short.toml").write_text(f'extends = "{BASELINE}"\nquarters = 6\n[partners]\ncount = 60\n')
     assert channelsim("compare", "s.toml", "short.toml", "--replicates", 1, "--workers", 1) == 2
     error = capsys.readouterr().err
-    assert "different horizons" in error and "s.toml has quarters = 40" in error and "short.toml has quarters = 6" in error
+    assert "different horizons" in error
+    assert "s.toml has quarters = 40" in error and "short.toml has quarters = 6" in error
     assert not (project / "out").exists()
     assert channelsim("compare", "s.toml", "short.toml", "--quarters", 2, "--replicates", 1, "--workers", 1) == 0
 
@@ -285,7 +310,8 @@ def test_a_schedule_is_validated_in_the_order_the_run_applies_it(tmp_path):
 
 def test_one_path_notation_in_messages(tmp_path):
     path = tmp_path / "s.toml"
-    path.write_text('[[schedule]]\nquarter = 0\nset = {}\n[vendor.rebate]\nladder = [{ threshold = 5e5, rate = 0.9 }]\n')
+    path.write_text('[[schedule]]\nquarter = 0\nset = {}\n'
+                    '[vendor.rebate]\nladder = [{ threshold = 5e5, rate = 0.9 }]\n')
     with pytest.raises(scenarios.ScenarioError) as caught:
         scenarios.load(path)
     text = "\n".join(caught.value.problems)
@@ -340,8 +366,6 @@ def test_viz_refuses_an_empty_or_bad_host_and_warns_for_every_interface(monkeypa
     assert channelsim("viz", "--seed", str(2**64)) == 2
     assert f"--seed {2**64}: must be less than" in capsys.readouterr().err
     assert not started
-    from sim.serve import free_port
-
     assert channelsim("viz", "--host", "0.0.0.0", "--port", free_port()) == 0
     assert "warning: --host 0.0.0.0 serves on every network interface" in capsys.readouterr().err
     assert started and started[0][1][started[0][1].index("--host") + 1] == "0.0.0.0"
@@ -349,3 +373,147 @@ def test_viz_refuses_an_empty_or_bad_host_and_warns_for_every_interface(monkeypa
     assert channelsim("viz", "--port", free_port()) == 0
     assert "warning" not in capsys.readouterr().err
     assert started[0][1][started[0][1].index("--host") + 1] == "127.0.0.1"
+
+
+# ---------------------------------------------------------------- what a new user tried
+
+
+def test_a_name_too_long_or_a_marker_that_is_not_ours_is_refused_before_any_work(project, monkeypatch, capsys):
+    for out in ("x" * 300, "x" * 250):
+        assert channelsim("run", "s.toml", "--out", out, *QUICK) == 2
+        assert "the folder's name is too long" in capsys.readouterr().err or "cannot be used" in capsys.readouterr().err
+    for kind in ('["run"]', "null", '"wizard"'):
+        (project / "odd").mkdir(exist_ok=True)
+        (project / "odd" / outputs.MARKER).write_text(f'{{"kind": {kind}}}')
+        assert channelsim("run", "s.toml", "--out", "odd", *QUICK) == 2
+        assert "holds no channelsim results" in capsys.readouterr().err
+    assert not (project / "out").exists()
+
+
+AS_NOBODY = """
+import os, sys
+import encodings.utf_8_sig  # noqa: F401
+from sim import cli, outputs, report, runner, scenarios  # imported as root: the interpreter lives under /root
+os.setgid(65534); os.setuid(65534)
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+def test_a_folder_this_user_may_not_change_is_refused_even_when_empty(tmp_path):
+    home = Path(tempfile.mkdtemp(prefix="channelsim-shared-", dir="/tmp"))  # pytest's own folders are root's only
+    home.chmod(0o777)
+    (home / "s.toml").write_text(f'extends = "{BASELINE}"\n[partners]\ncount = 40\n')
+    (home / "theirs").mkdir()  # root's, empty: nobody may not replace it
+    (home / "read_only").mkdir()
+    os.chown(home / "read_only", 65534, 65534)
+    (home / "read_only").chmod(0o555)  # nobody's own, made read-only on purpose
+    for out in ("theirs", "read_only"):
+        done = subprocess.run([sys.executable, "-c", AS_NOBODY, "run", "s.toml", "--out", out, *QUICK],
+                              cwd=home, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2, done.stderr
+        assert f"--out {out}: this user may not change it" in done.stderr
+    assert (home / "theirs").stat().st_uid == 0 and (home / "read_only").stat().st_mode & 0o777 == 0o555
+    shutil.rmtree(home)
+
+
+def test_the_resolved_scenario_says_how_to_repeat_the_run_into_a_new_folder(project):
+    assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 0
+    header = (project / "results" / "scenario.resolved.toml").read_text().splitlines()[1]
+    command = header.split("Repeat it exactly with: channelsim ")[1].split()
+    assert command == ["run", "results/scenario.resolved.toml", "--out", "results-again"]
+    assert channelsim(*command) == 0
+    again = (project / "results-again" / "quarters.csv").read_bytes()
+    assert (project / "results" / "quarters.csv").read_bytes() == again
+
+
+def test_a_problem_is_blamed_on_the_change_that_made_it(project, capsys):
+    assert channelsim("run", "s.toml", "--set", "vendor.margin.lines.hardware.share=0.5", *QUICK) == 2
+    assert capsys.readouterr().err.startswith("channelsim run: --set: vendor.margin: product line shares must sum to 1")
+    assert channelsim("run", ROOT / "scenarios" / "rival_attack.toml", "--quarters", 4, "--replicates", 1) == 2
+    assert "after the horizon (quarters = 4) (quarters set by --quarters)" in capsys.readouterr().err
+
+
+def test_help_states_a_default_only_where_there_is_one():
+    for command in ("run", "compare", "sweep", "analyze", "viz", "bench"):
+        with pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+    for command in ("run", "viz"):
+        text = io.StringIO()
+        with contextlib.redirect_stdout(text), pytest.raises(SystemExit):
+            cli.main([command, "--help"])
+        assert "(default: None)" not in text.getvalue() and "(default: [])" not in text.getvalue()
+        assert "examples:" in text.getvalue()
+
+
+def test_viz_refuses_a_partner_count_of_zero(capsys, monkeypatch):
+    monkeypatch.setattr(os, "execve", lambda *args: pytest.fail("should not serve"))
+    assert channelsim("viz", "--partners", 0) == 2
+    assert "--partners 0: must be greater than or equal to 1" in capsys.readouterr().err
+
+
+def test_roster_rows_are_read_as_written_or_named(tmp_path, capsys):
+    cases = {"id,name\nA,Acme, Inc\nB,Beta\n": "row 2: 3 cells for 2 columns",
+             "id,sales,technical\nA,1,2,3\n": "row 2: 4 cells for 3 columns",
+             "id,trailing_revenue\nA,inf\n": "'inf' is not allowed: must be a finite number",
+             "id,,sales\nA,x,1\n": "column 2 has no name in the header but holds values",
+             'id,name\nA,"Acme\n': "is not a valid CSV"}
+    for text, expected in cases.items():
+        (tmp_path / "r.csv").write_text(text)
+        assert channelsim("validate", tmp_path / "r.csv") == 2
+        assert expected in capsys.readouterr().err, text
+    # a quoted comma, a blank line, a trailing comma
+    (tmp_path / "r.csv").write_text('id,name,sales,\nA,"Acme, Inc",3,\n\nB,Beta,2,\n')
+    assert channelsim("validate", tmp_path / "r.csv") == 0
+    assert "a roster of 2 partners" in capsys.readouterr().out
+    (tmp_path / "r.csv").write_text("id,sales\nA,3\n\nB,x\n")
+    assert channelsim("validate", tmp_path / "r.csv") == 2
+    assert "r.csv, row 4, column 'sales': 'x'" in capsys.readouterr().err  # the file's own line number
+
+
+STOPPED = """
+import os, signal, sys, time
+from sim import cli, report
+real = report.write_page
+def slow(*args, **kwargs):  # stopped while the results are being written
+    real(*args, **kwargs)
+    print("writing", flush=True)
+    time.sleep(60)
+report.write_page = slow
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("stop, code, word", [(2, 130, "interrupted"), (15, 143, "terminated")],
+                         ids=["SIGINT", "SIGTERM"])
+def test_a_run_stopped_while_writing_leaves_the_previous_results_and_no_staging(stop, code, word, project):
+    assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 0
+    before = snapshot(project / "results")
+    process = subprocess.Popen([sys.executable, "-c", STOPPED, "run", "s.toml", "--out", "results", "--quarters", "3",
+                                "--replicates", "1", "--workers", "1"], cwd=project, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    assert [p for p in project.iterdir() if ".staging-" in p.name]  # caught in the act
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code and f"{word}; no results were written" in err and "Traceback" not in err
+    assert snapshot(project / "results") == before
+    assert not [p for p in project.iterdir() if ".staging-" in p.name]
+
+
+def test_worker_processes_end_with_a_run_killed_with_sigkill(project):
+    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "run", "s.toml", "--replicates", "4", "--workers", "2",
+                                "--set", "partners.count=60000", "--quarters", "40", "--out", "big"], cwd=project,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    main = psutil.Process(process.pid)
+    deadline = time.time() + 60
+    while len([c for c in main.children(recursive=True) if "forkserver" in " ".join(c.cmdline())]) < 3:
+        assert time.time() < deadline and process.poll() is None, "the workers should have started"
+        time.sleep(0.1)
+    helpers = main.children(recursive=True)  # the fork server, its workers, the resource tracker
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    gone, alive = psutil.wait_procs(helpers, timeout=15)
+    for left in alive:
+        left.kill()
+    assert not alive, [" ".join(p.cmdline())[:80] for p in alive]
