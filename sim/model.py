@@ -22,6 +22,7 @@ from sim.partners import (
     generate,
     leaving,
     record_quarter,
+    selling_capacity,
     softmax,
     update_relationships,
 )
@@ -191,9 +192,9 @@ class ChannelModel(mesa.Model):
         params, table = self.params, self.partners
         if params.market != previous.market:
             self.market.refresh()
-        if params.partners.presales_selling != previous.partners.presales_selling:  # as partners.generate
-            table.capacity = (table.sales.astype(np.float64)
-                              + params.partners.presales_selling * table.technical.astype(np.float64))
+        if params.partners.presales_selling != previous.partners.presales_selling:
+            sales, technical = table.sales.astype(np.float64), table.technical.astype(np.float64)
+            table.capacity = selling_capacity(sales, technical, params)
         segment_mix, verticals = table.segment_mix.astype(np.float64), table.verticals.astype(np.float64)
         profile, was = firm_profile(segment_mix, verticals, params), firm_profile(segment_mix, verticals, previous)
         for name, values in profile.items():  # a firm's deals per dollar follow the deal sizes, ...

@@ -349,7 +349,7 @@ def generate(params: Scenario, sources: list[tuple[Streams, np.ndarray]], n_vend
         "sales": sales,
         "technical": technical,
         "marketing": marketing,
-        "capacity": sales + p.presales_selling * technical,
+        "capacity": selling_capacity(sales, technical, params),
         "segment_mix": segment_mix,
         "verticals": verticals,
         **firm_profile(segment_mix, verticals, params),
@@ -360,6 +360,11 @@ def generate(params: Scenario, sources: list[tuple[Streams, np.ndarray]], n_vend
         "capability": logit_normal(p.capability.initial, p.capability.spread, "capability"),
         "goodwill": logit_normal(p.goodwill.initial, p.goodwill.spread, "goodwill"),
     }
+
+
+def selling_capacity(sales: np.ndarray, technical: np.ndarray, params: Scenario) -> np.ndarray:
+    """Selling FTEs: the sellers and the share of presales staff time that sells."""
+    return sales + params.partners.presales_selling * technical
 
 
 def firm_profile(segment_mix: np.ndarray, verticals: np.ndarray, params: Scenario) -> dict[str, np.ndarray]:

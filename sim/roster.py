@@ -189,7 +189,7 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
 
 def apply(columns: dict[str, np.ndarray], roster: pd.DataFrame, params: Scenario) -> dict[str, np.ndarray]:
     """Lay the roster's values over generated partners (a row each, in roster order)."""
-    from sim.partners import firm_profile  # the derived attributes follow the roster's values
+    from sim.partners import firm_profile, selling_capacity  # the derived attributes follow the roster's values
 
     def given(column: str) -> np.ndarray | None:
         if column not in roster:
@@ -203,7 +203,7 @@ def apply(columns: dict[str, np.ndarray], roster: pd.DataFrame, params: Scenario
             known = ~np.isnan(values)
             columns[role][known] = values[known]
     columns["headcount"] = columns["sales"] + columns["technical"] + columns["marketing"]
-    columns["capacity"] = columns["sales"] + params.partners.presales_selling * columns["technical"]
+    columns["capacity"] = selling_capacity(columns["sales"], columns["technical"], params)
     for group, name in ((list(SEGMENTS), "segment_mix"), (list(params.market.verticals), "verticals")):
         if all(c in roster for c in group):
             values = roster[group].to_numpy(dtype=float).T
