@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from sim import outputs
-from sim.params import ParameterError
 
 EXIT_BAD_INPUT = 2
 MAX_WORKERS = 512
@@ -188,7 +187,7 @@ OPTION_PATHS = {"quarters": "quarters", "replicates": "run.replicates", "seed": 
 def _load_all(paths: list[Path], args) -> list:
     """Every scenario read and checked, and every option with it; raises UserError with all problems."""
     from sim import scenarios
-    from sim.params import check_path
+    from sim.params import ParameterError, check_path
 
     overrides, problems = {}, []
     for text in args.assignments:
@@ -529,50 +528,86 @@ class Terminated(BaseException):
     """SIGTERM, raised where the process is, so that what it was writing is cleaned up as on Ctrl-C."""
 
 
-def _terminate(signum, frame):
-    if os.getpid() != _terminate.pid:  # a forked child inherits the handler: it ends as SIGTERM would end it
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-    raise Terminated
+class Signals:
+    """How Ctrl-C (SIGINT) and SIGTERM reach the command line.
+
+    While the program starts, they are only remembered: an import cut short can leave a library half
+    set up (pydantic, for one, swallows the interrupt and builds a broken validator). Once it runs,
+    they are raised where the process is (KeyboardInterrupt, Terminated), so staging folders and
+    worker pools are cleaned up, and remembered: a library that turns the interrupt into an error of
+    its own (matplotlib does) still ends the command as an interruption, not as a bug."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self.previous: dict[int, Any] = {}
+        self.starting = True
+        self.pid = os.getpid()
+
+    def __enter__(self) -> Signals:
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if os.getpid() != self.pid:  # a forked child inherits the handler: it ends as the signal would end it
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        self.received = signum
+        if not self.starting:
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated
+
+    def __exit__(self, *exc) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+
+    @property
+    def code(self) -> int:
+        return 128 + int(self.received)
+
+    @property
+    def word(self) -> str:
+        return "interrupted" if self.received == signal.SIGINT else "terminated"
 
 
 # what an interrupted command leaves behind
 LEFT = {"sweep": "the runs that finished are recorded; --resume runs the rest",
         "analyze": "the previous analysis is as it was"}
+NOTHING_LEFT = "no results were written; earlier results are as they were"
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not args.command:
-        parser.print_help()
-        return EXIT_BAD_INPUT
-    if threading.current_thread() is threading.main_thread():
-        _terminate.pid = os.getpid()
-        previous = signal.signal(signal.SIGTERM, _terminate)
-    else:
-        previous = None
-    say = lambda line: print(f"channelsim {args.command}: {line}", file=sys.stderr)  # noqa: E731
-    try:
-        return COMMANDS[args.command](args)
-    except (UserError, ParameterError) as error:
-        for line in str(error).splitlines():
-            say(line)
-        return EXIT_BAD_INPUT
-    except (KeyboardInterrupt, Terminated) as stop:
-        say(f"{'interrupted' if isinstance(stop, KeyboardInterrupt) else 'terminated'}; "
-            + LEFT.get(args.command, "no results were written; earlier results are as they were"))
-        return 130 if isinstance(stop, KeyboardInterrupt) else 143
-    except OSError as error:
-        if error.errno not in DISK_FULL:
-            raise
-        say(f"cannot write {error.filename or ''}: {error.strerror}; "
-            + LEFT.get(args.command, "no results were written; earlier results are as they were"))
-        return 1
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    with Signals() as signals:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        from sim import experiments, scenarios  # noqa: F401 - the modules that build pydantic models
+        from sim.params import ParameterError
+
+        if signals.received:
+            print(f"channelsim: {signals.word} while starting; nothing was done", file=sys.stderr)
+            return signals.code
+        signals.starting = False
+        if not args.command:
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        say = lambda line: print(f"channelsim {args.command}: {line}", file=sys.stderr)  # noqa: E731
+        try:
+            return COMMANDS[args.command](args)
+        except (UserError, ParameterError) as error:
+            for line in str(error).splitlines():
+                say(line)
+            return EXIT_BAD_INPUT
+        except OSError as error:
+            if error.errno not in DISK_FULL or signals.received:
+                raise
+            say(f"cannot write {error.filename or ''}: {error.strerror}; {LEFT.get(args.command, NOTHING_LEFT)}")
+            return 1
+        except BaseException:
+            if not signals.received:  # a bug: its traceback, exit code 1
+                raise
+            say(f"{signals.word}; {LEFT.get(args.command, NOTHING_LEFT)}")
+            return signals.code
 
 
 if __name__ == "__main__":

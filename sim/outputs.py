@@ -2,11 +2,14 @@
 replaces results atomically.
 
 Every result set carries a marker file, `.channelsim` (JSON: what wrote it, which kind of
-results). A folder may be written when it does not exist yet, is empty, or holds the marker of a
-compatible kind (a run's or a comparison's results may replace each other; a sweep's, an
-analysis' or a calibration's only their own kind). Anything else is refused before any work: the
-current folder or a folder above it, the home folder, a folder holding an input of the run, a
-file, a path under a file, a symbolic-link loop, a folder that cannot be written.
+results, and for results that are replaced whole, the files it wrote). A folder may be written
+when it does not exist yet, is empty, or holds the marker of a compatible kind (a run's or a
+comparison's results may replace each other; a sweep's, an analysis' or a calibration's only
+their own kind) and, when its results are to be replaced, nothing but what the marker lists: a
+file a user put beside the results makes the folder theirs. Anything else is refused before any
+work: the current folder or a folder above it, the home folder, a folder holding an input of the
+run, a file, a path under a file, a symbolic-link loop, a folder this user may not change or
+where nothing can be created.
 
 Results are written into a staging folder beside the target and swapped in only when complete
 (one `renameat2(RENAME_EXCHANGE)` on Linux, two renames elsewhere); on any failure the previous
@@ -24,6 +27,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -33,6 +37,7 @@ MARKER = ".channelsim"
 # kinds of results that may replace each other in one folder
 FAMILIES = {"run": "scenarios", "compare": "scenarios", "sweep": "sweep", "analysis": "analysis",
             "calibrate": "calibrate"}
+REPLACED = {"run", "compare", "analysis"}  # written whole and swapped in (the others grow in place)
 SLUG = re.compile(r"(?!\.)(?!.*\.\.)[A-Za-z0-9_.\-]{1,80}")  # matched whole: no trailing newline slips by
 SLUG_RULE = ("letters, digits, '-', '_' and '.', not starting with '.', no '/', '\\' or '..', at most 80 "
              "characters")
@@ -84,38 +89,36 @@ def read_marker(folder: Path) -> dict | None:
     return data if isinstance(kind, str) and kind in FAMILIES else None
 
 
-# What each kind of results held before markers existed: such a folder is ours only if it holds its
-# kind's record and nothing else (a user's file beside a copied record makes it the user's).
-_WRITTEN = {
-    "run": ("scenario.resolved.toml", re.compile(r"(quarters|summary|comparison)\.csv|partners\.parquet|"
-                                                 r"[\w.\-]+\.resolved\.toml|report\.html|\w+\.png")),
-    "sweep": ("experiment.json", re.compile(r"experiment\.json|manifest\.jsonl|design\.csv|failures\.csv|"
-                                            r"(quarters|final|partners)\.parquet|shards|analysis|sweep\.lock|"
-                                            r"\.[\w.\-]+\.[0-9a-f]{8}")),
-    "analysis": ("points.csv", re.compile(r"(points|sobol|morris|replicates|replicate_verdicts)\.csv|report\.html|"
-                                          r"\w+\.png")),
-}
+# A sweep folder written before markers existed holds its record and only what a sweep writes.
+# (Results that are replaced whole need their marker: without one, nothing tells them from a user's
+# files of the same names.)
+_SWEEP_WRITES = re.compile(r"experiment\.json|manifest\.jsonl|design\.csv|failures\.csv|"
+                           r"(quarters|final|partners)\.parquet|shards|analysis|sweep\.lock|\.[\w.\-]+\.[0-9a-f]{8}")
+_SHARD = re.compile(r"\.?(quarters|final|partners)-\d+-[0-9a-f]{8}\.parquet")
 
 
-def _before_markers(folder: Path) -> dict | None:
-    """The kind of results written before markers existed, known by holding only what that kind writes."""
+def _sweep_before_markers(folder: Path) -> dict | None:
     names = [item.name for item in folder.iterdir()]
-    for kind, (record, written) in _WRITTEN.items():
-        if record in names and all(written.fullmatch(name) for name in names):
-            return {"kind": kind}
+    shards = folder / "shards"
+    inside = [item.name for item in shards.iterdir()] if shards.is_dir() else []
+    if ("experiment.json" in names and all(_SWEEP_WRITES.fullmatch(name) for name in names)
+            and all(_SHARD.fullmatch(name) for name in inside)):
+        return {"kind": "sweep"}
     return None
 
 
-def marker_text(kind: str) -> str:
+def marker_text(kind: str, files: list[str] | None = None) -> str:
     from sim import __version__
 
-    return json.dumps({"written_by": f"channelsim {__version__}", "kind": kind,
-                       "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, indent=2) + "\n"
+    record = {"written_by": f"channelsim {__version__}", "kind": kind, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if files is not None:
+        record["files"] = files
+    return json.dumps(record, indent=2) + "\n"
 
 
-def write_marker(folder: Path, kind: str) -> None:
+def write_marker(folder: Path, kind: str, files: list[str] | None = None) -> None:
     partial = folder / f"{MARKER}.{os.getpid()}"
-    partial.write_text(marker_text(kind), encoding="utf-8")
+    partial.write_text(marker_text(kind, files), encoding="utf-8")
     os.replace(partial, folder / MARKER)
 
 
@@ -155,13 +158,23 @@ def _check(path: Path, kind: str, shown: str, option: str, inputs: Iterable[Path
             raise FolderError(f"{shown}: holds {source.relative_to(target)}, an input of this run; results would "
                               "replace it. Choose another folder")
     if target.is_dir() and any(target.iterdir()):
-        marker = read_marker(target) or _before_markers(target)
+        marker = read_marker(target) or (_sweep_before_markers(target) if kind == "sweep" else None)
         if marker is None:
             raise FolderError(f"{shown}: is not empty and holds no channelsim results (no {MARKER} marker); "
                               "channelsim writes only into a new folder or one of its own. Choose another folder")
         if FAMILIES.get(marker["kind"]) != FAMILIES[kind]:
             raise FolderError(f"{shown}: holds channelsim's {marker['kind']} results; a {kind} would replace them. "
                               "Choose another folder")
+        if kind in REPLACED:
+            files = marker.get("files")
+            listed = {MARKER} | (set(files) if isinstance(files, list) and all(isinstance(f, str) for f in files)
+                                 else set())
+            foreign = sorted(item.name for item in target.iterdir() if item.name not in listed)
+            if foreign:
+                raise FolderError(f"{shown}: holds {foreign[0]}" + (f" and {len(foreign) - 1} more" if len(foreign) > 1
+                                                                    else "")
+                                  + ", which channelsim did not write there; new results would replace the folder "
+                                    "and it with it. Move it out or choose another folder")
     parent = existing if existing != target else target.parent
     if not os.access(parent, os.W_OK | os.X_OK):
         raise FolderError(f"{shown}: cannot write in {parent} (permission denied)")
@@ -171,6 +184,10 @@ def _check(path: Path, kind: str, shown: str, option: str, inputs: Iterable[Path
                                                                                parent.stat().st_uid)
         if sticky or not os.access(target, os.W_OK | os.X_OK):
             raise FolderError(f"{shown}: this user may not change it (permission denied); choose another folder")
+    try:  # what permissions do not tell (a read-only or virtual file system, root in a container): try it
+        os.rmdir(tempfile.mkdtemp(prefix=".channelsim-probe-", dir=parent))
+    except OSError as error:
+        raise FolderError(f"{shown}: nothing can be created in {parent} ({error.strerror})") from None
     return target
 
 
@@ -244,7 +261,7 @@ def replacing(target: Path, kind: str) -> Iterator[Path]:
     stage.mkdir()
     try:
         yield stage
-        write_marker(stage, kind)
+        write_marker(stage, kind, sorted(item.name for item in stage.iterdir()))
         swap_in(stage, target)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)

@@ -3,6 +3,7 @@
 
 import contextlib
 import io
+import json
 import os
 import shutil
 import signal
@@ -75,10 +76,10 @@ def test_a_file_a_path_under_a_file_and_a_symlink_loop_are_refused(project, caps
     assert snapshot(project) == before
 
 
-@pytest.mark.skipif(os.access("/proc/sys", os.W_OK), reason="needs a folder this user cannot write in")
-def test_a_folder_that_cannot_be_written_is_refused_before_any_work(project, capsys):
-    assert channelsim("run", "s.toml", "--out", "/proc/sys/channelsim-results", *QUICK) == 2
-    assert "cannot write in /proc/sys" in capsys.readouterr().err
+def test_a_folder_where_nothing_can_be_created_is_refused_before_any_work(project, capsys):
+    # /proc lets root pass every permission check and still creates nothing: only trying tells
+    assert channelsim("run", "s.toml", "--out", "/proc/channelsim-results", *QUICK) == 2
+    assert "--out /proc/channelsim-results: nothing can be created in /proc" in capsys.readouterr().err
 
 
 def test_a_folder_holding_an_input_of_the_run_is_refused(project, capsys):
@@ -110,15 +111,36 @@ def test_channelsims_own_results_are_replaced_and_other_kinds_are_not(project, c
     assert (project / "sweep" / "manifest.jsonl").read_text() == "{}\n"
 
 
-def test_results_written_before_markers_existed_are_recognised_as_ours(project):
+def test_a_file_a_user_put_among_results_makes_the_folder_theirs(project, capsys):
+    assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 0
+    assert set(json.loads((project / "results" / outputs.MARKER).read_text())["files"]) >= {"quarters.csv",
+                                                                                            "report.html"}
+    for mine in ("notes.txt", "mine/a.txt"):
+        (project / "results" / mine).parent.mkdir(exist_ok=True)
+        (project / "results" / mine).write_text("the user's")
+        before = snapshot(project / "results")
+        assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 2
+        assert "which channelsim did not write there" in capsys.readouterr().err
+        assert snapshot(project / "results") == before
+        (project / "results" / mine).unlink()
+        if "/" in mine:
+            (project / "results" / mine).parent.rmdir()
+    assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 0
+
+
+def test_results_without_a_marker_are_not_taken_for_ours(project, capsys):
+    # a copied resolved scenario beside the user's own report.html and figures: nothing tells them from ours
     assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 0
     (project / "results" / outputs.MARKER).unlink()
-    assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 0
-    (project / "results" / outputs.MARKER).unlink()
-    (project / "results" / "thesis.docx").write_text("a user's file beside a copied record")  # now it is theirs
+    (project / "results" / "report.html").write_text("the user's own report")
     before = snapshot(project / "results")
     assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 2
+    assert "holds no channelsim results (no .channelsim marker)" in capsys.readouterr().err
     assert snapshot(project / "results") == before
+    (project / "copied").mkdir()
+    (project / "copied" / outputs.MARKER).write_text(json.dumps({"kind": "run", "files": "quarters.csv"}))
+    (project / "copied" / "quarters.csv").write_text("the user's")
+    assert channelsim("run", "s.toml", "--out", "copied", *QUICK) == 2  # a marker whose list is not a list
 
 
 def test_an_empty_folder_may_receive_results(project):
@@ -517,3 +539,32 @@ def test_worker_processes_end_with_a_run_killed_with_sigkill(project):
     for left in alive:
         left.kill()
     assert not alive, [" ".join(p.cmdline())[:80] for p in alive]
+
+
+def test_ctrl_c_while_starting_is_acted_on_once_started_and_nothing_is_done(project, monkeypatch, capsys):
+    real = cli.build_parser
+
+    def pressed_while_starting():
+        os.kill(os.getpid(), signal.SIGINT)  # as if Ctrl-C came while the program was still importing
+        return real()
+
+    monkeypatch.setattr(cli, "build_parser", pressed_while_starting)
+    assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 130
+    assert "interrupted while starting; nothing was done" in capsys.readouterr().err
+    assert not (project / "results").exists()
+
+
+def test_an_interrupt_a_library_turns_into_its_own_error_is_still_an_interruption(project, monkeypatch, capsys):
+    assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 0
+    before = snapshot(project / "results")
+
+    def drawing(*args, **kwargs):  # matplotlib, interrupted while drawing, raises a ValueError of its own
+        with contextlib.suppress(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+        raise ValueError("Invalid bounding box")
+
+    monkeypatch.setattr(report, "write_page", drawing)
+    assert channelsim("run", "s.toml", "--out", "results", *QUICK) == 130
+    error = capsys.readouterr().err
+    assert "interrupted; no results were written" in error and "Traceback" not in error
+    assert snapshot(project / "results") == before
