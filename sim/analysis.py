@@ -4,8 +4,9 @@ Writes DIR/analysis/: points.csv (mean and 95 % interval of each KPI across repl
 each design point), sobol.csv (first-order and total indices with confidence intervals) or
 morris.csv (mu*, sigma), replicates.csv (how the interval narrows with replicates, and the count
 a precision needs), figures and a self-contained report.html; the folder is swapped in whole
-(sim.outputs.replacing). Runs and design points without results are counted and said. A folder
-that is not a readable sweep is refused with one line (SweepError).
+(sim.outputs.replacing). Runs and design points without results are counted and said. A parameter
+whose values are choices (text, on/off) is shown as categories, in the order the design lists them.
+A folder that is not a readable sweep is refused with one line (SweepError).
 """
 
 from __future__ import annotations
@@ -62,7 +63,9 @@ def load(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise SweepError(f"{info_path}: unreadable ({_first_line(error)}); the sweep's record is damaged") from None
-    missing = [key for key in REQUIRED if key not in info] if isinstance(info, dict) else ["all"]
+    if not isinstance(info, dict):
+        raise SweepError(f"{info_path}: not a sweep's record (not a JSON object)")
+    missing = [key for key in REQUIRED if key not in info]
     if missing or not isinstance(info["parameters"], list):
         raise SweepError(f"{info_path}: not a sweep's record (no {', '.join(missing) or 'list of parameters'})")
     final_path = folder / "final.parquet"
@@ -89,7 +92,26 @@ def load(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     if lacking or strays:
         raise SweepError(f"{design_path}: does not match the sweep (" + (f"no column {lacking[0]!r}" if lacking else
                          f"no design point {strays[0]}") + "); `channelsim sweep ... --resume` writes it again")
+    for name in info["parameters"]:  # a number the runs took must be a number in the design too
+        numbers = pd.to_numeric(design[name], errors="coerce") if numeric(final[name]) else None
+        if numbers is not None and numbers.isna().any():
+            point = numbers.index[numbers.isna()][0]
+            value = design.loc[point, name]
+            what = "empty" if pd.isna(value) else f"{value!r} is not a number"
+            raise SweepError(f"{design_path}: point {point}, column {name}: {what} (the runs took numbers); "
+                             "`channelsim sweep ... --resume` writes it again")
     return info, final, design
+
+
+def numeric(values: pd.Series) -> bool:
+    """Whether a parameter's values are numbers (a range, numeric values) rather than choices (text, on/off):
+    choices are shown as categories, in the order the design lists them."""
+    return values.dtype.kind in "iuf"
+
+
+def _label(value) -> str:
+    return f"{value:g}" if isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_) \
+        else str(value)
 
 
 def _first_line(error: BaseException) -> str:
@@ -240,14 +262,19 @@ def figure_response(table: pd.DataFrame, parameters: list[str], kpi: str, grid: 
     for ax, name in zip(axes[0], parameters, strict=True):
         others = [p for p in parameters if p != name]
         if grid and len(others) == 1 and rows[others[0]].nunique() <= 8:
-            for i, (level, group) in enumerate(rows.groupby(others[0])):
-                group = group.sort_values(name)
-                ax.plot(group[name], group["mean"], "-o", ms=3, color=report.COLOURS[i % 8],
-                        label=f"{others[0].split('.')[-1]} = {level:g}")
-                ax.fill_between(group[name], group["ci_low"], group["ci_high"], color=report.COLOURS[i % 8],
-                                alpha=0.15, lw=0)
+            levels = list(rows.groupby(others[0], sort=numeric(rows[others[0]])))
+            for i, (level, group) in enumerate(levels):
+                colour, label = report.COLOURS[i % 8], f"{others[0].split('.')[-1]} = {_label(level)}"
+                if numeric(rows[name]):
+                    group = group.sort_values(name)
+                    ax.plot(group[name], group["mean"], "-o", ms=3, color=colour, label=label)
+                    ax.fill_between(group[name], group["ci_low"], group["ci_high"], color=colour, alpha=0.15, lw=0)
+                else:  # the levels side by side at each choice, a little apart
+                    x = _positions(rows[name], group[name]) + 0.3 * ((i + 0.5) / len(levels) - 0.5)
+                    band = [group["mean"] - group["ci_low"], group["ci_high"] - group["mean"]]
+                    ax.errorbar(x, group["mean"], yerr=band, fmt="o", ms=4, capsize=3, color=colour, label=label)
             ax.legend(fontsize=7, frameon=False)
-        else:  # the mean response, over the other parameters, in bins of this one
+        elif numeric(rows[name]):  # the mean response, over the other parameters, in bins of this one
             bins = min(10, rows[name].nunique())
             edges = pd.cut(rows[name], bins=bins) if bins > 1 else pd.Series(0, index=rows.index)
             grouped = rows.groupby(edges, observed=True)
@@ -258,6 +285,18 @@ def figure_response(table: pd.DataFrame, parameters: list[str], kpi: str, grid: 
             ax.plot(centre, mean, "-", color=report.COLOURS[1], lw=2, label="bin mean, 95 % band")
             ax.fill_between(centre, mean - 1.96 * sem, mean + 1.96 * sem, color=report.COLOURS[1], alpha=0.2, lw=0)
             ax.legend(fontsize=7, frameon=False)
+        else:  # the mean response, over the other parameters, at each choice
+            grouped = rows.groupby(name, sort=False)["mean"]
+            mean = grouped.mean()
+            sem = grouped.std(ddof=1).fillna(0) / np.sqrt(grouped.count())
+            ax.scatter(_positions(rows[name], rows[name]), rows["mean"], s=6, alpha=0.35, color=report.COLOURS[0])
+            ax.errorbar(_positions(rows[name], mean.index.to_series()), mean, yerr=1.96 * sem, fmt="o", ms=5,
+                        capsize=4, color=report.COLOURS[1], label="mean, 95 % band")
+            ax.legend(fontsize=7, frameon=False)
+        if not numeric(rows[name]):
+            choices = _choices(rows[name])
+            ax.set_xticks(range(len(choices)), [_label(c) for c in choices], fontsize=8)
+            ax.set_xlim(-0.5, len(choices) - 0.5)
         ax.set_xlabel(name, fontsize=8)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(LABELS.get(kpi, kpi))
@@ -267,13 +306,27 @@ def figure_response(table: pd.DataFrame, parameters: list[str], kpi: str, grid: 
     return _png(fig)
 
 
+def _choices(values: pd.Series) -> list:
+    """A parameter's choices in the order the design lists them (the order of its first design points)."""
+    return list(dict.fromkeys(values))
+
+
+def _positions(values: pd.Series, chosen: pd.Series) -> np.ndarray:
+    """Where each chosen value lies on an axis of the parameter's choices: 0, 1, 2, ..."""
+    where = {value: i for i, value in enumerate(_choices(values))}
+    return np.array([where[value] for value in chosen], dtype=float)
+
+
 def figure_heatmap(table: pd.DataFrame, parameters: list[str], kpi: str) -> bytes:
     rows = table[table["kpi"] == kpi]
     grid = rows.pivot_table(index=parameters[0], columns=parameters[1], values="mean")
+    # choices in the design's order; numbers ascending, as pivot_table sorts them
+    grid = grid.reindex(index=grid.index if numeric(rows[parameters[0]]) else _choices(rows[parameters[0]]),
+                        columns=grid.columns if numeric(rows[parameters[1]]) else _choices(rows[parameters[1]]))
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     image = ax.imshow(grid.to_numpy(), origin="lower", aspect="auto", cmap="viridis")
-    ax.set_xticks(range(grid.shape[1]), [f"{v:g}" for v in grid.columns], fontsize=8)
-    ax.set_yticks(range(grid.shape[0]), [f"{v:g}" for v in grid.index], fontsize=8)
+    ax.set_xticks(range(grid.shape[1]), [_label(v) for v in grid.columns], fontsize=8)
+    ax.set_yticks(range(grid.shape[0]), [_label(v) for v in grid.index], fontsize=8)
     ax.set_xlabel(parameters[1])
     ax.set_ylabel(parameters[0])
     for (i, j), value in np.ndenumerate(grid.to_numpy()):

@@ -365,8 +365,12 @@ def cmd_sweep(args) -> int:
                   f"{entry['seed']}; {params}): {entry['error'].strip().splitlines()[-1]}")
     outputs = [f"{kind}.parquet" for kind in ("final", "quarters", "partners")
                if (args.out / f"{kind}.parquet").exists()]
-    print(f"  written to {display(args.out)}/ ({', '.join(outputs)}, manifest.jsonl, failures.csv); "
-          f"next: channelsim analyze {display(args.out)}")
+    if outputs:
+        print(f"  written to {display(args.out)}/ ({', '.join(outputs)}, manifest.jsonl, failures.csv); "
+              f"next: channelsim analyze {display(args.out)}")
+    else:
+        print(f"  written to {display(args.out)}/ (manifest.jsonl, failures.csv); no run succeeded, so there are "
+              "no results to analyze")
     if summary.unfinished:  # lost by the executor, not failed: nothing recorded, --resume runs them
         print(f"channelsim sweep: {summary.unfinished} of {summary.runs} runs did not finish ({summary.lost}); they "
               f"are not recorded, and `channelsim sweep {args.experiment} --out {args.out} --resume` runs them",

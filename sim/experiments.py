@@ -23,6 +23,12 @@
     range = [0.01, 0.06]                       # or: values = [0.02, 0.04]
     levels = 6                                 # grid: evenly spaced levels of a range
 
+    [parameters."vendor.cams.coverage"]
+    values = ["dedicated", "pooled"]           # choices: a grid over them, analysed as categories
+
+An integer parameter's range needs whole-number bounds. `meta`, `run` (the experiment sets seeds and
+replicates), `schedule` and `partners.roster` are not swept (NOT_SWEPT says why).
+
 Each run's seed derives from (experiment seed, design point, replicate) through numpy's
 SeedSequence, so results do not depend on the executor, the worker count or the completion
 order, and replicates are independent.
@@ -141,8 +147,18 @@ class Experiment:
     def fingerprint(self) -> str:
         """Identifies the experiment's runs by what they read, not where it lies: the base scenario's
         resolved parameters (the roster by the digest of its bytes), the design, seeds and outputs. Moving
-        the inputs elsewhere keeps it; editing the roster or a scenario of the chain changes it."""
-        base = self.base.model_dump(mode="json")
+        the inputs elsewhere keeps it; editing the roster or a scenario of the chain changes it. The
+        scenario's `run` (its seed and replicates: the experiment sets its own) and `meta` do not shape the
+        runs, so they are left out."""
+        return self._fingerprint(exclude={"run", "meta"})
+
+    def previous_fingerprint(self) -> str:
+        """The fingerprint of sweep folders written before `run` and `meta` were left out of it: how such a
+        folder is recognised for --resume (and given the fingerprint of today)."""
+        return self._fingerprint(exclude=set())
+
+    def _fingerprint(self, exclude: set[str]) -> str:
+        base = self.base.model_dump(mode="json", exclude=exclude)
         if self.base.partners.roster:
             base["partners"]["roster"] = self.roster_digest
         content = {"base": base, "points": self.points.to_dict(orient="list"),
@@ -177,6 +193,14 @@ def run_seed(seed: int, point: int, replicate: int) -> int:
 # --------------------------------------------------------------------------- designs
 
 MAX_RUNS = 1_000_000  # runs in one sweep; a bigger design is split into several experiments
+# what an experiment may not vary from run to run (a path, and everything under it), and why
+NOT_SWEPT = {
+    "meta": "it describes the scenario; it is not a parameter of the runs",
+    "run": "the experiment sets each run's seed and the replicates ([experiment] seed and replicates)",
+    "schedule": "a schedule per run is not supported; give the schedule in the scenario",
+    "partners.roster": "a roster per run is not supported (a sweep identifies its roster by content, read "
+                       "once); make one experiment per roster",
+}
 
 
 def design_size(spec: ExperimentFile) -> tuple[int, str]:
@@ -295,8 +319,19 @@ def load_experiment(path: str | Path) -> Experiment:
             check_path(name)
         except ParameterError as error:
             raise ScenarioError([f"{where}: parameters: {p}" for p in error.problems]) from None
+        fixed_by = next((reason for prefix, reason in NOT_SWEPT.items()
+                         if name == prefix or name.startswith(f"{prefix}.")), None)
+        if fixed_by:
+            raise ScenarioError([f"{where}: parameters.{name}: cannot be swept: {fixed_by}"])
         kind = leaf_type(name)
         integer[name] = kind is int
+        if integer[name] and s.range is not None and not all(float(v).is_integer() for v in s.range):
+            raise ScenarioError([f"{where}: parameters.{name}: range = [{', '.join(f'{v:g}' for v in s.range)}]: "
+                                 "an integer parameter needs whole-number bounds"])
+        if integer[name] and s.values is not None and any(isinstance(v, float) and not v.is_integer()
+                                                          for v in s.values):
+            raise ScenarioError([f"{where}: parameters.{name}: values = {s.values}: an integer parameter needs "
+                                 "whole numbers"])
         if s.range is not None and kind not in (int, float):
             raise ScenarioError([f"{where}: parameters.{name}: a range needs a numeric parameter "
                                  f"(it holds {getattr(kind, '__name__', kind)}); give `values` instead"])

@@ -6,22 +6,25 @@ process, a local process pool, or Dask's `Client.get_executor(pure=False, retrie
 bounded window of batches in flight, and each finished batch is written at once: Parquet shards
 (written to a temporary name, then renamed into place), then one manifest line per run (id,
 parameters, seed, status). A sweep killed at any moment (kill -9 included) loses at most the
-batches in flight; `--resume` drops a manifest line cut short, reruns the runs of a shard that
-is missing or unreadable, and runs only the runs missing from the manifest, so the consolidated
-dataset equals an uninterrupted sweep's.
+batches in flight; `--resume` drops a manifest line cut short (or damaged), reruns the runs of a
+shard that is missing, unreadable or does not hold exactly the runs its manifest lines list, and
+runs only the runs missing from the manifest, so the consolidated dataset equals an uninterrupted
+sweep's.
 
 A run is "failed" only when the model raised (its parameters, seed and traceback are recorded
 and the sweep goes on). A batch the executor lost (a local worker process killed, which breaks
 its pool; a Dask worker lost beyond its retries) is infrastructure, not a result: it is run
 again, on a fresh pool if need be, and if it cannot be, its runs stay unrecorded for `--resume`.
 
-Every check comes before any work or write: the folder (`sim.outputs.check`: new, empty, or
-this experiment's sweep with --resume), the experiment's fingerprint, another sweep's lock. Then
+Every check comes before any work or write: the scheduler (a Dask handshake, under a timeout), the
+folder (`sim.outputs.check`: new, empty, or this experiment's sweep with --resume), the experiment's
+fingerprint, another sweep's lock. Then
 the executor starts, the folder is claimed and locked (`sweep.lock`: pid and host), and written.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures as cf
 import fcntl
 import json
@@ -64,6 +67,11 @@ class SweepError(Exception):
 
 def _say(text: str) -> None:
     tqdm.write(text, file=sys.stderr)  # on a line of its own, above a progress bar in flight
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
 # --------------------------------------------------------------------------- work done on the workers
@@ -128,10 +136,13 @@ def _run_group(base: Scenario, items: list, outputs: dict[str, bool], record_fai
 # --------------------------------------------------------------------------- executors
 
 SCHEDULER = re.compile(r"^(?:(?:tcp|tls)://)?(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.\-]*[A-Za-z0-9])?):(\d{1,5})$")
+HANDSHAKE_SECONDS = 10.0  # the whole Dask handshake with a scheduler that accepted the connection
 
 
-def check_scheduler(address: str, timeout: float = 5.0) -> None:
-    """Refuse a scheduler address that is malformed or where nothing listens: before any work."""
+def check_scheduler(address: str, timeout: float = 5.0, handshake: float | None = None) -> None:
+    """Refuse, before any work, a scheduler address that is malformed, where nothing listens, or where
+    something other than a Dask scheduler answers: a Dask handshake and an `identity` request, under one
+    hard timeout (a server that reads and never answers would otherwise hang the sweep for ever)."""
     match = SCHEDULER.match(address)
     if not match or not 0 < int(match[2]) < 65536:
         raise SweepError(f"--scheduler {address}: not a scheduler address, e.g. tcp://127.0.0.1:8786")
@@ -141,6 +152,43 @@ def check_scheduler(address: str, timeout: float = 5.0) -> None:
     except OSError as error:
         reason = error.strerror or str(error) or type(error).__name__
         raise SweepError(f"--scheduler {address}: cannot reach the Dask scheduler ({reason})") from None
+    from distributed.security import Security
+
+    security = Security().get_connection_args("client")  # TLS settings from Dask's configuration, as Client reads
+    if address.startswith("tls://") and security.get("ssl_context") is None:
+        raise SweepError(f"--scheduler {address}: a TLS scheduler needs Dask's TLS settings (distributed.comm.tls "
+                         "in the Dask configuration); none are set")
+    seconds = HANDSHAKE_SECONDS if handshake is None else handshake
+    try:
+        identity = asyncio.run(_identity(address, seconds, security))
+    except TimeoutError:
+        raise SweepError(f"--scheduler {address}: not a Dask scheduler (no answer to a Dask handshake within "
+                         f"{seconds:g} s)") from None
+    except OSError as error:  # distributed's CommClosedError too
+        raise SweepError(f"--scheduler {address}: not a Dask scheduler (the connection ended during a Dask "
+                         f"handshake: {_first_line(error)})") from None
+    except Exception:  # noqa: BLE001 - bytes that are not Dask's protocol make distributed raise anything
+        raise SweepError(f"--scheduler {address}: not a Dask scheduler (it answered, but not in Dask's "
+                         "protocol)") from None
+    kind = identity.get("type") if isinstance(identity, dict) else None
+    if kind != "Scheduler":
+        said = f"it answers as a Dask {kind}" if isinstance(kind, str) else "its answer is not a scheduler's"
+        raise SweepError(f"--scheduler {address}: not a Dask scheduler ({said})")
+
+
+async def _identity(address: str, seconds: float, security: dict[str, Any]) -> Any:
+    """A scheduler's answer to `identity`, the connection's handshake included, within `seconds`."""
+    from distributed.comm import connect
+
+    async def ask() -> Any:
+        comm = await connect(address, timeout=seconds, **security)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    return await asyncio.wait_for(ask(), seconds)
 
 
 class InlineExecutor(cf.Executor):
@@ -179,11 +227,11 @@ class Workers:
                     client = self._stack.enter_context(Client(local))
                 else:
                     client = self._stack.enter_context(Client(self.scheduler, timeout=10))
-            except (OSError, TimeoutError) as error:
+            except Exception as error:  # noqa: BLE001 - whatever distributed raises, the sweep cannot start
                 self._stack.close()
                 what = (f"--cluster {self.cluster}: the Dask LocalCluster did not start" if self.cluster else
                         f"--scheduler {self.scheduler}: cannot reach the Dask scheduler")
-                raise SweepError(f"{what} ({error})") from None
+                raise SweepError(f"{what} ({_first_line(error)})") from None
             self.pool = client.get_executor(pure=False, retries=2)
             self.slots = 2 * max(1, sum(client.nthreads().values()))
         elif self.workers <= 1:
@@ -216,24 +264,31 @@ class Workers:
 # --------------------------------------------------------------------------- the folder
 
 
-def _manifest_lines(folder: Path) -> list[tuple[str, dict[str, Any]]]:
+def _manifest_lines(folder: Path) -> tuple[list[tuple[str, dict[str, Any]]], list[int]]:
+    """The manifest's entries, each with its line, and the numbers of the lines that are not a run's
+    record (damaged; a last line cut short by a kill among them)."""
     path = folder / MANIFEST
     if not path.exists():
-        return []
-    lines = []
-    for line in path.read_text(encoding="utf-8", errors="replace").split("\n"):
+        return [], []
+    lines, bad = [], []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").split("\n"), start=1):
+        if not line.strip():
+            continue
         try:
             entry = json.loads(line)
         except json.JSONDecodeError:
-            continue
-        if isinstance(entry, dict) and {"run", "status", "batch"} <= entry.keys():
+            entry = None
+        if (isinstance(entry, dict) and {"run", "status", "batch"} <= entry.keys() and type(entry["run"]) is int
+                and isinstance(entry["batch"], str)):
             lines.append((line, entry))
-    return lines
+        else:
+            bad.append(number)
+    return lines, bad
 
 
 def read_manifest(folder: Path) -> list[dict[str, Any]]:
     """Finished runs; a line cut short by a kill is ignored (its run is simply not finished)."""
-    return [entry for _, entry in _manifest_lines(folder)]
+    return [entry for _, entry in _manifest_lines(folder)[0]]
 
 
 def _read_info(folder: Path, shown: str) -> dict[str, Any]:
@@ -251,7 +306,7 @@ class Plan:
     folder: Path  # resolved
     shown: str  # "--out DIR", as given
     fresh: bool  # holds no experiment yet
-    legacy: bool = False  # written before the fingerprint covered contents: experiment.json gets the new one
+    outdated: bool = False  # its fingerprint is of an older channelsim: experiment.json gets this one
     seen: str | None = None  # the fingerprint its experiment.json holds
 
 
@@ -259,32 +314,41 @@ def check_folder(folder: Path, experiment: Experiment, resume: bool) -> Plan:
     """Refuse a folder that is not new, empty or this experiment's sweep (with --resume), or that another
     sweep is writing into. Reads only: nothing is created or changed."""
     shown = f"--out {folder}"
-    info_path = folder / INFO
-    # a sweep folder from before the .channelsim marker holds experiment.json: ours, if it is this experiment
-    unmarked = folder.is_dir() and outputs.read_marker(folder) is None and info_path.is_file()
-    target = outputs.check(folder, "sweep", "--out", inputs=experiment.inputs)
+    target = outputs.check(folder, "sweep", "--out", inputs=experiment.inputs)  # first: it turns OSError into words
+    try:
+        return _check_sweep(target, shown, experiment, resume)
+    except OSError as error:  # a folder that cannot be read, ...
+        raise SweepError(f"{shown}: cannot be used for results ({error.strerror or error})") from None
+
+
+def _check_sweep(target: Path, shown: str, experiment: Experiment, resume: bool) -> Plan:
+    info_path = target / INFO
     if target.is_dir():
         _check_lock(target, shown)
     if not info_path.exists():
-        if (folder / MANIFEST).exists():
+        if (target / MANIFEST).exists():
             raise SweepError(f"{shown}: holds a {MANIFEST} but no {INFO}; use another folder")
         return Plan(target, shown, fresh=True)
-    info = _read_info(folder, shown)
+    # a sweep folder from before the .channelsim marker holds experiment.json: ours, if it is this experiment
+    unmarked = outputs.read_marker(target) is None
+    info = _read_info(target, shown)
+    seen = info.get("fingerprint")
     fingerprint = experiment.fingerprint()
-    legacy = False
-    if info.get("fingerprint") != fingerprint:
-        legacy = unmarked and info.get("fingerprint") == experiment.legacy_fingerprint()
+    outdated = False
+    if seen != fingerprint:
+        legacy = unmarked and seen == experiment.legacy_fingerprint()
         if legacy and experiment.base.partners.roster:
             raise SweepError(f"{shown}: was written by an older channelsim whose fingerprint did not cover the "
                              "roster's content, so a changed roster cannot be told; use another folder")
-        if not legacy:
+        outdated = legacy or seen == experiment.previous_fingerprint()
+        if not outdated:
             raise SweepError(f"{shown}: holds the results of a different experiment or of changed inputs "
-                             f"({info.get('experiment', '?')}, fingerprint {info.get('fingerprint')}; this one is "
+                             f"({info.get('experiment', '?')}, fingerprint {seen}; this one is "
                              f"{fingerprint}); use another folder or delete it")
     if not resume:
         raise SweepError(f"{shown}: already holds results of this experiment; add --resume to run only what is "
                          "missing")
-    return Plan(target, shown, fresh=False, legacy=legacy, seen=info.get("fingerprint"))
+    return Plan(target, shown, fresh=False, outdated=outdated, seen=seen)
 
 
 def _recheck(plan: Plan) -> None:
@@ -301,7 +365,7 @@ def prepare(plan: Plan, experiment: Experiment) -> None:
     folder = plan.folder
     (folder / SHARDS).mkdir(exist_ok=True)
     _atomic_write(folder / "design.csv", experiment.points.to_csv().encode())
-    if plan.legacy:
+    if plan.outdated:
         info = _read_info(folder, plan.shown)
         info["fingerprint"] = experiment.fingerprint()
         _atomic_write(folder / INFO, json.dumps(info, indent=2).encode())
@@ -466,34 +530,48 @@ def _shard_kinds(experiment: Experiment) -> list[str]:
     return [kind for kind in KINDS if kept[OUTPUT_OF[kind]]]
 
 
-def _shard_problem(path: Path) -> str | None:
-    """Why a shard cannot be used (missing, cut short, unreadable), or None."""
+def _shard_problem(path: Path, kind: str, runs: set[int]) -> str | None:
+    """Why a shard cannot be used (missing, cut short, unreadable, not holding the runs its batch's manifest
+    lines list as ok), or None. A run whose partners all left before a quarter was recorded has no rows in
+    the partner panel, so a partners shard may lack runs, but not hold others."""
     if not path.is_file():
         return "missing"
     try:
-        pq.read_metadata(path)
-    except (OSError, ValueError, pa.ArrowException) as error:
+        held = set(pq.read_table(path, columns=["run"]).column("run").to_pylist())
+    except (OSError, ValueError, KeyError, pa.ArrowException) as error:
         return f"unreadable ({str(error).splitlines()[0] if str(error) else type(error).__name__})"
+    if held != runs and not (kind == "partners" and held < runs):
+        return f"not its batch's shard (it holds runs {_some(held)}; the manifest lists {_some(runs)})"
     return None
 
 
+def _some(runs: set[int]) -> str:
+    shown = sorted(runs)
+    return (", ".join(map(str, shown[:6])) + (f", ... ({len(shown)} runs)" if len(shown) > 6 else "")) or "none"
+
+
 def damaged_batches(folder: Path, experiment: Experiment) -> dict[str, list[tuple[str, str]]]:
-    """Batches recorded with ok runs whose shards are missing or unreadable: batch -> [(shard, problem)]."""
+    """Batches recorded with ok runs whose shards are missing, unreadable, or do not hold exactly those runs
+    (a shard copied over another): batch -> [(shard, problem)]."""
     kinds = _shard_kinds(experiment)
-    batches = dict.fromkeys(e["batch"] for e in read_manifest(folder) if e["status"] == "ok")
+    listed: dict[str, set[int]] = {}
+    for e in read_manifest(folder):
+        if e["status"] == "ok":
+            listed.setdefault(e["batch"], set()).add(e["run"])
     damaged: dict[str, list[tuple[str, str]]] = {}
-    for batch in batches:
+    for batch, runs in listed.items():
         for kind in kinds:
             name = f"{kind}-{batch}.parquet"
-            problem = _shard_problem(folder / SHARDS / name)
+            problem = _shard_problem(folder / SHARDS / name, kind, runs)
             if problem:
                 damaged.setdefault(batch, []).append((name, problem))
     return damaged
 
 
 def repair(folder: Path, experiment: Experiment, say: Callable[[str], None] = _say) -> None:
-    """Make a folder cut short consistent before appending: drop a manifest line cut short, and forget
-    the batches whose shards are missing or unreadable (their runs run again)."""
+    """Make a folder cut short or damaged consistent before appending: drop a manifest line cut short and any
+    line that is not a run's record, and forget the batches whose shards are missing, unreadable or not
+    theirs (their runs run again)."""
     path = folder / MANIFEST
     if path.exists():
         data = path.read_bytes()
@@ -504,15 +582,17 @@ def repair(folder: Path, experiment: Experiment, say: Callable[[str], None] = _s
                 os.fsync(manifest.fileno())
             say(f"note: {display(path)}: dropped a last line cut short (a sweep killed while writing it); its "
                 "run runs again")
+    lines, bad = _manifest_lines(folder)
+    for number in bad:
+        say(f"warning: {display(path)}: line {number} is not a run's record (damaged): dropped; its run runs again")
     damaged = damaged_batches(folder, experiment)
-    if not damaged:
-        return
-    lines = _manifest_lines(folder)
     for batch, problems in damaged.items():
         runs = sum(1 for _, e in lines if e["batch"] == batch)
         for name, problem in problems:
             say(f"warning: {display(folder / SHARDS / name)} is {problem}: its batch runs again ({runs} "
                 f"run{'s' * (runs != 1)})")
+    if not bad and not damaged:
+        return
     kept = [line for line, e in lines if e["batch"] not in damaged]
     _atomic_write(path, "".join(f"{line}\n" for line in kept).encode())
     for batch in damaged:
@@ -636,8 +716,7 @@ def _run(experiment: Experiment, folder: Path, pool: Workers, progress: bool, sa
     broken = False
 
     def lose(batch: list, lost: int, error: BaseException) -> None:
-        text = str(error).strip()
-        summary.lost = f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+        summary.lost = _first_line(error)
         if lost + 1 < ATTEMPTS:
             queue.appendleft((batch, lost + 1))
         else:
@@ -669,8 +748,9 @@ def _run(experiment: Experiment, folder: Path, pool: Workers, progress: bool, sa
                     ok, bad = record(folder, results)
                     summary.ok += ok
                     summary.ran += len(results)
-                    bar.update(len(results))
+                    # the postfix first: the frame the update draws shows the counts it is about
                     bar.set_postfix(done=summary.ok, failed=summary.ran - summary.ok, refresh=False)
+                    bar.update(len(results))
             if broken and not flying:  # every batch of the broken pool is back in the queue
                 if not pool.restartable or pool.restarts >= POOL_RESTARTS:
                     left.extend(item for batch, _ in queue for item in batch)

@@ -1,6 +1,7 @@
 """Sweeps: the same results on any executor, nothing lost when killed, failures recorded,
 sensitivity indices that find what matters, and bad experiment files refused."""
 
+import http.server
 import json
 import os
 import shutil
@@ -8,7 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -192,6 +195,73 @@ def test_a_malformed_scheduler_address_is_refused_and_nothing_is_written(small, 
     assert not (tmp_path / "x").exists()
 
 
+@contextmanager
+def http_server():
+    """A web server on 127.0.0.1: it accepts a connection, then waits for a request line that never comes."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+    server.RequestHandlerClass.log_message = lambda *args: None
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def garbage_server():
+    """A server on 127.0.0.1 that answers every connection with bytes that are not Dask's protocol."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.sendall(b"HTTP/1.0 400 Bad request\r\n\r\n" + bytes(range(256)))
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize("server", [http_server, garbage_server], ids=["a web server", "garbage bytes"])
+def test_a_scheduler_address_where_something_else_answers_is_refused_at_once(small, tmp_path, capsys, monkeypatch,
+                                                                              server):
+    path, _ = small
+    assert sweeps.HANDSHAKE_SECONDS <= 15
+    monkeypatch.setattr(sweeps, "HANDSHAKE_SECONDS", 2.0)  # the web server never answers: the timeout ends it
+    with server() as port:
+        address = f"tcp://127.0.0.1:{port}"
+        started = time.perf_counter()
+        assert cli.main(["sweep", str(path), "--out", str(tmp_path / "x"), "--scheduler", address]) == 2
+        assert time.perf_counter() - started < 10
+    err = capsys.readouterr().err
+    assert err.startswith(f"channelsim sweep: --scheduler {address}: not a Dask scheduler (") and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_dask_client_that_cannot_start_is_a_sweep_error_not_a_traceback():
+    with garbage_server() as port, pytest.raises(sweeps.SweepError, match="cannot reach the Dask scheduler"):
+        with sweeps.Workers(1, scheduler=f"tcp://127.0.0.1:{port}"):
+            pass
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "x" * 300 + "/sweep"], ids=["a name too long", "under a name too long"])
+def test_an_out_name_the_system_refuses_is_one_line_not_a_traceback(small, tmp_path, capsys, name):
+    path, _ = small
+    before = files(tmp_path)
+    assert cli.main(["sweep", str(path), "--out", str(tmp_path / name), "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"channelsim sweep: --out {tmp_path / name}: ") and err.count("\n") == 1, err
+    assert "too long" in err.lower()
+    assert files(tmp_path) == before
+
+
 # ---------------------------------------------------------------- every check before any work
 
 
@@ -344,6 +414,30 @@ def test_resume_refuses_an_edited_roster(tmp_path, capsys):
     assert cli.main(["sweep", str(path), "--out", str(out), "--resume", "--workers", "1"]) == 2
     assert "holds the results of a different experiment or of changed inputs" in capsys.readouterr().err
     assert files(out) == before
+
+
+def test_the_scenarios_own_seed_and_meta_do_not_tie_a_sweep_folder(tmp_path, capsys):
+    """The experiment sets every run's seed and the replicates: the scenario's [run] and [meta] shape no run."""
+    scenario = tmp_path / "child.toml"
+    scenario.write_text(f'extends = "{BASELINE}"\n[run]\nseed = 1\n')
+    path = tmp_path / "sweep.toml"
+    path.write_text('[experiment]\nscenario = "child.toml"\nreplicates = 1\nquarters = 2\n[set]\n'
+                    '"partners.count" = 40\n[parameters."vendor.rebate.rate"]\nvalues = [0.02, 0.04]\n')
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
+    before = pd.read_parquet(out / "final.parquet")
+    scenario.write_text(f'extends = "{BASELINE}"\n[meta]\ntitle = "Renamed"\n[run]\nseed = 99\nreplicates = 3\n')
+    capsys.readouterr()
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert "this time: 0 runs" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "final.parquet"), before, check_exact=True)
+    # a folder written while the fingerprint still covered [run] and [meta] is resumed, and gets today's
+    experiment = load_experiment(path)
+    assert experiment.previous_fingerprint() != experiment.fingerprint() != experiment.legacy_fingerprint()
+    info = json.loads((out / "experiment.json").read_text())
+    (out / "experiment.json").write_text(json.dumps({**info, "fingerprint": experiment.previous_fingerprint()}))
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert json.loads((out / "experiment.json").read_text())["fingerprint"] == experiment.fingerprint()
 
 
 # ---------------------------------------------------------------- nothing lost, whatever dies
@@ -579,6 +673,36 @@ def test_consolidation_drops_a_batch_written_twice(small, tmp_path):
     pd.testing.assert_frame_equal(pd.read_parquet(copy / "final.parquet"), pd.read_parquet(reference / "final.parquet"))
 
 
+def test_a_shard_replaced_by_another_batchs_is_named_and_its_runs_run_again(small, tmp_path, capsys):
+    path, reference = small
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    first, second = sorted((out / "shards").glob("final-*.parquet"))[:2]
+    shutil.copyfile(first, second)  # readable, but the runs of another batch
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {second} is not its batch's shard (it holds runs 0, 1; the manifest lists 2, 3)" in err, err
+    assert "its batch runs again (2 runs)" in err
+    assert_same_results(reference, out)
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert "warning" not in capsys.readouterr().err  # converged: nothing left to mend
+
+
+def test_a_damaged_manifest_line_in_the_middle_is_named_and_its_run_runs_again(small, tmp_path, capsys):
+    path, reference = small
+    out = tmp_path / "out"
+    shutil.copytree(reference, out)
+    manifest = out / "manifest.jsonl"
+    lines = manifest.read_text().splitlines(keepends=True)
+    lines[4] = lines[4][:30] + "\x00garbage\n"  # run 4's line, not the last
+    manifest.write_text("".join(lines))
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {manifest}: line 5 is not a run's record (damaged): dropped; its run runs again" in err, err
+    assert sorted(e["run"] for e in sweeps.read_manifest(out)) == list(range(12))
+    assert_same_results(reference, out)
+
+
 FLAKY_POINT = {"cams": 11, "rate": 0.05}  # design point 4 of SMALL: runs 8 and 9
 
 
@@ -614,6 +738,32 @@ def test_a_run_that_raises_is_recorded_and_the_rest_complete(flaky):
     assert json.loads(failures["params"][0]) == {"vendor.rebate.rate": 0.05, "vendor.cams.count": 11}
     final = pd.read_parquet(out / "final.parquet")
     assert sorted(final["run"]) == [r for r in range(12) if r not in (8, 9)]
+
+
+def test_a_sweep_whose_every_run_fails_says_so_and_its_bar_counts_each_frame(small, tmp_path, monkeypatch, capsys):
+    from sim import model as model_module
+
+    path, _ = small
+    frames = []
+
+    class Bar(sweeps.tqdm):
+        def update(self, n=1):  # what the frame this update draws shows
+            frames.append((self.n + n, self.postfix))
+            return super().update(n)
+
+    def failing_step(self):
+        raise ZeroDivisionError("every run raises")
+
+    monkeypatch.setattr(model_module.ChannelModel, "step", failing_step)
+    monkeypatch.setattr(sweeps, "tqdm", Bar)
+    out = tmp_path / "out"
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "0 ok, 12 failed" in printed
+    assert (f"written to {out}/ (manifest.jsonl, failures.csv); no run succeeded, so there are no results to "
+            "analyze") in printed, printed
+    assert frames and frames[-1][0] == 12
+    assert all(postfix == f"done=0, failed={n}" for n, postfix in frames), frames
 
 
 # ---------------------------------------------------------------- analysis
@@ -739,7 +889,7 @@ DAMAGED = {
     "unreadable experiment.json": (lambda out: (out / "experiment.json").write_text('{"experiment": '),
                                    "experiment.json: unreadable"),
     "experiment.json of something else": (lambda out: (out / "experiment.json").write_text("[1, 2]"),
-                                          "experiment.json: not a sweep's record"),
+                                          "experiment.json: not a sweep's record (not a JSON object)"),
     "missing design.csv": (lambda out: (out / "design.csv").unlink(), "design.csv: missing"),
     "unreadable design.csv": (lambda out: (out / "design.csv").write_bytes(b"\xff\xfe\x00garbage\n1,2\n"),
                               "design.csv: unreadable"),
@@ -763,6 +913,62 @@ def test_analyze_refuses_a_damaged_folder_with_one_line(small, tmp_path, capsys,
     assert not (out / "analysis").exists()
 
 
+def test_a_word_in_a_numeric_design_is_named_and_resume_writes_the_design_again(small, tmp_path, capsys):
+    path, reference = small
+    out = fresh_copy(reference, tmp_path / "out")
+    design = out / "design.csv"
+    lines = design.read_text().splitlines(keepends=True)
+    assert lines[4].startswith("3,0.05,")
+    lines[4] = lines[4].replace("0.05", "0.0x")
+    design.write_text("".join(lines))
+    assert cli.main(["analyze", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"channelsim analyze: {design}: point 3, column vendor.rebate.rate: '0.0x' is not a number (the "
+                   "runs took numbers); `channelsim sweep ... --resume` writes it again\n")
+    assert not (out / "analysis").exists()
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1", "--resume"]) == 0
+    assert design.read_bytes() == (reference / "design.csv").read_bytes()
+    assert cli.main(["analyze", str(out)]) == 0
+
+
+def test_a_grid_over_choices_is_analysed_as_categories(tmp_path, monkeypatch):
+    from sim import analysis as analysis_module
+
+    path = experiment_file(tmp_path, """replicates = 2
+quarters = 3
+[set]
+"partners.count" = 40
+[outputs]
+quarterly = false
+[parameters."vendor.rebate.period"]
+values = ["quarter", "year"]
+[parameters."vendor.cams.coverage"]
+values = ["dedicated", "pooled", "digital"]
+""")
+    out = tmp_path / "choices"
+    assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "1"]) == 0
+    ticks = []  # each figure's axes: (x tick labels, y tick labels)
+    real_png = analysis_module._png
+
+    def png(fig):
+        ticks.append([([t.get_text() for t in ax.get_xticklabels()], [t.get_text() for t in ax.get_yticklabels()])
+                      for ax in fig.axes])
+        return real_png(fig)
+
+    monkeypatch.setattr(analysis_module, "_png", png)
+    assert cli.main(["analyze", str(out)]) == 0
+    points = pd.read_csv(out / "analysis" / "points.csv")
+    assert points["vendor.cams.coverage"].unique().tolist() == ["dedicated", "pooled", "digital"]
+    assert points.groupby("kpi").size().eq(6).all()
+    response, heatmap = ticks[0], ticks[1]
+    assert response[0][0] == ["quarter", "year"] and response[1][0] == ["dedicated", "pooled", "digital"]
+    assert heatmap[0] == (["dedicated", "pooled", "digital"], ["quarter", "year"])
+    # one parameter of choices alone: each choice at its own position, not bins of numbers
+    alone = points[points["kpi"] == "revenue"].drop(columns=["vendor.cams.coverage"])
+    analysis_module.figure_response(alone, ["vendor.rebate.period"], "revenue", grid=True)
+    assert ticks[-1][0][0] == ["quarter", "year"]
+
+
 def test_analyze_replaces_its_folder_whole_or_not_at_all(small, tmp_path, monkeypatch, capsys):
     from sim import analysis as analysis_module
 
@@ -784,10 +990,11 @@ def test_analyze_replaces_its_folder_whole_or_not_at_all(small, tmp_path, monkey
     assert files(out / "analysis") == before  # the previous analysis, untouched
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(".analysis")) == []
     monkeypatch.undo()
-    (out / "analysis" / ".channelsim").unlink()  # as analyze wrote it before the marker: still its own
     assert cli.main(["analyze", str(out)]) == 0
     (out / "analysis" / "my notes.txt").write_text("mine")  # now the folder holds something analyze did not write
-    (out / "analysis" / ".channelsim").unlink()
+    assert cli.main(["analyze", str(out)]) == 2
+    assert "holds my notes.txt, which channelsim did not write there" in capsys.readouterr().err
+    (out / "analysis" / ".channelsim").unlink()  # without its marker, nothing tells analyze's files from a user's
     assert cli.main(["analyze", str(out)]) == 2
     assert "is not empty and holds no channelsim results" in capsys.readouterr().err
     assert (out / "analysis" / "my notes.txt").read_text() == "mine"
@@ -818,6 +1025,20 @@ BAD = {
     "missing scenario": ('[parameters."vendor.rebate.rate"]\nvalues = [0.1]\n', "no_such.toml"),
     "bad set": ('[set]\n"partners.cout" = 5\n[parameters."vendor.rebate.rate"]\nvalues = [0.1]\n',
                 "set.partners.cout: unknown parameter 'partners.cout' in 'partners' (did you mean 'count'?)"),
+    "integer range with fractional bounds": ('[parameters."vendor.cams.count"]\nrange = [0.5, 3.7]\nlevels = 3\n',
+                                             "parameters.vendor.cams.count: range = [0.5, 3.7]: an integer parameter "
+                                             "needs whole-number bounds"),
+    "integer values with a fraction": ('[parameters."vendor.cams.count"]\nvalues = [2, 2.5]\n',
+                                       "parameters.vendor.cams.count: values = [2, 2.5]: an integer parameter needs "
+                                       "whole numbers"),
+    "the run's seed": ('[parameters."run.seed"]\nvalues = [1, 2]\n',
+                       "parameters.run.seed: cannot be swept: the experiment sets each run's seed"),
+    "the scenario's title": ('[parameters."meta.title"]\nvalues = ["a", "b"]\n',
+                             "parameters.meta.title: cannot be swept: it describes the scenario"),
+    "a schedule": ('[parameters.schedule]\nvalues = [[], []]\n',
+                   "parameters.schedule: cannot be swept: a schedule per run is not supported"),
+    "a roster": ('[parameters."partners.roster"]\nvalues = ["a.csv", "b.csv"]\n',
+                 "parameters.partners.roster: cannot be swept: a roster per run is not supported"),
 }
 
 
