@@ -150,15 +150,7 @@ class Experiment:
         the inputs elsewhere keeps it; editing the roster or a scenario of the chain changes it. The
         scenario's `run` (its seed and replicates: the experiment sets its own) and `meta` do not shape the
         runs, so they are left out."""
-        return self._fingerprint(exclude={"run", "meta"})
-
-    def previous_fingerprint(self) -> str:
-        """The fingerprint of sweep folders written before `run` and `meta` were left out of it: how such a
-        folder is recognised for --resume (and given the fingerprint of today)."""
-        return self._fingerprint(exclude=set())
-
-    def _fingerprint(self, exclude: set[str]) -> str:
-        base = self.base.model_dump(mode="json", exclude=exclude)
+        base = self.base.model_dump(mode="json", exclude={"run", "meta"})
         if self.base.partners.roster:
             base["partners"]["roster"] = self.roster_digest
         content = {"base": base, "points": self.points.to_dict(orient="list"),

@@ -340,8 +340,8 @@ def _check_sweep(target: Path, shown: str, experiment: Experiment, resume: bool)
         if legacy and experiment.base.partners.roster:
             raise SweepError(f"{shown}: was written by an older channelsim whose fingerprint did not cover the "
                              "roster's content, so a changed roster cannot be told; use another folder")
-        outdated = legacy or seen == experiment.previous_fingerprint()
-        if not outdated:
+        outdated = legacy
+        if not legacy:
             raise SweepError(f"{shown}: holds the results of a different experiment or of changed inputs "
                              f"({info.get('experiment', '?')}, fingerprint {seen}; this one is "
                              f"{fingerprint}); use another folder or delete it")
