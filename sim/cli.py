@@ -363,10 +363,10 @@ def cmd_sweep(args) -> int:
             params = ", ".join(f"{k}={v}" for k, v in entry["params"].items())
             print(f"    run {entry['run']} (point {entry['point']}, replicate {entry['replicate']}, seed "
                   f"{entry['seed']}; {params}): {entry['error'].strip().splitlines()[-1]}")
-    outputs = [f"{kind}.parquet" for kind in ("final", "quarters", "partners")
+    written = [f"{kind}.parquet" for kind in ("final", "quarters", "partners")
                if (args.out / f"{kind}.parquet").exists()]
-    if outputs:
-        print(f"  written to {display(args.out)}/ ({', '.join(outputs)}, manifest.jsonl, failures.csv); "
+    if written:
+        print(f"  written to {display(args.out)}/ ({', '.join(written)}, manifest.jsonl, failures.csv); "
               f"next: channelsim analyze {display(args.out)}")
     else:
         print(f"  written to {display(args.out)}/ (manifest.jsonl, failures.csv); no run succeeded, so there are "
@@ -441,10 +441,11 @@ def cmd_validate(args) -> int:
 
 def cmd_bench(args) -> int:
     from sim import bench
+    from sim.params import PARTNERS_MAX, QUARTERS_MAX
 
     for size in args.sizes or ():
-        _positive("sizes", size, 2_000_000)
-    _positive("quarters", args.quarters, 400)
+        _positive("sizes", size, PARTNERS_MAX)
+    _positive("quarters", args.quarters, QUARTERS_MAX)
     _positive("runs", args.runs, 1_000_000)
     _positive("subset", args.subset, args.runs)
 
@@ -474,7 +475,6 @@ def cmd_bench(args) -> int:
 
 
 def cmd_viz(args) -> int:
-    import errno
     import ipaddress
     import socket
 

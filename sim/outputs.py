@@ -171,10 +171,10 @@ def _check(path: Path, kind: str, shown: str, option: str, inputs: Iterable[Path
                                  else set())
             foreign = sorted(item.name for item in target.iterdir() if item.name not in listed)
             if foreign:
-                raise FolderError(f"{shown}: holds {foreign[0]}" + (f" and {len(foreign) - 1} more" if len(foreign) > 1
-                                                                    else "")
-                                  + ", which channelsim did not write there; new results would replace the folder "
-                                    "and it with it. Move it out or choose another folder")
+                more = f" and {len(foreign) - 1} more" if len(foreign) > 1 else ""
+                raise FolderError(f"{shown}: holds {foreign[0]}{more}, which channelsim did not write there; new "
+                                  "results would replace the folder and it with it. Move it out or choose another "
+                                  "folder")
     parent = existing if existing != target else target.parent
     if not os.access(parent, os.W_OK | os.X_OK):
         raise FolderError(f"{shown}: cannot write in {parent} (permission denied)")

@@ -22,6 +22,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import core_schema
 
+from sim.outputs import SLUG_RULE, is_slug
+
 SEGMENTS = ("smb", "midmarket", "enterprise")
 DEFAULT_VERTICALS = ("manufacturing", "healthcare", "finance", "public_sector", "retail")
 
@@ -30,6 +32,7 @@ DEFAULT_VERTICALS = ("manufacturing", "healthcare", "finance", "public_sector", 
 MONEY_MAX = 1e12  # dollars: a budget a quarter, a threshold, a revenue requirement, a deal's worth of cash
 HEADCOUNT_MAX = 1e5  # people in one partner firm
 QUARTERS_MAX = 400  # the longest horizon
+PARTNERS_MAX = 2_000_000  # partners in one population
 DEMAND_GROWTH_MAX = 1_000.0  # what growth compounded over the horizon may multiply demand by
 RECRUITS_MAX = 100_000  # partners recruited a quarter
 
@@ -298,7 +301,7 @@ class Exit(Node):
 class Partners(Node):
     """The partner population and how a partner decides."""
 
-    count: Annotated[int, Field(ge=1, le=2_000_000)] = 500
+    count: Annotated[int, Field(ge=1, le=PARTNERS_MAX)] = 500
     # a CSV of real partners (see sim/roster.py); when set it gives the starting population and its count
     roster: str = ""
     # headcount ~ Pareto(index, minimum), truncated. Revenue is more concentrated than headcount
@@ -650,8 +653,6 @@ class Meta(Node):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        from sim.outputs import SLUG_RULE, is_slug
-
         if value and not is_slug(value):
             raise ValueError(f"must be a safe name ({SLUG_RULE}), e.g. \"healthcare-spif\"")
         return value

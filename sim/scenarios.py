@@ -193,7 +193,7 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None,
     try:
         params = build_scenario(merged, overrides)
     except ParameterError as error:
-        raise ScenarioError([_blame(p, provenance, path, origins or {}) for p in error.problems]) from None
+        raise ScenarioError([_blame(p, provenance, path, origins) for p in error.problems]) from None
     if params.partners.roster:
         origin = _origin("partners.roster", provenance, path)
         try:
