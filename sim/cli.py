@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from sim import outputs
+from sim.errors import InputError
 
 EXIT_BAD_INPUT = 2
 MAX_WORKERS = 512
 
 
-class UserError(Exception):
+class UserError(InputError):
     """Bad input from the user: printed as one message, exit code 2, no traceback."""
 
 
@@ -187,6 +188,7 @@ OPTION_PATHS = {"quarters": "quarters", "replicates": "run.replicates", "seed": 
 def _load_all(paths: list[Path], args) -> list:
     """Every scenario read and checked, and every option with it; raises UserError with all problems."""
     from sim import scenarios
+    from sim.errors import display
     from sim.params import ParameterError, check_path
 
     overrides, problems = {}, []
@@ -215,7 +217,7 @@ def _load_all(paths: list[Path], args) -> list:
         raise UserError("\n".join(problems))
     horizons = {item.params.quarters for item in loaded}
     if len(horizons) > 1:
-        listed = ", ".join(f"{scenarios.display(item.path)} has quarters = {item.params.quarters}" for item in loaded)
+        listed = ", ".join(f"{display(item.path)} has quarters = {item.params.quarters}" for item in loaded)
         raise UserError(f"the scenarios run over different horizons ({listed}); a comparison needs one: "
                         "give it with --quarters N")
     return loaded
@@ -269,7 +271,7 @@ def _changes(params) -> dict[str, str]:
 
 def _execute(args, paths: list[Path], base: bool) -> int:
     from sim import __version__, report, runner
-    from sim.scenarios import display
+    from sim.errors import display
 
     loaded = _load_all(paths, args)
     names = _names(loaded)
@@ -331,9 +333,10 @@ def cmd_compare(args) -> int:
 
 
 def cmd_sweep(args) -> int:
+    from sim.errors import display
     from sim.experiments import load_experiment
     from sim.outputs import FolderError
-    from sim.scenarios import ScenarioError, display
+    from sim.scenarios import ScenarioError
     from sim.sweep import SweepError, check_scheduler, sweep
 
     # every check before any work or write, in this order: the options, the scheduler, the experiment (the
@@ -381,8 +384,8 @@ def cmd_sweep(args) -> int:
 
 def cmd_analyze(args) -> int:
     from sim.analysis import analyze, describe_missing
+    from sim.errors import display
     from sim.outputs import FolderError
-    from sim.scenarios import display
     from sim.sweep import SweepError
 
     if not 0 < args.precision < 1:
@@ -413,13 +416,14 @@ def cmd_analyze(args) -> int:
 def validate_any(path: Path) -> str:
     """Check a scenario, a roster or an experiment file without running it; returns a one-line verdict."""
     from sim import scenarios
+    from sim.errors import display
     from sim.experiments import load_experiment
 
     if path.suffix.lower() != ".csv" and "experiment" in scenarios.read_toml(path):
         experiment = load_experiment(path)
         design = experiment.spec.experiment
-        chain = " <- ".join(scenarios.display(p) for p in reversed(scenarios.load(path.parent / design.scenario).chain))
-        return (f"{scenarios.display(path)}: ok (an experiment: {design.design} design over "
+        chain = " <- ".join(display(p) for p in reversed(scenarios.load(path.parent / design.scenario).chain))
+        return (f"{display(path)}: ok (an experiment: {design.design} design over "
                 f"{len(experiment.parameters)} parameter{'s' if len(experiment.parameters) > 1 else ''}, "
                 f"{len(experiment.points):,} points x {design.replicates} replicates; on {chain})")
     return scenarios.validate_file(path)

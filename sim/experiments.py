@@ -48,8 +48,8 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
+from sim.errors import display
 from sim.params import Node, ParameterError, Scenario, _submodel, _unwrap, check_path, explain
-from sim.roster import display
 from sim.scenarios import ScenarioError, load, read_toml
 from sim.streams import derived_seed
 

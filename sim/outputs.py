@@ -33,6 +33,8 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sim.errors import InputError
+
 MARKER = ".channelsim"
 # kinds of results that may replace each other in one folder
 FAMILIES = {"run": "scenarios", "compare": "scenarios", "sweep": "sweep", "analysis": "analysis",
@@ -44,7 +46,7 @@ SLUG_RULE = ("letters, digits, '-', '_' and '.', not starting with '.', no '/', 
 NAME_MAX = 225  # bytes of a folder name: with the staging folder's suffix it stays within 255
 
 
-class FolderError(Exception):
+class FolderError(InputError):
     """An output folder channelsim will not write into: one message for people, exit code 2."""
 
 

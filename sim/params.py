@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import core_schema
 
+from sim.errors import InputError
 from sim.outputs import SLUG_RULE, is_slug
 
 SEGMENTS = ("smb", "midmarket", "enterprise")
@@ -852,15 +853,10 @@ class Scenario(Node):
 # --------------------------------------------------------------------------- errors and overrides
 
 
-class ParameterError(ValueError):
+class ParameterError(InputError):
     """Bad parameters: each problem names the path, the value and what is allowed."""
 
-    def __init__(self, problems: list[str] | str):
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("; ".join(self.problems))
-
-    def __reduce__(self):  # survives the trip back from a worker process
-        return ParameterError, (self.problems,)
+    separator = "; "
 
 
 def _dump(value: Any) -> Any:

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sim.errors import display
 from sim.params import HEADCOUNT_MAX, MONEY_MAX, SEGMENTS, ParameterError, Scenario, _suggest
 
 ROLES = ("sales", "technical", "marketing")
@@ -31,14 +32,6 @@ ROLES = ("sales", "technical", "marketing")
 
 class RosterError(ParameterError):
     """A bad roster: the message names the file and, for a bad value, the row and column."""
-
-
-def display(path: Path) -> str:
-    """A path as short as it is clear: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, RuntimeError, OSError):  # outside the working directory, or a symlink loop
-        return str(path)
 
 
 def _fail(path: Path, message: str, row: int | None = None, column: str | None = None) -> RosterError:

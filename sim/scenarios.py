@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sim import roster
+from sim.errors import InputError, display
 from sim.outputs import slug
 from sim.params import (
     ParameterError,
@@ -36,18 +37,10 @@ from sim.params import (
     merge,
     problem_path,
 )
-from sim.roster import display
 
 
-class ScenarioError(ValueError):
+class ScenarioError(InputError):
     """Bad input in a scenario or roster file: one short line per problem, for people."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = list(problems)
-        super().__init__("\n".join(self.problems))
-
-    def __reduce__(self):
-        return ScenarioError, (self.problems,)
 
 
 @dataclass

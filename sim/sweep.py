@@ -49,9 +49,9 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from sim import __version__, outputs
+from sim.errors import InputError, display
 from sim.experiments import Experiment
 from sim.params import Scenario
-from sim.roster import display
 from sim.runner import local_pool
 
 INFO, MANIFEST, SHARDS, FAILURES, LOCK = "experiment.json", "manifest.jsonl", "shards", "failures.csv", "sweep.lock"
@@ -61,7 +61,7 @@ POOL_RESTARTS = 3  # fresh local pools after a worker process was lost, before t
 ATTEMPTS = 3  # submissions of a batch whose executor lost it, before its runs are left to --resume
 
 
-class SweepError(Exception):
+class SweepError(InputError):
     """A sweep that cannot start (a folder in use, an unreachable scheduler): exit 2, one message."""
 
 
