@@ -203,7 +203,7 @@ chosen = solara.reactive("")
 
 
 def rows(model: ChannelModel) -> list[dict[str, float]]:
-    return model.channel_kpis[0]
+    return model.lane_kpis[0]
 
 
 def series(model: ChannelModel, name: str, scale: float = 1.0) -> list[float]:

@@ -62,7 +62,7 @@ class ChannelModel(mesa.Model):
 
     `seeds=[s1, s2, ...]` instead runs several channels side by side in one model, one per seed,
     for sweeps: each is the same, bit for bit, as the channel run alone on its seed, and their
-    quarterly metrics come from `channel_frames()`. Such a model keeps no Partner agents.
+    quarterly metrics come from `lane_frames()`. Such a model keeps no Partner agents.
     """
 
     def __init__(self, scenario: Scenario | Mapping[str, Any] | None = None, *, rng: Any = None,
@@ -81,17 +81,17 @@ class ChannelModel(mesa.Model):
         self.params: Scenario = params
         self.seed = seeds[0]
         self.seeds = seeds
-        self.channels = len(seeds)
+        self.lanes = len(seeds)
         self.agents_kept = (not stacked) if agents is None else agents
         self.streams = ChannelStreams(seeds)
         self.quarter = 0
         self.market = Market(params)
         self.n_vendors = 1 + params.rivals.count
-        self.partners = PartnerTable(capacity=params.partners.count * self.channels, channels=self.channels)
+        self.partners = PartnerTable(capacity=params.partners.count * self.lanes, channels=self.lanes)
         self.streams.table = self.partners
         declare_columns(self.partners, self.n_vendors, len(params.market.verticals), self.market.pipeline_quarters)
         self._next_pid = 0
-        self._next_local = np.zeros(self.channels, np.int64)
+        self._next_local = np.zeros(self.lanes, np.int64)
 
         Vendor(self, 0, params.vendor, name=params.vendor.name)
         for i in range(params.rivals.count):
@@ -101,28 +101,28 @@ class ChannelModel(mesa.Model):
         self.roster = roster.read(params.partners.roster, params) if params.partners.roster else None
         count = len(self.roster) if self.roster is not None else params.partners.count
         keys = np.arange(count, dtype=np.int64)
-        founders = generate(params, [(self.streams.channel(c), keys) for c in range(self.channels)], self.n_vendors)
+        founders = generate(params, [(self.streams.channel(c), keys) for c in range(self.lanes)], self.n_vendors)
         del founders["activation_draw"]  # founders are engaged
         if self.roster is not None:
             founders = roster.apply(founders, self.roster, params)
         years = -np.log(np.concatenate([self.streams.channel(c).uniform("population.tenure", 0, keys)
-                                        for c in range(self.channels)]).astype(np.float64))
+                                        for c in range(self.lanes)]).astype(np.float64))
         founders["tenure"] = 4 + np.floor(12.0 * years).astype(np.int32)  # established partners: 4+ quarters
         founders["joined"] = -founders["tenure"]
-        founders["first_deal"] = np.zeros(count * self.channels, np.int32)  # dealt before the run began
+        founders["first_deal"] = np.zeros(count * self.lanes, np.int32)  # dealt before the run began
         self.add_partners(self._identify(founders, count))
         self._warm_start(rounds=30 if self.roster is not None else 12)  # a roster's revenue is matched closely
         for vendor in self.vendors:
             vendor.begin()
         self._roster_tiers()
-        self.lifecycle_history: list[list[dict[str, float]]] = [[] for _ in range(self.channels)]
+        self.lifecycle_history: list[list[dict[str, float]]] = [[] for _ in range(self.lanes)]
 
         self.kpis: dict[str, float] = {}
-        self.channel_kpis: list[list[dict[str, float]]] = [[] for _ in range(self.channels)]
+        self.lane_kpis: list[list[dict[str, float]]] = [[] for _ in range(self.lanes)]
         self.datacollector = mesa.DataCollector(
             model_reporters={name: partial(_kpi, name=name) for name in metrics.names(self)}
         )
-        self._panel: list[list[pd.DataFrame]] | None = [[] for _ in range(self.channels)] if record_partners else None
+        self._panel: list[list[pd.DataFrame]] | None = [[] for _ in range(self.lanes)] if record_partners else None
         self.running = True
 
     # ---- the quarter
@@ -146,9 +146,9 @@ class ChannelModel(mesa.Model):
         for c, view in enumerate(self.views(offers, sales, ledger, after=True)):
             view.kpis = trading[c]
             trading[c].update(metrics.after_review(view))
-            self.channel_kpis[c].append(trading[c])
+            self.lane_kpis[c].append(trading[c])
         self.kpis = trading[0]
-        if self.channels == 1:
+        if self.lanes == 1:
             self.datacollector.collect(self)
         if self.quarter >= self.params.quarters:
             self.running = False
@@ -163,7 +163,7 @@ class ChannelModel(mesa.Model):
         instruments = metrics.instruments(self)
         out = []
         for c, (start, stop) in enumerate(table.blocks()):
-            partners = table if self.channels == 1 else table.block(c)
+            partners = table if self.lanes == 1 else table.block(c)
             trading = not after
             out.append(metrics.View(
                 partners=partners, quarter=self.quarter, params=self.params,
@@ -227,7 +227,7 @@ class ChannelModel(mesa.Model):
         for vendor in self.vendors:
             vendor.review(ledger)
         leavers = leaving(self.partners, self.params, self.streams, self.quarter)
-        ledger.lifecycle["exits"] += np.bincount(self.partners.channel_of(leavers), minlength=self.channels)
+        ledger.lifecycle["exits"] += np.bincount(self.partners.channel_of(leavers), minlength=self.lanes)
         self.remove_partners(leavers)
         for vendor in self.vendors:
             vendor.recruit(ledger)
@@ -251,10 +251,10 @@ class ChannelModel(mesa.Model):
     def _identify(self, columns: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
         """Ids for `count` new partners in each channel (channel by channel): unique in the model, and in
         their channel (the key of their draws)."""
-        total = count * self.channels
+        total = count * self.lanes
         columns["pid"] = np.arange(self._next_pid, self._next_pid + total, dtype=np.int64)
         columns["local_id"] = (self._next_local[:, None] + np.arange(count)).ravel()
-        columns["channel"] = np.repeat(np.arange(self.channels, dtype=np.int16), count)
+        columns["channel"] = np.repeat(np.arange(self.lanes, dtype=np.int16), count)
         self._next_pid += total
         self._next_local += count
         return columns
@@ -279,7 +279,7 @@ class ChannelModel(mesa.Model):
         profile = {k: v for k, v in recruitment.profile.model_dump().items() if v is not None}
         population = self.params.partners.model_copy(update=profile)
         cohort = np.arange(count, dtype=np.int64)
-        columns = generate(self.params, [(self.streams.channel(c), cohort) for c in range(self.channels)],
+        columns = generate(self.params, [(self.streams.channel(c), cohort) for c in range(self.lanes)],
                            self.n_vendors, stream="recruits", quarter=self.quarter, population=population)
         engaged = columns.pop("activation_draw") < recruitment.activation
         columns["engaged"] = engaged
@@ -346,14 +346,14 @@ class ChannelModel(mesa.Model):
 
     def kpi_frame(self) -> pd.DataFrame:
         """Quarterly KPIs, one row per quarter (the first channel's, for a stacked model)."""
-        if self.channels == 1:
+        if self.lanes == 1:
             return self.datacollector.get_model_vars_dataframe()
-        return self.channel_frames()[0]
+        return self.lane_frames()[0]
 
-    def channel_frames(self) -> list[pd.DataFrame]:
+    def lane_frames(self) -> list[pd.DataFrame]:
         """Each channel's quarterly KPIs, in the columns and order of `kpi_frame`."""
         columns = metrics.names(self)
-        return [pd.DataFrame(rows, columns=columns) for rows in self.channel_kpis]
+        return [pd.DataFrame(rows, columns=columns) for rows in self.lane_kpis]
 
     def partner_panel(self, channel: int = 0) -> pd.DataFrame:
         """Partner x quarter panel (tidy), when built with record_partners=True."""

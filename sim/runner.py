@@ -110,7 +110,7 @@ def run_task(task: Task) -> list[tuple[str, int, pd.DataFrame, pd.DataFrame | No
         model.run()
     results = []
     for replicate, (model, c) in zip(task.replicates, channels, strict=True):
-        frame = model.channel_frames()[c]
+        frame = model.lane_frames()[c]
         frame.insert(0, "replicate", replicate)
         frame.insert(0, "scenario", task.scenario)
         panel = None

@@ -111,7 +111,7 @@ def _run_group(base: Scenario, items: list, outputs: dict[str, bool], record_fai
         model = ChannelModel(base.with_overrides(items[0][4]), seeds=[item[3] for item in items],
                              record_partners=outputs["partners"])
         model.run()
-        frames = model.channel_frames()
+        frames = model.lane_frames()
         for c, record in enumerate(records):
             ids = {"run": record["run"], "point": record["point"], "replicate": record["replicate"]}
             frame = frames[c]

@@ -250,7 +250,7 @@ def test_channels_stacked_in_one_model_are_bit_for_bit_the_channels_run_alone():
     assert stacked.partners.channels == 3 and not stacked.agents_by_type.get(Partner)
     for c, seed in enumerate(seeds):
         alone = ChannelModel(rng=seed, partners__count=200, quarters=10, record_partners=True)
-        pd.testing.assert_frame_equal(stacked.channel_frames()[c], alone.run(), check_exact=True)
+        pd.testing.assert_frame_equal(stacked.lane_frames()[c], alone.run(), check_exact=True)
         pd.testing.assert_frame_equal(stacked.partner_panel(c), alone.partner_panel(), check_exact=True)
         block, table = stacked.partners.block(c), alone.partners
         for name in ("effort", "capability", "goodwill", "pipeline", "revenue_history", "tier"):

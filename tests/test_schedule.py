@@ -274,7 +274,7 @@ def test_every_value_of_the_tree_is_reached_and_every_one_changed_alone_or_with_
 
 def _same_columns_every_quarter(model: ChannelModel) -> None:
     columns = set(metrics.names(model))
-    for quarter, row in enumerate(model.channel_kpis[0], start=1):
+    for quarter, row in enumerate(model.lane_kpis[0], start=1):
         assert set(row) == columns, f"quarter {quarter}: {set(row) ^ columns}"
 
 
@@ -401,5 +401,5 @@ def test_channels_stacked_with_a_schedule_are_bit_for_bit_the_channels_run_alone
     stacked = ChannelModel(params, seeds=[5, 6])
     stacked.run()
     for c, seed in enumerate([5, 6]):
-        pd.testing.assert_frame_equal(stacked.channel_frames()[c], ChannelModel(params, rng=seed).run(),
+        pd.testing.assert_frame_equal(stacked.lane_frames()[c], ChannelModel(params, rng=seed).run(),
                                       check_exact=True)
