@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 
-from sim.params import Scenario
-from sim.policies import Offers, Sales
-from sim.streams import COUNT_MAX, ChannelStreams, poisson_from_uniform
+from sim.params import SEGMENTS, Scenario
+from sim.quarter import Offers, Sales
+from sim.streams import COUNT_MAX, LaneStreams, poisson_from_uniform
 
 if TYPE_CHECKING:
-    from sim.partners import PartnerTable
+    from sim.table import PartnerTable
 
 _FW_TABLE = 65
 
@@ -48,10 +48,6 @@ class Market:
         self._fw_shift = -0.5 * s2
         self._fw_sd = np.sqrt(s2)
         self._potential_key: tuple | None = None
-
-    @property
-    def verticals(self) -> list[str]:
-        return self.params.market.verticals
 
     def demand_index(self, quarter: int) -> np.ndarray:
         """Relative addressable demand, segments x verticals, growing each quarter."""
@@ -118,41 +114,42 @@ class Market:
             slot = (quarter + 1 + ahead) % self.pipeline_quarters
             table.pipeline[slot] = won_value * still_open[:, ahead].clip(min=0.0)[None, :, None]
 
-    def realise(self, table: PartnerTable, offers: Offers, streams: ChannelStreams, quarter: int) -> Sales:
+    def realise(self, table: PartnerTable, offers: Offers, streams: LaneStreams, quarter: int) -> Sales:
         """Draw this quarter's wins, book them into the pipeline and close what is due."""
         vendors = offers.margin.shape[0]
-        lines = vendors * 3  # vendor x segment cells per partner
+        segments = len(SEGMENTS)
+        width = vendors * segments  # vendor x segment cells per partner
         n = table.n
         opportunities, win = self.rates(table, offers, quarter)
         expected_wins = opportunities * win
         # partner-major (partners x cells) is the layout in which the per-partner draws gather cheaply
-        by_partner = np.ascontiguousarray(expected_wins.reshape(lines, n).T)
-        won_rows = poisson_from_uniform(by_partner, streams.uniform_rows("deals.won", quarter, lines))
+        by_partner = np.ascontiguousarray(expected_wins.reshape(width, n).T)
+        won_rows = poisson_from_uniform(by_partner, streams.uniform_rows("deals.won", quarter, width))
         cells = np.flatnonzero(won_rows)  # the work below is only for cells with a win
         count = won_rows.reshape(-1)[cells]
-        partner, line = np.divmod(cells, lines)
-        segment = line % 3
-        z = ndtri(streams.uniform_at("deals.size", quarter, partner, line, lines))
+        partner, cell = np.divmod(cells, width)
+        vendor, segment = np.divmod(cell, segments)
+        z = ndtri(streams.uniform_at("deals.size", quarter, partner, cell, width))
         value = self.deal_values(count, segment, z)
         # the share of registered deals the vendor's direct sales take never reaches the partner
-        kept = offers.kept.reshape(-1)[(line // 3) * n + partner]
-        key = line // 3 if table.channels == 1 else (line // 3) * table.channels + table.channel_of(partner)
-        direct = np.bincount(key, weights=value * (1.0 - kept), minlength=vendors * table.channels)
-        direct = direct.reshape(vendors, table.channels)
+        kept = offers.kept.reshape(-1)[vendor * n + partner]
+        key = vendor if table.lanes == 1 else vendor * table.lanes + table.lane_of(partner)
+        direct = np.bincount(key, weights=value * (1.0 - kept), minlength=vendors * table.lanes)
+        direct = direct.reshape(vendors, table.lanes)
         value *= kept
 
         depth = self.pipeline_quarters
-        u = streams.uniform_at("deals.delay", quarter, partner, line, lines)
+        u = streams.uniform_at("deals.delay", quarter, partner, cell, width)
         delay = np.zeros(cells.size, np.int64)
         for k in range(depth - 1):
             delay += u > self.delay_cdf[segment, k]
         ring = table.buffer("pipeline")  # closing quarter x vendor x segment x partner (whole buffer)
         closing = (quarter + delay) % depth
-        ring.reshape(-1)[(closing * lines + line) * ring.shape[-1] + partner] += value
+        ring.reshape(-1)[(closing * width + cell) * ring.shape[-1] + partner] += value
         due = table.pipeline[quarter % depth]
         closed = due.copy()
         due[...] = 0.0
-        won = np.ascontiguousarray(won_rows.T).reshape(vendors, 3, n)
+        won = np.ascontiguousarray(won_rows.T).reshape(vendors, segments, n)
         return Sales(revenue=closed.sum(axis=1), revenue_by_segment=closed, won_deals=won.sum(axis=1),
                      won_by_segment=won, opportunities=opportunities.sum(axis=1), direct=direct)
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from sim.params import SEGMENTS
 from sim.policies.push import push_vector
+from sim.quarter import FOCAL
 
 if TYPE_CHECKING:
     from sim.model import ChannelModel
@@ -60,9 +61,9 @@ def top_share(values: np.ndarray, fraction: float = 0.2) -> float:
 
 @dataclass
 class View:
-    """What the metrics read of one channel of a model, in the quarter just played."""
+    """What the metrics read of one lane of a model (one replicate), in the quarter just played."""
 
-    partners: Any  # the channel's partners (the whole table, or its block)
+    partners: Any  # the lane's partners (the whole table, or its block)
     quarter: int
     params: Any
     vendor_names: list[str]
@@ -70,14 +71,14 @@ class View:
     net_revenue: float  # focal
     direct_revenue: float
     discount: float
-    offers: Any  # the channel's block of the quarter's offers
+    offers: Any  # the lane's block of the quarter's offers
     sales: Any
-    ledger: dict  # the channel's totals: spend, budget, usage, lifecycle
-    history: list  # the channel's partner counts and departures, quarter by quarter
-    kpis: dict  # the channel's trading metrics (after_review adds to them)
+    ledger: dict  # the lane's totals: spend, budget, usage, lifecycle
+    history: list  # the lane's partner counts and departures, quarter by quarter
+    kpis: dict  # the lane's trading metrics (after_review adds to them)
     instruments: list[str]
     tiers: Any  # the focal vendor's tier program
-    mdf_spent: Any = None  # the channel's block of the MDF each partner claimed
+    mdf_spent: Any = None  # the lane's block of the MDF each partner claimed
 
 
 def compute(view: View) -> dict[str, float]:
@@ -119,7 +120,7 @@ def compute(view: View) -> dict[str, float]:
     out["goodwill"] = float(t.goodwill[0].mean(dtype=np.float64)) if n else 0.0
     out["capability"] = float(t.capability[0].mean(dtype=np.float64)) if n else 0.0
 
-    usage = view.ledger["usage"].get(0, {})
+    usage = view.ledger["usage"].get(FOCAL, {})
     allocated = usage.get("mdf_allocated", 0.0)
     out["mdf_allocated"] = allocated
     out["mdf_claimed"] = usage.get("mdf_claimed", 0.0)
@@ -147,7 +148,7 @@ def after_review(view: View) -> dict[str, float]:
     out["active_partners"] = active
     out["active_ratio"] = active / n if n else 0.0
 
-    spend = view.ledger["spend"].get(0, {})
+    spend = view.ledger["spend"].get(FOCAL, {})
     for instrument in view.instruments:
         out[f"spend_{instrument}"] = float(spend.get(instrument, 0.0))
     total = float(sum(spend.values()))
@@ -159,7 +160,7 @@ def after_review(view: View) -> dict[str, float]:
     levels = np.bincount(t.tier[0], minlength=len(names))
     for name, count in zip(names, levels, strict=True):
         out[f"partners_{name}"] = int(count)
-    lifecycle = view.ledger["lifecycle"]
+    lifecycle = view.ledger["lifecycle"].get(FOCAL, {})
     for name in LIFECYCLE:
         out[name] = lifecycle.get(name, 0)
 

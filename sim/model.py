@@ -15,7 +15,6 @@ from sim.market import Market
 from sim.params import Scenario, applied_order, assign_paths, build_scenario
 from sim.partners import (
     Partner,
-    PartnerTable,
     choose_effort,
     declare_columns,
     firm_profile,
@@ -26,8 +25,9 @@ from sim.partners import (
     softmax,
     update_relationships,
 )
-from sim.policies import Ledger, Offers, Sales
-from sim.streams import ChannelStreams, poisson_from_uniform
+from sim.quarter import FOCAL, Ledger, Offers, Sales
+from sim.streams import LaneStreams, poisson_from_uniform
+from sim.table import PartnerTable
 from sim.vendors import Vendor
 
 
@@ -60,8 +60,8 @@ class ChannelModel(mesa.Model):
     `scenario` is a `Scenario`, a dict of one, or None for the default channel; overrides
     name parameters by dotted path written with `__` (``vendor__rebate__rate=0.04``).
 
-    `seeds=[s1, s2, ...]` instead runs several channels side by side in one model, one per seed,
-    for sweeps: each is the same, bit for bit, as the channel run alone on its seed, and their
+    `seeds=[s1, s2, ...]` instead runs several replicates side by side in one model, one *lane* per
+    seed, for sweeps: each is the same, bit for bit, as the channel run alone on its seed, and their
     quarterly metrics come from `lane_frames()`. Such a model keeps no Partner agents.
     """
 
@@ -83,11 +83,11 @@ class ChannelModel(mesa.Model):
         self.seeds = seeds
         self.lanes = len(seeds)
         self.agents_kept = (not stacked) if agents is None else agents
-        self.streams = ChannelStreams(seeds)
+        self.streams = LaneStreams(seeds)
         self.quarter = 0
         self.market = Market(params)
         self.n_vendors = 1 + params.rivals.count
-        self.partners = PartnerTable(capacity=params.partners.count * self.lanes, channels=self.lanes)
+        self.partners = PartnerTable(capacity=params.partners.count * self.lanes, lanes=self.lanes)
         self.streams.table = self.partners
         declare_columns(self.partners, self.n_vendors, len(params.market.verticals), self.market.pipeline_quarters)
         self._next_pid = 0
@@ -101,11 +101,11 @@ class ChannelModel(mesa.Model):
         self.roster = roster.read(params.partners.roster, params) if params.partners.roster else None
         count = len(self.roster) if self.roster is not None else params.partners.count
         keys = np.arange(count, dtype=np.int64)
-        founders = generate(params, [(self.streams.channel(c), keys) for c in range(self.lanes)], self.n_vendors)
+        founders = generate(params, [(self.streams.lane(c), keys) for c in range(self.lanes)], self.n_vendors)
         del founders["activation_draw"]  # founders are engaged
         if self.roster is not None:
             founders = roster.apply(founders, self.roster, params)
-        years = -np.log(np.concatenate([self.streams.channel(c).uniform("population.tenure", 0, keys)
+        years = -np.log(np.concatenate([self.streams.lane(c).uniform("population.tenure", 0, keys)
                                         for c in range(self.lanes)]).astype(np.float64))
         founders["tenure"] = 4 + np.floor(12.0 * years).astype(np.int32)  # established partners: 4+ quarters
         founders["joined"] = -founders["tenure"]
@@ -117,8 +117,10 @@ class ChannelModel(mesa.Model):
         self._roster_tiers()
         self.lifecycle_history: list[list[dict[str, float]]] = [[] for _ in range(self.lanes)]
 
-        self.kpis: dict[str, float] = {}
+        self.kpis: dict[str, float] = {}  # the quarter just played (the first lane's)
         self.lane_kpis: list[list[dict[str, float]]] = [[] for _ in range(self.lanes)]
+        self.last_offers: Offers | None = None  # the records of the quarter just played
+        self.last_ledger: Ledger | None = None
         self.datacollector = mesa.DataCollector(
             model_reporters={name: partial(_kpi, name=name) for name in metrics.names(self)}
         )
@@ -128,54 +130,19 @@ class ChannelModel(mesa.Model):
     # ---- the quarter
 
     def step(self) -> None:
+        """One quarter: each phase a method below, in this order."""
         self.quarter += 1
         self.apply_schedule()  # scenario changes that start this quarter
-        offers = self.plan_programs()  # vendors set margins, incentives, MDF, CAM hours, push
-        sales = self.work_the_market(offers)  # partners answer the offers; deals happen
-        for vendor in self.vendors:  # period ends and SPIF windows move closing dates
-            vendor.move_deals(sales)
-        ledger = self.settle_money(offers, sales)  # rebates, MDF claims paid
-        self.book_quarter(offers, sales, ledger)  # relationships and partner accounts move on
-        self.last_offers, self.last_ledger = offers, ledger
-        views = self.views(offers, sales, ledger)
-        trading = [metrics.compute(view) for view in views]  # what the partners of this quarter did
-        if self._panel is not None:
-            for c, view in enumerate(views):
-                self._panel[c].append(metrics.partner_rows(view))
-        self.review_partners(ledger)  # tiers, terminations, exits, recruits
-        for c, view in enumerate(self.views(offers, sales, ledger, after=True)):
-            view.kpis = trading[c]
-            trading[c].update(metrics.after_review(view))
-            self.lane_kpis[c].append(trading[c])
-        self.kpis = trading[0]
-        if self.lanes == 1:
-            self.datacollector.collect(self)
+        offers = self.plan()  # vendors set margins, incentives, MDF, CAM hours, push
+        sales = self.sell(offers)  # partners answer the offers with their effort; the market draws deals
+        self.time_deals(sales)  # period ends and SPIF windows move closing dates
+        ledger = self.settle(offers, sales)  # rebates, SPIFs, MDF claims paid; revenue booked net
+        self.book(offers, sales, ledger)  # relationships, capability and partner accounts move on
+        trading = self.measure(offers, sales, ledger)  # what the partners did this quarter
+        self.review(ledger)  # tiers, terminations, exits, recruits
+        self.measure(offers, sales, ledger, trading)  # the channel at the quarter's end: the KPIs complete
         if self.quarter >= self.params.quarters:
             self.running = False
-
-    def views(self, offers: Offers, sales: Sales, ledger: Ledger, after: bool = False) -> list[metrics.View]:
-        """What the metrics read of each channel (after the review: the partners who stay and join)."""
-        table = self.partners
-        focal = self.focal
-        totals = ledger.by_channel()
-        names = [v.name for v in self.vendors]
-        revenue = [v.revenue.tolist() for v in self.vendors]
-        instruments = metrics.instruments(self)
-        out = []
-        for c, (start, stop) in enumerate(table.blocks()):
-            partners = table if self.lanes == 1 else table.block(c)
-            trading = not after
-            out.append(metrics.View(
-                partners=partners, quarter=self.quarter, params=self.params,
-                vendor_names=names, revenue=[r[c] for r in revenue],
-                net_revenue=float(focal.net_revenue[c]), direct_revenue=float(focal.direct_revenue[c]),
-                discount=float(focal.discount[c]),
-                offers=offers.block(start, stop) if trading else None,
-                sales=sales.block(start, stop, c) if trading else None,
-                ledger=totals[c], history=self.lifecycle_history[c], kpis={},
-                instruments=instruments, tiers=focal.tiers,
-                mdf_spent=ledger.mdf_spent[:, start:stop] if trading else None))
-        return out
 
     def apply_schedule(self) -> None:
         """This quarter's schedule entries, each at once as validated at load (which refused a change to anything
@@ -185,6 +152,90 @@ class ChannelModel(mesa.Model):
                 previous = self.params.model_copy(deep=True)
                 assign_paths(self.params, change.set)
                 self._rederive(previous)
+
+    def plan(self) -> Offers:
+        """Every vendor's terms for every partner."""
+        offers = Offers.empty(self.partners.n, self.n_vendors, len(self.params.market.verticals))
+        for vendor in self.vendors:
+            vendor.plan(offers)
+        return offers
+
+    def sell(self, offers: Offers) -> Sales:
+        """Partners choose their effort and the market answers it."""
+        choose_effort(self.partners, offers, self.params)
+        return self.market.realise(self.partners, offers, self.streams, self.quarter)
+
+    def time_deals(self, sales: Sales) -> None:
+        for vendor in self.vendors:
+            vendor.time_deals(sales)
+
+    def settle(self, offers: Offers, sales: Sales) -> Ledger:
+        ledger = Ledger(self.partners, self.n_vendors)
+        for vendor in self.vendors:
+            vendor.settle(offers, sales, ledger)
+        return ledger
+
+    def book(self, offers: Offers, sales: Sales, ledger: Ledger) -> None:
+        """What the quarter did to relationships, capability and each partner's accounts."""
+        update_relationships(self.partners, offers, ledger.mdf_spent, self.params, training=offers.training,
+                             conflict=ledger.conflict)
+        record_quarter(self.partners, offers, sales, ledger.cash, ledger.conflict, self.params, self.quarter)
+
+    def measure(self, offers: Offers, sales: Sales, ledger: Ledger,
+                trading: list[dict[str, float]] | None = None) -> list[dict[str, float]]:
+        """Each lane's KPIs of the quarter, in two takes. Before the review: what the partners did (returned,
+        one dict per lane; and the partner panel, if kept). After it, given those: who is in the channel at the
+        end, what the programmes spent, who came and went; the quarter's KPIs are then complete and recorded."""
+        views = self._views(offers, sales, ledger, trading=trading is None)
+        if trading is None:
+            trading = [metrics.compute(view) for view in views]
+            if self._panel is not None:
+                for lane, view in enumerate(views):
+                    self._panel[lane].append(metrics.partner_rows(view))
+            return trading
+        for lane, view in enumerate(views):
+            view.kpis = trading[lane]
+            trading[lane].update(metrics.after_review(view))
+            self.lane_kpis[lane].append(trading[lane])
+        self.kpis = trading[0]
+        self.last_offers, self.last_ledger = offers, ledger
+        if self.lanes == 1:
+            self.datacollector.collect(self)
+        return trading
+
+    def _views(self, offers: Offers, sales: Sales, ledger: Ledger, trading: bool) -> list[metrics.View]:
+        """What the metrics read of each lane (after the review, `trading` false: the partners who stay and join)."""
+        table = self.partners
+        focal = self.focal
+        totals = ledger.by_lane()
+        names = [v.name for v in self.vendors]
+        revenue = [v.revenue.tolist() for v in self.vendors]
+        instruments = metrics.instruments(self)
+        out = []
+        for lane, (start, stop) in enumerate(table.blocks()):
+            out.append(metrics.View(
+                partners=table if self.lanes == 1 else table.block(lane), quarter=self.quarter, params=self.params,
+                vendor_names=names, revenue=[r[lane] for r in revenue],
+                net_revenue=float(focal.net_revenue[lane]), direct_revenue=float(focal.direct_revenue[lane]),
+                discount=float(focal.discount[lane]),
+                offers=offers.block(start, stop) if trading else None,
+                sales=sales.block(start, stop, lane) if trading else None,
+                ledger=totals[lane], history=self.lifecycle_history[lane], kpis={},
+                instruments=instruments, tiers=focal.tiers,
+                mdf_spent=ledger.mdf_spent[:, start:stop] if trading else None))
+        return out
+
+    def review(self, ledger: Ledger) -> None:
+        """Tiers reviewed and terminations (vendors), voluntary exits (partners), then recruits."""
+        start = np.diff(self.partners.starts).copy()
+        for vendor in self.vendors:
+            vendor.review(ledger)
+        leavers = leaving(self.partners, self.params, self.streams, self.quarter)
+        ledger.count(FOCAL, "exits", leavers)
+        self.remove_partners(leavers)
+        for vendor in self.vendors:
+            vendor.recruit(ledger)
+        ledger.lifecycle[FOCAL]["start"] = start
 
     def _rederive(self, previous: Scenario) -> None:
         """Bring what was derived from the parameters at the start in line with their values now; untouched where
@@ -201,43 +252,7 @@ class ChannelModel(mesa.Model):
             if not np.array_equal(values, was[name]):
                 setattr(table, name, values)
         for vendor in self.vendors:
-            for policy in vendor.policies:
-                policy.parameters_changed(self)
-
-    def plan_programs(self) -> Offers:
-        offers = Offers.empty(self.partners.n, self.n_vendors, len(self.params.market.verticals))
-        for vendor in self.vendors:
-            vendor.plan_quarter(offers)
-        return offers
-
-    def work_the_market(self, offers: Offers) -> Sales:
-        """Partners choose their effort and the market answers it."""
-        choose_effort(self.partners, offers, self.params)
-        return self.market.realise(self.partners, offers, self.streams, self.quarter)
-
-    def book_quarter(self, offers: Offers, sales: Sales, ledger: Ledger) -> None:
-        """What the quarter did to relationships, capability and each partner's accounts."""
-        update_relationships(self.partners, offers, ledger.mdf_spent, self.params, training=offers.training,
-                             conflict=ledger.conflict)
-        record_quarter(self.partners, offers, sales, ledger.cash, ledger.conflict, self.params, self.quarter)
-
-    def review_partners(self, ledger: Ledger) -> None:
-        """Tiers reviewed and terminations (vendors), voluntary exits (partners), then recruits."""
-        start = np.diff(self.partners.starts).copy()
-        for vendor in self.vendors:
-            vendor.review(ledger)
-        leavers = leaving(self.partners, self.params, self.streams, self.quarter)
-        ledger.lifecycle["exits"] += np.bincount(self.partners.channel_of(leavers), minlength=self.lanes)
-        self.remove_partners(leavers)
-        for vendor in self.vendors:
-            vendor.recruit(ledger)
-        ledger.lifecycle["start"] = start
-
-    def settle_money(self, offers: Offers, sales: Sales) -> Ledger:
-        ledger = Ledger(self.partners, self.n_vendors)
-        for vendor in self.vendors:
-            vendor.settle(offers, sales, ledger)
-        return ledger
+            vendor.parameters_changed()
 
     def run(self, quarters: int | None = None) -> pd.DataFrame:
         """Run `quarters` more quarters (default: to the horizon) and return the KPI table."""
@@ -249,12 +264,12 @@ class ChannelModel(mesa.Model):
     # ---- partners joining and leaving
 
     def _identify(self, columns: dict[str, np.ndarray], count: int) -> dict[str, np.ndarray]:
-        """Ids for `count` new partners in each channel (channel by channel): unique in the model, and in
-        their channel (the key of their draws)."""
+        """Ids for `count` new partners in each lane (lane by lane): unique in the model, and in
+        their lane (the key of their draws)."""
         total = count * self.lanes
         columns["pid"] = np.arange(self._next_pid, self._next_pid + total, dtype=np.int64)
         columns["local_id"] = (self._next_local[:, None] + np.arange(count)).ravel()
-        columns["channel"] = np.repeat(np.arange(self.lanes, dtype=np.int16), count)
+        columns["lane"] = np.repeat(np.arange(self.lanes, dtype=np.int16), count)
         self._next_pid += total
         self._next_local += count
         return columns
@@ -275,11 +290,11 @@ class ChannelModel(mesa.Model):
         self.partners.remove(rows)
 
     def recruit_partners(self, count: int, recruitment) -> np.ndarray:
-        """`count` new partners in each channel, drawn from the recruit profile (a cohort's own stream)."""
+        """`count` new partners in each lane, drawn from the recruit profile (a cohort's own stream)."""
         profile = {k: v for k, v in recruitment.profile.model_dump().items() if v is not None}
         population = self.params.partners.model_copy(update=profile)
         cohort = np.arange(count, dtype=np.int64)
-        columns = generate(self.params, [(self.streams.channel(c), cohort) for c in range(self.lanes)],
+        columns = generate(self.params, [(self.streams.lane(c), cohort) for c in range(self.lanes)],
                            self.n_vendors, stream="recruits", quarter=self.quarter, population=population)
         engaged = columns.pop("activation_draw") < recruitment.activation
         columns["engaged"] = engaged
@@ -291,7 +306,7 @@ class ChannelModel(mesa.Model):
         columns["joined"] = np.full(engaged.size, self.quarter, np.int32)
         rows = self.add_partners(self._identify(columns, count))
         for vendor in self.vendors:
-            vendor.welcome(rows)
+            vendor.join(rows)
         return rows
 
     def _warm_start(self, rounds: int = 12) -> None:
@@ -302,7 +317,7 @@ class ChannelModel(mesa.Model):
         table.effort = 1.0 / (self.n_vendors + 1)
         target = self._roster_column("trailing_revenue")
         for _ in range(rounds):
-            offers = self.plan_programs()
+            offers = self.plan()
             choose_effort(table, offers, self.params, inertia=1.0)
             expected = self.market.expected_revenue(table, offers, self.quarter)
             revenue = expected.sum(axis=1)
@@ -345,23 +360,23 @@ class ChannelModel(mesa.Model):
     # ---- data
 
     def kpi_frame(self) -> pd.DataFrame:
-        """Quarterly KPIs, one row per quarter (the first channel's, for a stacked model)."""
+        """Quarterly KPIs, one row per quarter (the first lane's, for a model of several)."""
         if self.lanes == 1:
             return self.datacollector.get_model_vars_dataframe()
         return self.lane_frames()[0]
 
     def lane_frames(self) -> list[pd.DataFrame]:
-        """Each channel's quarterly KPIs, in the columns and order of `kpi_frame`."""
+        """Each lane's quarterly KPIs, in the columns and order of `kpi_frame`."""
         columns = metrics.names(self)
         return [pd.DataFrame(rows, columns=columns) for rows in self.lane_kpis]
 
-    def partner_panel(self, channel: int = 0) -> pd.DataFrame:
+    def partner_panel(self, lane: int = 0) -> pd.DataFrame:
         """Partner x quarter panel (tidy), when built with record_partners=True."""
         if self._panel is None:
             raise RuntimeError("build the model with record_partners=True to keep the partner panel")
-        if not self._panel[channel]:
+        if not self._panel[lane]:
             return pd.DataFrame(columns=metrics.PANEL_COLUMNS)
-        return pd.concat(self._panel[channel], ignore_index=True)
+        return pd.concat(self._panel[lane], ignore_index=True)
 
     @property
     def focal(self) -> Vendor:

@@ -1,11 +1,12 @@
-"""Partner firms: their state as arrays, the Mesa agent that views one row, and how they decide.
+"""Partner firms: who they are, how they decide, and the Mesa agent that views one of them.
 
-All partners' state lives in one `PartnerTable` (a structure of arrays, one row per live
-partner). A `Partner` agent holds only its id and reads and writes its own row, so Mesa's
-AgentSet tools (select, groupby, agg) see the same numbers as the arrays. What partners do
-each quarter is written once, for all of them, as array operations in this module:
-`generate` (who they are), `choose_effort` (where their effort goes) and `update_relationships`
-(what CAM time, MDF and selling do to capability and goodwill).
+All partners' state lives in one `PartnerTable` (`sim.table`: a structure of arrays, one row per
+live partner); this module declares the columns a firm has. A `Partner` agent holds only its id
+and reads and writes its own row, so Mesa's AgentSet tools (select, groupby, agg) see the same
+numbers as the arrays. What partners do each quarter is written once, for all of them, as array
+operations in this module: `generate` (who they are), `choose_effort` (where their effort goes),
+`update_relationships` (what CAM time, MDF and selling do to capability and goodwill),
+`record_quarter` (their accounts) and `leaving` (who quits).
 """
 
 from __future__ import annotations
@@ -17,224 +18,26 @@ import numpy as np
 from scipy.special import ndtri
 
 from sim.params import SEGMENTS, Partners, Scenario
-from sim.policies import REAL
+from sim.table import REAL, PartnerTable
 
 if TYPE_CHECKING:
-    from sim.policies import Offers
-    from sim.streams import ChannelStreams, Streams
-
-
-class PartnerTable:
-    """Columns [..., 0:n] are the live partners; the partner is the *last* axis of every column.
-
-    A per-vendor quantity is vendors x partners, so each vendor's row is contiguous and every
-    array operation runs along long rows. Removing partners moves the last live partners into
-    the holes (O(removed), arrays stay compact); adding grows the buffers geometrically.
-    `row_of[pid]` finds a partner's position (-1: gone).
-
-    A table can hold several independent channels side by side (a sweep's replicates): each
-    channel is a contiguous block, ordered exactly as it would be alone, so that everything a
-    channel computes, sums included, is the same number it would be alone.
-    """
-
-    def __init__(self, capacity: int = 64, channels: int = 1):
-        object.__setattr__(self, "_buffers", {})
-        object.__setattr__(self, "_fills", {})
-        object.__setattr__(self, "n", 0)
-        object.__setattr__(self, "_reserved", max(int(capacity), 1))
-        object.__setattr__(self, "row_of", np.full(self._reserved, -1, np.int64))
-        object.__setattr__(self, "channels", int(channels))
-        object.__setattr__(self, "starts", np.zeros(int(channels) + 1, np.int64))
-
-    # ---- columns
-
-    def add_column(self, name: str, lead: tuple[int, ...] = (), dtype: Any = REAL, fill: Any = 0) -> None:
-        """Declare a column of shape lead + (partners,) (idempotent); policies keep their state here."""
-        if name in self._buffers:
-            return
-        buffer = np.empty((*lead, self._reserved), dtype=dtype)
-        buffer[...] = fill
-        self._buffers[name] = buffer
-        self._fills[name] = fill
-
-    @property
-    def columns(self) -> list[str]:
-        return list(self._buffers)
-
-    def buffer(self, name: str) -> np.ndarray:
-        """The whole backing array of a column (spare capacity included)."""
-        return self._buffers[name]
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        buffers = object.__getattribute__(self, "_buffers")
-        try:
-            return buffers[name][..., : self.n]
-        except KeyError:
-            raise AttributeError(f"partner table has no column '{name}'") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in self._buffers:
-            self._buffers[name][..., : self.n] = value
-        else:
-            object.__setattr__(self, name, value)
-
-    def __len__(self) -> int:
-        return self.n
-
-    # ---- channels
-
-    def blocks(self) -> list[tuple[int, int]]:
-        """(start, stop) of each channel's rows."""
-        return [(int(self.starts[c]), int(self.starts[c + 1])) for c in range(self.channels)]
-
-    def block(self, channel: int) -> PartnerBlock:
-        start, stop = self.blocks()[channel]
-        return PartnerBlock(self, start, stop)
-
-    def channel_of(self, rows: np.ndarray) -> np.ndarray:
-        """The channel of each row."""
-        return np.searchsorted(self.starts, rows, side="right") - 1
-
-    # ---- rows
-
-    def append(self, values: dict[str, Any]) -> np.ndarray:
-        """Add partners; `values` must hold `pid` (and, with several channels, `channel`); columns not
-        given start at their fill. Returns the new partners' rows."""
-        pids = np.asarray(values["pid"], dtype=np.int64)
-        count = pids.size
-        self._reserve(self.n + count, int(pids.max()) + 1 if count else 0)
-        rows = np.arange(self.n, self.n + count)
-        for name, buffer in self._buffers.items():  # a newcomer starts from the fill, not a leaver's leftovers
-            buffer[..., rows] = values[name] if name in values else self._fills[name]
-        self.row_of[pids] = rows
-        object.__setattr__(self, "n", self.n + count)
-        if self.channels == 1:
-            self.starts[1] = self.n
-            return rows
-        channel = np.asarray(values["channel"])
-        order, starts = [], [0]
-        for c, (start, stop) in enumerate(self.blocks()):  # each channel's newcomers join the end of its block
-            order += [np.arange(start, stop), rows[channel == c]]
-            starts.append(starts[-1] + (stop - start) + int((channel == c).sum()))
-        self._reorder(np.concatenate(order), np.array(starts))
-        return self.row_of[pids]
-
-    def remove(self, rows: np.ndarray) -> None:
-        """Drop partners, filling the holes with the last live partners (of their channel)."""
-        rows = np.unique(np.asarray(rows, dtype=np.int64))
-        if rows.size == 0:
-            return
-        if self.channels > 1:
-            order, starts = [], [0]
-            for start, stop in self.blocks():
-                local = rows[(rows >= start) & (rows < stop)] - start
-                kept = self._swap_order(stop - start, local)
-                order.append(kept + start)
-                starts.append(starts[-1] + kept.size)
-            self._reorder(np.concatenate(order), np.array(starts), gone=self._buffers["pid"][rows].copy())
-            return
-        keep = self.n - rows.size
-        pid = self._buffers["pid"]
-        gone = pid[rows].copy()
-        holes = rows[rows < keep]
-        tail = np.setdiff1d(np.arange(keep, self.n), rows, assume_unique=True)
-        for buffer in self._buffers.values():
-            buffer[..., holes] = buffer[..., tail]
-        self.row_of[pid[holes]] = holes
-        self.row_of[gone] = -1
-        self._buffers["agent"][keep : self.n] = None
-        object.__setattr__(self, "n", keep)
-        self.starts[1] = keep
-
-    @staticmethod
-    def _swap_order(count: int, removed: np.ndarray) -> np.ndarray:
-        """Where each remaining row comes from when `removed` rows of `count` are swap-removed."""
-        keep = count - removed.size
-        order = np.arange(keep)
-        holes = removed[removed < keep]
-        order[holes] = np.setdiff1d(np.arange(keep, count), removed, assume_unique=True)
-        return order
-
-    def _reorder(self, order: np.ndarray, starts: np.ndarray, gone: np.ndarray | None = None) -> None:
-        size = order.size
-        moved = np.flatnonzero(order != np.arange(size))
-        first = int(moved[0]) if moved.size else size  # rows before the first change stay where they are
-        order = order[first:]
-        for buffer in self._buffers.values():
-            buffer[..., first:size] = buffer[..., order]
-        if gone is not None:
-            self.row_of[gone] = -1
-        self._buffers["agent"][size : self.n] = None
-        object.__setattr__(self, "n", size)
-        self.row_of[self._buffers["pid"][:size]] = np.arange(size)
-        object.__setattr__(self, "starts", starts.astype(np.int64))
-
-    def _reserve(self, rows: int, ids: int) -> None:
-        if rows > self._reserved:
-            capacity = max(rows, int(self._reserved * 1.5) + 16)
-            for name, buffer in self._buffers.items():
-                grown = np.empty((*buffer.shape[:-1], capacity), dtype=buffer.dtype)
-                grown[..., : self._reserved] = buffer
-                grown[..., self._reserved :] = 0 if buffer.dtype != object else None
-                self._buffers[name] = grown
-            object.__setattr__(self, "_reserved", capacity)
-        if ids > self.row_of.size:
-            grown = np.full(max(ids, int(self.row_of.size * 1.5) + 16), -1, np.int64)
-            grown[: self.row_of.size] = self.row_of
-            object.__setattr__(self, "row_of", grown)
-
-    @property
-    def nbytes(self) -> int:
-        return sum(b.nbytes for b in self._buffers.values()) + self.row_of.nbytes
-
-
-class PartnerBlock:
-    """One channel's partners: the table's columns as views of its block (partner-wise code accepts either)."""
-
-    channels = 1
-
-    def __init__(self, table: PartnerTable, start: int, stop: int):
-        object.__setattr__(self, "_table", table)
-        object.__setattr__(self, "offset", start)
-        object.__setattr__(self, "n", stop - start)
-        object.__setattr__(self, "starts", np.array([0, stop - start]))
-
-    def buffer(self, name: str) -> np.ndarray:
-        return self._table.buffer(name)
-
-    def blocks(self) -> list[tuple[int, int]]:
-        return [(0, self.n)]
-
-    def __getattr__(self, name: str) -> np.ndarray:
-        try:
-            return self._table.buffer(name)[..., self.offset : self.offset + self.n]
-        except KeyError:
-            raise AttributeError(f"partner table has no column '{name}'") from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._table.buffer(name)[..., self.offset : self.offset + self.n] = value
-
-    def __len__(self) -> int:
-        return self.n
+    from sim.quarter import Offers
+    from sim.streams import LaneStreams, Streams
 
 
 def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipeline_quarters: int) -> None:
     """The columns every partner has (policies add their own). Shapes exclude the partner axis."""
-    lines = n_vendors + 1  # each vendor's line plus the partner's own services
+    portfolios = n_vendors + 1  # what a partner sells: each vendor's portfolio, and its own services
     segments = len(SEGMENTS)
     spec: dict[str, tuple[tuple[int, ...], Any]] = {
-        "pid": ((), np.int64),  # unique in the model
-        "channel": ((), np.int16),  # which of the model's channels the partner belongs to
-        "local_id": ((), np.int64),  # its id in its channel: the key of its random draws
-        "agent": ((), object),
+        "local_id": ((), np.int64),  # its id in its lane: the key of its random draws
         "external_id": ((), object),  # a roster's own id
         "name": ((), object),
         "tenure": ((), np.int32),  # quarters with the focal vendor
         "joined": ((), np.int32),  # the quarter it joined (the starting population: before quarter 1)
         "first_deal": ((), np.int32),  # the quarter of its first focal deal (-1: none yet)
         "engaged": ((), bool),  # a recruit that took to the vendor (activation)
-        "digital": ((), bool),  # moved to the digital tier: no CAM time, no MDF
-        "failing": ((), np.int16),  # consecutive quarters failing the vendor's termination rule
+        "digital": ((n_vendors,), bool),  # moved to the vendor's digital tier: no CAM time, no MDF
         # who the partner is
         "headcount": ((), REAL),
         "sales": ((), REAL),
@@ -248,9 +51,9 @@ def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipel
         "velocity": ((), REAL),  # expected won deals a quarter per selling FTE
         "cycle": ((), REAL),  # expected quarters from effort to close
         "deals_per_dollar": ((), REAL),  # expected deals per dollar of revenue (by segment mix)
-        "taste": ((lines,), REAL),  # fixed idiosyncratic log-attraction of each line
+        "taste": ((portfolios,), REAL),  # fixed idiosyncratic log-attraction of each portfolio
         # how it works with each vendor
-        "effort": ((lines,), REAL),  # shares of capacity; sum to 1
+        "effort": ((portfolios,), REAL),  # shares of capacity; sum to 1
         "capability": ((n_vendors,), REAL),
         "goodwill": ((n_vendors,), REAL),
         "goodwill_change": ((n_vendors,), REAL),
@@ -265,7 +68,7 @@ def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipel
         "won_deals": ((n_vendors,), np.int32),  # signed this quarter
         "won_history": ((4,), np.int32),  # focal deals signed, last four quarters
         "incentives": ((n_vendors,), REAL),  # cash received this quarter
-        "profit": ((), REAL),  # gross profit this quarter, all lines
+        "profit": ((), REAL),  # gross profit this quarter, on everything it sells
         "profit_by_vendor": ((n_vendors,), REAL),
     }
     for name, (lead, dtype) in spec.items():
@@ -276,7 +79,7 @@ def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipel
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
-    """Shares over the first axis (lines, segments, ...) for each partner (last axis)."""
+    """Shares over the first axis (portfolios, segments, ...) for each partner (last axis)."""
     weights = np.exp(logits - logits.max(axis=0))
     weights /= weights.sum(axis=0)
     return weights
@@ -284,20 +87,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def generate(params: Scenario, sources: list[tuple[Streams, np.ndarray]], n_vendors: int,
              stream: str = "population", quarter: int = 0, population: Partners | None = None) -> dict[str, np.ndarray]:
-    """Draw partner firms: for each (streams, keys) source, firms keyed by `keys` in that channel's
+    """Draw partner firms: for each (streams, keys) source, firms keyed by `keys` in that lane's
     streams. Each firm's attributes come from its own row of the stream's block, so they do not
-    depend on how many other firms are drawn, nor on other channels.
+    depend on how many other firms are drawn, nor on other lanes.
 
     `population` (default: params.partners) sets the size, segment and vertical distributions;
     recruits use the recruit profile laid over it. The founding population is keyed by the
-    partners' ids in their channel; a cohort of recruits has a stream of its own (`stream`,
+    partners' ids in their lane; a cohort of recruits has a stream of its own (`stream`,
     `quarter`), keyed by position in the cohort.
     """
     p = population or params.partners
     market = params.market
     n_verticals = len(market.verticals)
-    lines = n_vendors + 1
-    widths = {"size": 1, "roles": 3, "role_rounding": 2, "segments": 3, "verticals": n_verticals, "taste": lines,
+    portfolios = n_vendors + 1
+    segments = len(SEGMENTS)
+    widths = {"size": 1, "roles": 3, "role_rounding": 2, "segments": segments, "verticals": n_verticals,
+              "taste": portfolios,
               "capability": n_vendors, "goodwill": n_vendors, "activation": 1}
     width = (sum(widths.values()),)
     block = np.concatenate([streams.uniform(stream, quarter, keys, width) for streams, keys in sources],
@@ -335,7 +140,7 @@ def generate(params: Scenario, sources: list[tuple[Streams, np.ndarray]], n_vend
     log_size = np.log(headcount / low).clip(min=0.0)
     segment_logits = np.stack([np.zeros_like(log_size), -0.7 + 0.55 * p.upmarket_per_log_size * log_size,
                                -2.5 + p.upmarket_per_log_size * log_size])
-    segment_mix = softmax(segment_logits + p.segment_spread * normal("segments", (3,)))
+    segment_mix = softmax(segment_logits + p.segment_spread * normal("segments", (segments,)))
 
     lean = np.log([[p.vertical_mix.get(v, 1.0)] for v in market.verticals])
     verticals = softmax(lean + p.vertical_spread * normal("verticals", (n_verticals,)))
@@ -356,7 +161,7 @@ def generate(params: Scenario, sources: list[tuple[Streams, np.ndarray]], n_vend
         "engaged": np.ones(keys.size, bool),
         "activation_draw": uniform("activation"),
         "first_deal": np.full(keys.size, -1, np.int32),
-        "taste": p.attraction.idiosyncrasy * normal("taste", (lines,)),
+        "taste": p.attraction.idiosyncrasy * normal("taste", (portfolios,)),
         "capability": logit_normal(p.capability.initial, p.capability.spread, "capability"),
         "goodwill": logit_normal(p.goodwill.initial, p.goodwill.spread, "goodwill"),
     }
@@ -409,7 +214,7 @@ def alignment(table: PartnerTable, push: np.ndarray) -> np.ndarray:
 
 
 def attraction_logits(table: PartnerTable, offers: Offers, params: Scenario) -> np.ndarray:
-    """log attraction of each line (vendors, then own services), lines x partners.
+    """log attraction of each portfolio (vendors', then own services), portfolios x partners.
 
     Multiplicative competitive interaction (Bell, Keeney & Little 1975): attraction is
     (profit rate / reference)^b_p x exp(b_a x alignment) x capability^b_c x goodwill^b_g x taste.
@@ -513,7 +318,7 @@ def record_quarter(table: PartnerTable, offers: Offers, sales, cash: np.ndarray,
     table.tenure += 1
 
 
-def leaving(table: PartnerTable, params: Scenario, streams: ChannelStreams, quarter: int) -> np.ndarray:
+def leaving(table: PartnerTable, params: Scenario, streams: LaneStreams, quarter: int) -> np.ndarray:
     """Partners that leave the focal vendor's channel of their own accord this quarter (their rows).
 
     Quarterly hazard = logistic(k0 - k1 profit share - k2 G - k3 dG + k4 conflict): low profit
@@ -592,20 +397,20 @@ class Partner(mesa.Agent):
 
     @property
     def effort(self) -> np.ndarray:
-        """Shares of its capacity on each vendor's line and, last, its own services."""
+        """Shares of its capacity on each vendor's portfolio and, last, its own services."""
         return self._get("effort", slice(None))
 
     @effort.setter
     def effort(self, shares) -> None:
         shares = np.asarray(shares, dtype=float)
-        lines = self.model.partners.buffer("effort").shape[0]
-        if shares.shape != (lines,) or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):
-            raise ValueError(f"effort must be {lines} non-negative shares (vendors, then services) summing to 1")
+        portfolios = self.model.partners.buffer("effort").shape[0]
+        if shares.shape != (portfolios,) or np.any(shares < 0) or not np.isclose(shares.sum(), 1.0):
+            raise ValueError(f"effort must be {portfolios} non-negative shares (vendors, then services) summing to 1")
         self._set("effort", shares, slice(None))
 
     @property
     def mindshare(self) -> float:
-        """Share of its effort on the focal vendor's line."""
+        """Share of its effort on the focal vendor's portfolio."""
         return self._get("effort", 0)
 
     @property

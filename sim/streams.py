@@ -64,30 +64,30 @@ class Streams:
         return self._block(name, quarter, ids, width)[ids, columns]
 
 
-class ChannelStreams:
-    """The streams of every channel of a model, drawn for the rows of its partner table.
+class LaneStreams:
+    """The streams of every lane of a model, drawn for the rows of its partner table.
 
-    Each channel has its own seed; a partner's draws are keyed by its id in its channel
-    (`local_id`), so a channel stacked with others draws exactly what it would draw alone.
+    Each lane (a replicate run side by side with others) has its own seed; a partner's draws are
+    keyed by its id in its lane (`local_id`), so a lane draws exactly what it would draw alone.
     """
 
     def __init__(self, seeds: list[int]):
-        self.channels = [Streams(seed) for seed in seeds]
+        self.lanes = [Streams(seed) for seed in seeds]
         self.table = None  # the partner table whose rows are drawn for (set by the model)
 
     @property
     def seed(self) -> int:
-        return self.channels[0].seed
+        return self.lanes[0].seed
 
-    def channel(self, c: int) -> Streams:
-        return self.channels[c]
+    def lane(self, c: int) -> Streams:
+        return self.lanes[c]
 
     def _split(self, draw, *args):
         t = self.table
-        if len(self.channels) == 1:
-            return draw(self.channels[0], t.local_id, *args)
+        if len(self.lanes) == 1:
+            return draw(self.lanes[0], t.local_id, *args)
         return np.concatenate([draw(streams, t.local_id[start:stop], *args)
-                               for streams, (start, stop) in zip(self.channels, t.blocks(), strict=True)], axis=-1)
+                               for streams, (start, stop) in zip(self.lanes, t.blocks(), strict=True)], axis=-1)
 
     def uniform(self, name: str, quarter: int, lead: tuple[int, ...] = ()) -> np.ndarray:
         """Uniforms for every partner, shaped lead + (partners,)."""
@@ -95,22 +95,22 @@ class ChannelStreams:
 
     def uniform_rows(self, name: str, quarter: int, width: int) -> np.ndarray:
         """Uniforms shaped (partners, width)."""
-        if len(self.channels) == 1:
-            return self.channels[0].uniform_rows(name, quarter, self.table.local_id, width)
+        if len(self.lanes) == 1:
+            return self.lanes[0].uniform_rows(name, quarter, self.table.local_id, width)
         t = self.table
         return np.concatenate([s.uniform_rows(name, quarter, t.local_id[start:stop], width)
-                               for s, (start, stop) in zip(self.channels, t.blocks(), strict=True)], axis=0)
+                               for s, (start, stop) in zip(self.lanes, t.blocks(), strict=True)], axis=0)
 
     def uniform_at(self, name: str, quarter: int, rows: np.ndarray, columns: np.ndarray, width: int) -> np.ndarray:
         """The draws of (partner at `rows[k]`, `columns[k]`); `rows` ascending."""
         t = self.table
         ids = t.local_id[rows]
-        if len(self.channels) == 1:
-            return self.channels[0].uniform_at(name, quarter, ids, columns, width)
+        if len(self.lanes) == 1:
+            return self.lanes[0].uniform_at(name, quarter, ids, columns, width)
         cuts = np.searchsorted(rows, t.starts)
         return np.concatenate([s.uniform_at(name, quarter, ids[a:b], columns[a:b], width) if b > a
                                else np.zeros(0, np.float32)
-                               for s, a, b in zip(self.channels, cuts[:-1], cuts[1:], strict=True)])
+                               for s, a, b in zip(self.lanes, cuts[:-1], cuts[1:], strict=True)])
 
 
 # the largest count drawn (~2.7e8 deals a partner, segment and quarter, far beyond any channel): int32

@@ -176,7 +176,7 @@ def test_firms_are_made_of_people_and_big_firms_sell_upmarket():
 
 def test_enterprise_deals_need_technical_staff():
     model = ChannelModel(rng=1, partners__count=2000)
-    opportunities, _ = model.market.rates(model.partners, model.plan_programs(), 1)
+    opportunities, _ = model.market.rates(model.partners, model.plan(), 1)
     no_presales = model.partners.technical == 0
     assert no_presales.any()
     assert opportunities[:, 2, no_presales].sum() == 0
@@ -247,7 +247,7 @@ def test_channels_stacked_in_one_model_are_bit_for_bit_the_channels_run_alone():
     seeds = [21, 22, 23]
     stacked = ChannelModel(seeds=seeds, partners__count=200, quarters=10, record_partners=True)
     stacked.run()
-    assert stacked.partners.channels == 3 and not stacked.agents_by_type.get(Partner)
+    assert stacked.partners.lanes == 3 and not stacked.agents_by_type.get(Partner)
     for c, seed in enumerate(seeds):
         alone = ChannelModel(rng=seed, partners__count=200, quarters=10, record_partners=True)
         pd.testing.assert_frame_equal(stacked.lane_frames()[c], alone.run(), check_exact=True)

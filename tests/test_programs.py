@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim import ChannelModel, Partner
-from sim.policies import Ledger
+from sim.quarter import Ledger
 from sim.streams import Streams
 
 from conftest import check_invariants
@@ -96,7 +96,7 @@ def test_a_rival_matches_a_margin_increase_after_its_lag():
     model = ChannelModel(rng=2, partners__count=200, rivals__program__reaction__kind="match_margin",
                          rivals__program__reaction__lag=2)
     model.run(2)
-    start = float(model.plan_programs().margin[1].mean())
+    start = float(model.plan().margin[1].mean())
     model.params.vendor.margin.base = 0.26  # the focal vendor adds six points from quarter 3
     seen = []
     for _ in range(4):
@@ -203,7 +203,7 @@ def test_programs_never_spend_more_than_they_have_and_partners_are_conserved(
 
 def test_dedicated_coverage_gives_each_cam_its_book_of_partners():
     model = ChannelModel(rng=1, partners__count=400, vendor__cams__count=5, vendor__cams__partners_per_cam=8)
-    offers = model.plan_programs()
+    offers = model.plan()
     hours = offers.cam_hours[0]
     covered = hours > 0
     assert covered.sum() == 40
@@ -256,9 +256,9 @@ def test_removing_one_partner_leaves_every_other_partners_draws_unchanged(monkey
     for method in ("uniform_rows", "uniform_at"):
         monkeypatch.setattr(Streams, method, recording(getattr(Streams, method)))
     whole = ChannelModel(rng=8, partners__count=300)
-    whole.streams.channel(0).tag = "whole"
+    whole.streams.lane(0).tag = "whole"
     less = ChannelModel(rng=8, partners__count=300)
-    less.streams.channel(0).tag = "less"
+    less.streams.lane(0).tag = "less"
     whole.run(3)
     less.run(3)
     gone = int(less.partners.pid[17])

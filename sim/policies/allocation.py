@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sim import channels
 from sim.params import SEGMENTS
 
 if TYPE_CHECKING:
@@ -31,8 +30,7 @@ def scores(rule: str, model: ChannelModel, vendor: int, target: str = "") -> np.
     if rule == "equal":
         return np.ones(t.n)
     if rule == "tier":
-        tiers = model.vendors[vendor].tiers
-        return tiers.mdf_weights(model) if tiers else np.ones(t.n)
+        return model.vendors[vendor].tiers.mdf_weights(model)
     if rule == "segment":
         return t.segment_mix[SEGMENTS.index(target)].astype(np.float64)
     if rule == "vertical":
@@ -44,11 +42,11 @@ def scores(rule: str, model: ChannelModel, vendor: int, target: str = "") -> np.
 
 def weights(rule: str, model: ChannelModel, vendor: int, target: str = "",
             eligible: np.ndarray | None = None) -> np.ndarray:
-    """The rule's scores as shares of each channel's total."""
+    """The rule's scores as shares of each lane's total."""
     score = scores(rule, model, vendor, target)
     if eligible is not None:
         score = score * eligible
-    return channels.normalise(model.partners, score)
+    return model.partners.normalise(score)
 
 
 def share_out(budget: float, shares: np.ndarray) -> np.ndarray:

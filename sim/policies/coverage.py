@@ -11,14 +11,15 @@ CAM headcount is costed whether its hours are used or not.
 
 from __future__ import annotations
 
-from sim import channels
 from sim.policies import Policy, allocation
 
 
 class CamCoverage(Policy):
+    node = "cams"
     instrument = "cam"
+    booked_as = "operating"  # the CAMs' time, paid whether used or not
 
-    def offer(self, model, offers):
+    def plan(self, model, offers):
         p = self.params
         t = model.partners
         j = self.vendor
@@ -26,14 +27,13 @@ class CamCoverage(Policy):
         if p.coverage == "digital" or available == 0 or t.n == 0:
             return
         score = allocation.scores(p.allocation, model, j, p.target)
-        if j == 0:
-            score = score * ~t.digital
+        score = score * ~t.digital[j]
         if p.coverage == "dedicated":
             score = score * model.vendors[j].tiers.cam_eligible(model)
-            covered = channels.top(t, score, p.count * p.partners_per_cam)
+            covered = t.top(score, p.count * p.partners_per_cam)
             offers.cam_hours[j, covered] = p.hours_per_quarter / p.partners_per_cam
         else:
-            offers.cam_hours[j] = allocation.share_out(available, channels.normalise(t, score))
+            offers.cam_hours[j] = allocation.share_out(available, t.normalise(score))
 
     def settle(self, model, offers, sales, ledger):
         p = self.params

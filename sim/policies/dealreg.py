@@ -7,15 +7,15 @@ deals and goodwill (channel conflict); lower goodwill then means fewer registrat
 
 from __future__ import annotations
 
-import numpy as np
-
 from sim.policies import Policy
 
 
 class DealRegistration(Policy):
+    node = "deal_registration"
     instrument = "deal_registration"
+    booked_as = "contra_revenue"
 
-    def offer(self, model, offers):
+    def plan(self, model, offers):
         p = self.params
         if not p.enabled:
             return
@@ -33,5 +33,4 @@ class DealRegistration(Policy):
         j = self.vendor
         ledger.conflict[j] = offers.conflict[j]
         points = offers.registration[j].astype("float64")
-        ledger.charge(j, self.instrument, np.array([points[a:b] @ sales.revenue[j, a:b]
-                                                    for a, b in model.partners.blocks()]))
+        ledger.charge(j, self.instrument, model.partners.dot(points, sales.revenue[j]))

@@ -12,16 +12,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.policies import Policy
+from sim.policies import Column, Policy
 
 
 class Termination(Policy):
+    node = "termination"
+    vendors = "focal"  # the partner lifecycle is the focal vendor's channel
+    columns = {"failing": Column(np.int16, per_vendor=False)}  # consecutive quarters failing the rule
+
+    def __init__(self, program, vendor, model):
+        super().__init__(program, vendor, model)
+        self.in_force: tuple[bool, str] | None = None  # (enabled, rule) as last applied
+
     def begin(self, model):
         """The channel has run under this rule: count each partner's quarters without a deal in its
         year of history, and (for the digital action) start those past the rule in the digital tier."""
         p = self.params
-        self._in_force = (p.enabled, p.rule)
-        if self.vendor != 0 or not p.enabled or p.rule != "no_deal":
+        self.in_force = (p.enabled, p.rule)
+        if not p.enabled or p.rule != "no_deal":
             return
         t = model.partners
         history = t.won_history  # quarters 1..4 before the start, the latest last
@@ -32,52 +40,53 @@ class Termination(Policy):
             failing += still
         t.failing = failing
         if p.action == "digital":
-            t.digital = (failing >= p.quarters) & (t.tenure > p.grace)
+            t.digital[self.vendor] = (failing >= p.quarters) & (t.tenure > p.grace)
 
     def parameters_changed(self, model):
         # a rule put in force part-way (switched on, or another rule) counts failing quarters from then on
         p = self.params
-        if (p.enabled, p.rule) != self._in_force and self.vendor == 0:
+        if (p.enabled, p.rule) != self.in_force:
             model.partners.failing = 0
-        self._in_force = (p.enabled, p.rule)
+        self.in_force = (p.enabled, p.rule)
 
     def review(self, model, ledger):
         p = self.params
-        if self.vendor != 0 or not p.enabled:
+        if not p.enabled:
             return
         t = model.partners
-        failing = t.won_deals[0] == 0 if p.rule == "no_deal" else t.revenue[0] < p.revenue_floor
+        j = self.vendor
+        failing = t.won_deals[j] == 0 if p.rule == "no_deal" else t.revenue[j] < p.revenue_floor
         t.failing = np.where(failing, t.failing + 1, 0)
-        due = np.flatnonzero((t.failing >= p.quarters) & (t.tenure > p.grace) & ~t.digital)
-        by_channel = np.bincount(t.channel_of(due), minlength=t.channels)
+        due = np.flatnonzero((t.failing >= p.quarters) & (t.tenure > p.grace) & ~t.digital[j])
         if p.action == "terminate":
+            ledger.count(j, "terminations", due)
             model.remove_partners(due)
-            ledger.lifecycle["terminations"] += by_channel
         else:
-            t.digital[due] = True
-            ledger.lifecycle["moved_to_digital"] += by_channel
+            ledger.count(j, "moved_to_digital", due)
+            t.digital[j, due] = True
 
 
 class Recruitment(Policy):
+    node = "recruitment"
     instrument = "recruitment"
+    booked_as = "operating"
+    vendors = "focal"
 
-    def offer(self, model, offers):
-        if self.vendor != 0:
-            return
+    def plan(self, model, offers):
         t = model.partners
         tenure = t.tenure
         ramping = (tenure < 12) & (t.joined > 0)  # recruits onboarding; founding partners are established
         if ramping.any():
             ramp = -np.expm1(-(tenure[ramping] + 1.0) / self.params.ramp_quarters)
-            offers.demand[0, ramping] *= ramp.astype(np.float32)
+            offers.demand[self.vendor, ramping] *= ramp.astype(np.float32)
 
     def recruit(self, model, ledger):
         p = self.params
-        if self.vendor != 0 or not p.enabled:
+        if not p.enabled:
             return
         count = p.per_quarter if p.budget is None else int(p.budget // p.cost_per_recruit)
         if count <= 0:
             return
         model.recruit_partners(count, p)
-        ledger.lifecycle["recruits"] += count
-        ledger.charge(0, self.instrument, count * p.cost_per_recruit)
+        ledger.lifecycle[self.vendor]["recruits"] += count
+        ledger.charge(self.vendor, self.instrument, count * p.cost_per_recruit)

@@ -15,22 +15,25 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import channels
 from sim.policies import Policy, allocation
 
 
 class MarketDevelopmentFunds(Policy):
+    node = "mdf"
     instrument = "mdf"
+    booked_as = "contra_revenue"
+
+    def __init__(self, program, vendor, model):
+        super().__init__(program, vendor, model)
+        self.claim_share: np.ndarray | None = None  # the share of its allocation each partner claims this quarter
 
     def claim_rate(self, model) -> np.ndarray:
         p = self.params
         return p.claim_max * -np.expm1(model.partners.marketing * np.float32(-1.0 / p.claim_half_marketers))
 
     def eligible(self, model) -> np.ndarray:
-        vendor = model.vendors[self.vendor]
-        eligible = vendor.tiers.mdf_weights(model) > 0
-        if self.vendor == 0:
-            eligible &= ~model.partners.digital
+        eligible = model.vendors[self.vendor].tiers.mdf_weights(model) > 0
+        eligible &= ~model.partners.digital[self.vendor]
         return eligible
 
     def allocate(self, model) -> np.ndarray:
@@ -44,17 +47,17 @@ class MarketDevelopmentFunds(Policy):
             return allocation.share_out(p.budget, allocation.weights(p.allocation, model, j, p.target, eligible))
         if p.top_group == "top_tier":
             highest = [int(t.tier[j, a:b].max()) if b > a else 0 for a, b in t.blocks()]
-            top_group = t.tier[j] == channels.spread(t, highest)
+            top_group = t.tier[j] == t.spread(highest)
         else:
             top_group = np.zeros(t.n, bool)
             fifth = np.ceil(0.2 * np.diff(t.starts)).astype(int)
-            top_group[channels.top(t, t.revenue_4q[j].astype(np.float64), fifth)] = True
+            top_group[t.top(t.revenue_4q[j].astype(np.float64), fifth)] = True
         in_top = allocation.weights(p.allocation, model, j, p.target, eligible & top_group)
         in_rest = allocation.weights(p.allocation, model, j, p.target, eligible & ~top_group)
         return (allocation.share_out(p.budget * p.top_share, in_top)
                 + allocation.share_out(p.budget * (1.0 - p.top_share), in_rest))
 
-    def offer(self, model, offers):
+    def plan(self, model, offers):
         p = self.params
         t = model.partners
         j = self.vendor
@@ -66,8 +69,8 @@ class MarketDevelopmentFunds(Policy):
             return
         allocated = self.allocate(model)
         offers.mdf[j] = allocated
-        self._claim_rate = self.claim_rate(model)  # this quarter's partners (settle uses it too)
-        usable = allocated * self._claim_rate
+        self.claim_share = self.claim_rate(model)
+        usable = allocated * self.claim_share
         expected = np.maximum(t.revenue_trend[j], 1_000.0)
         offers.incentive[j] += np.minimum(p.perceived_value * usable / expected, 0.2)
 
@@ -77,7 +80,7 @@ class MarketDevelopmentFunds(Policy):
         allocated = offers.mdf[j]
         budget = ledger.total(allocated) if p.mode == "accrual" else p.budget
         ledger.budget[j][self.instrument] = budget if p.enabled else 0.0
-        claimed = allocated * self._claim_rate if p.enabled else np.zeros_like(allocated)
+        claimed = allocated * self.claim_share if p.enabled else np.zeros_like(allocated)
         ledger.mdf_spent[j] += claimed
         ledger.usage[j]["mdf_allocated"] = ledger.total(allocated)
         ledger.usage[j]["mdf_claimed"] = ledger.total(claimed)

@@ -7,11 +7,14 @@ added by the tier program).
 
 from __future__ import annotations
 
-from sim.policies import REAL, Policy
+from sim.policies import Policy
+from sim.table import REAL
 
 
 class FrontEndMargin(Policy):
-    def offer(self, model, offers):
+    node = "margin"
+
+    def plan(self, model, offers):
         p = self.params
         margin = p.base + p.line_points()
         points = p.segment_points.array()

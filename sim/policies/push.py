@@ -13,7 +13,7 @@ def push_vector(push: dict[str, float], verticals: list[str]) -> np.ndarray:
 
 
 class VerticalPush(Policy):
-    """`params` is the whole program (the push is a table in it)."""
+    node = "push"
 
-    def offer(self, model, offers):
-        offers.push[self.vendor] = push_vector(self.params.push, model.params.market.verticals)
+    def plan(self, model, offers):
+        offers.push[self.vendor] = push_vector(self.params, model.params.market.verticals)

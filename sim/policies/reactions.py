@@ -11,9 +11,12 @@ class MatchMargin(Policy):
     The rival adds share x max(0, focal margin seen lag quarters ago - focal margin at the start).
     """
 
-    def offer(self, model, offers):
+    node = "reaction"
+    vendors = "rivals"
+
+    def plan(self, model, offers):
         p = self.params
-        if p.kind != "match_margin" or self.vendor == 0:
+        if p.kind != "match_margin":
             return
         history = model.focal.margin_history  # list margin by quarter, from the warm start (quarter 0)
         seen = history[max(0, min(model.quarter - p.lag, len(history) - 1))]

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import channels
-from sim.policies import Policy, timing
+from sim.policies import Column, Policy, timing
 
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 
@@ -103,15 +102,15 @@ def pull_to_threshold(model, vendor: int, sales, period_revenue: np.ndarray, thr
 
 
 def near_threshold(table, revenue: np.ndarray, thresholds: list) -> np.ndarray:
-    """Partners within 10 % below a threshold, per channel."""
+    """Partners within 10 % below a threshold, per lane."""
     near = np.zeros(revenue.shape, bool)
     for threshold in thresholds:
         near |= (revenue >= 0.9 * threshold) & (revenue < threshold)
-    return channels.counts(table, near)
+    return table.counts(near)
 
 
 def cap(table, paid: np.ndarray, budget: float) -> np.ndarray:
-    """A capped programme pays pro rata: each channel's payouts scaled into its budget."""
+    """A capped programme pays pro rata: each lane's payouts scaled into its budget."""
     for a, b in table.blocks():
         total = paid[a:b].sum()
         if total > budget:
@@ -120,15 +119,15 @@ def cap(table, paid: np.ndarray, budget: float) -> np.ndarray:
 
 
 class VolumeRebate(Policy):
+    node = "rebate"
     instrument = "rebate"
-
-    def prepare(self, model):
-        model.partners.add_column("rebate_progress", (model.n_vendors,))
+    booked_as = "contra_revenue"
+    columns = {"rebate_progress": Column()}  # revenue so far in the rebate period
 
     def _period(self) -> int:
         return 4 if self.params.period == "year" else 1
 
-    def offer(self, model, offers):
+    def plan(self, model, offers):
         p = self.params
         if not p.enabled:
             return
@@ -140,16 +139,13 @@ class VolumeRebate(Policy):
         offers.incentive[self.vendor] += marginal_rate(projected, [r.threshold for r in rungs],
                                                        [r.rate for r in rungs], p.retroactive, p.forecast_cv)
 
-    def timing(self, model, sales):
+    def time_deals(self, model, sales):
         """Partners just short of a threshold at the end of a period pull deals into it."""
         p = self.params
-        self._pulled = np.zeros(model.partners.channels)
         if p.enabled and p.retroactive and model.quarter % self._period() == 0:
             j = self.vendor
             period_revenue = model.partners.rebate_progress[j] + sales.revenue[j]
-            pulled = pull_to_threshold(model, j, sales, period_revenue, [r.threshold for r in p.rungs()],
-                                       p.pull_forward)
-            self._pulled = channels.sums(model.partners, pulled)
+            pull_to_threshold(model, j, sales, period_revenue, [r.threshold for r in p.rungs()], p.pull_forward)
 
     def settle(self, model, offers, sales, ledger):
         p = self.params
@@ -157,7 +153,6 @@ class VolumeRebate(Policy):
         ledger.budget[j][self.instrument] = p.budget
         if not p.enabled:
             return
-        ledger.usage[j]["rebate_pulled_forward"] = self._pulled
         progress = model.partners.rebate_progress
         rungs = p.rungs()
         thresholds = [r.threshold for r in rungs]
@@ -174,16 +169,16 @@ class VolumeRebate(Policy):
 
 
 class GrowthRebate(Policy):
+    node = "growth_rebate"
     instrument = "growth_rebate"
-
-    def prepare(self, model):
-        model.partners.add_column("growth_baseline", (model.n_vendors,))
+    booked_as = "contra_revenue"
+    columns = {"growth_baseline": Column()}  # the trailing quarterly average growth is measured from
 
     def _ladder(self, model):
         baseline = model.partners.growth_baseline[self.vendor]
         return ([baseline * (1.0 + r.growth) for r in self.params.rungs], [r.rate for r in self.params.rungs])
 
-    def offer(self, model, offers):
+    def plan(self, model, offers):
         p = self.params
         if not p.enabled:
             return

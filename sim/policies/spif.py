@@ -13,28 +13,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.policies import REAL, Policy, timing
+from sim.policies import Policy, timing
 from sim.policies.rebates import cap
+from sim.table import REAL
 
 
 class Spif(Policy):
-    """`params` is the whole program (the SPIF targets one of its product lines)."""
-
+    node = "spif"
     instrument = "spif"
+    booked_as = "contra_revenue"
 
     def eligible_share(self, model) -> np.ndarray:
-        """Share of each partner's deals the SPIF pays on."""
-        program = self.params
-        spif = program.spif
+        """Share of each partner's deals the SPIF pays on (its product line's share of the programme's deals)."""
+        spif = self.params
         share = np.full(model.partners.n, 1.0, REAL)
         if spif.line:
-            share *= REAL(program.margin.lines[spif.line].share)
+            share *= REAL(self.program.margin.lines[spif.line].share)
         if spif.vertical:
             share *= model.partners.verticals[model.params.market.verticals.index(spif.vertical)]
         return share
 
-    def offer(self, model, offers):
-        spif = self.params.spif
+    def plan(self, model, offers):
+        spif = self.params
         quarter = model.quarter
         if not spif.enabled:
             return
@@ -42,8 +42,8 @@ class Spif(Policy):
             eligible = self.eligible_share(model)
             offers.incentive[self.vendor] += spif.amount * eligible * model.partners.deals_per_dollar
 
-    def timing(self, model, sales):
-        spif = self.params.spif
+    def time_deals(self, model, sales):
+        spif = self.params
         quarter = model.quarter
         if not spif.enabled:
             return
@@ -54,7 +54,7 @@ class Spif(Policy):
             timing.hold_over(model, self.vendor, sales, spif.hold_back * self.eligible_share(model))
 
     def settle(self, model, offers, sales, ledger):
-        spif = self.params.spif
+        spif = self.params
         j = self.vendor
         ledger.budget[j][self.instrument] = spif.budget
         if not (spif.enabled and spif.in_window(model.quarter)):

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import channels
-from sim.policies import Policy
+from sim.policies import Column, Policy
 
 
 class TierProgram(Policy):
-    def prepare(self, model):
-        model.partners.add_column("tier", (model.n_vendors,), np.int8)
-        model.partners.add_column("tier_below", (model.n_vendors,), np.int16)
+    node = "tiers"
+    columns = {"tier": Column(np.int8), "tier_below": Column(np.int16)}
+
+    def __init__(self, program, vendor, model):
+        super().__init__(program, vendor, model)
+        self.running = False  # whether partners are placed in tiers (the programme as last seen enabled)
 
     @property
     def enabled(self) -> bool:
@@ -39,20 +41,20 @@ class TierProgram(Policy):
 
     def begin(self, model):
         model.partners.tier[self.vendor] = self.qualified(model) if self.enabled else 0
-        self._running = self.enabled
+        self.running = self.enabled
 
     def parameters_changed(self, model):
         # a programme switched on part-way places partners where they qualify, as at the start; switched off,
         # every partner is at the first tier, as in a run without one
-        if self.enabled != self._running:
+        if self.enabled != self.running:
             self.begin(model)
             model.partners.tier_below[self.vendor] = 0
 
-    def joined(self, model, rows):
+    def join(self, model, rows):
         model.partners.buffer("tier")[self.vendor, rows] = 0
         model.partners.buffer("tier_below")[self.vendor, rows] = 0
 
-    def offer(self, model, offers):
+    def plan(self, model, offers):
         if self.enabled:
             points = np.asarray(self.params.margin_points, dtype=np.float32)
             offers.margin[self.vendor] += points[model.partners.tier[self.vendor]]
@@ -69,9 +71,8 @@ class TierProgram(Policy):
             return
         promote = qualified > tier
         demote = (qualified < tier) & (below >= p.demote_after)
-        if self.vendor == 0:
-            ledger.lifecycle["promotions"] += channels.counts(t, promote)
-            ledger.lifecycle["demotions"] += channels.counts(t, demote)
+        ledger.lifecycle[self.vendor]["promotions"] += t.counts(promote)
+        ledger.lifecycle[self.vendor]["demotions"] += t.counts(demote)
         np.copyto(tier, qualified, where=promote | demote)
         below[demote] = 0
 
