@@ -74,15 +74,15 @@ class ChannelModel(mesa.Model):
         seeds = [resolve_seed(rng)] if seeds is None else [resolve_seed(s) for s in seeds]
         if not seeds:
             raise ValueError("seeds: give at least one")
-        stacked = len(seeds) > 1
-        if stacked and params.partners.roster:
-            raise ValueError("a roster gives one population: run its replicates one by one, not stacked")
+        side_by_side = len(seeds) > 1
+        if side_by_side and params.partners.roster:
+            raise ValueError("a roster gives one population: run its replicates one by one, not side by side")
         super().__init__(rng=seeds[0])
         self.params: Scenario = params
         self.seed = seeds[0]
         self.seeds = seeds
         self.lanes = len(seeds)
-        self.agents_kept = (not stacked) if agents is None else agents
+        self.agents_kept = (not side_by_side) if agents is None else agents
         self.streams = LaneStreams(seeds)
         self.quarter = 0
         self.market = Market(params)

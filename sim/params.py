@@ -593,6 +593,14 @@ class Recruitment(Node):
         return self
 
 
+class Loyalty(Node):
+    """Loyalty bonus: extra front-end margin points for partners with the vendor for `after_quarters` or more."""
+
+    enabled: bool = False
+    points: Annotated[float, Field(ge=0.0, le=0.5)] = 0.02  # one tier step (tiers.margin_points)
+    after_quarters: Annotated[int, Field(ge=0, le=QUARTERS_MAX)] = 8  # tenure with the vendor: two years
+
+
 class Reaction(Node):
     """How a rival answers the focal vendor."""
 
@@ -616,6 +624,7 @@ class Program(Node):
     tiers: Tiers = Field(default_factory=Tiers)
     termination: Termination = Field(default_factory=Termination)
     recruitment: Recruitment = Field(default_factory=Recruitment)
+    loyalty: Loyalty = Field(default_factory=Loyalty)
     reaction: Reaction = Field(default_factory=Reaction)
     # relative push over verticals; verticals not named get 1 (an empty table is no push)
     push: dict[Name, Relative] = Field(default_factory=dict)
@@ -634,7 +643,8 @@ class Rivals(Node):
 
     @model_validator(mode="after")
     def _no_lifecycle(self) -> Rivals:
-        for part, verb in (("termination", "terminate"), ("recruitment", "recruit")):
+        for part, verb in (("termination", "terminate"), ("recruitment", "recruit"),
+                           ("loyalty", "count the tenure of")):
             if getattr(self.program, part).enabled:
                 raise ValueError(f"program.{part}.enabled: rivals do not {verb} partners of the simulated "
                                  "channel (it is the focal vendor's); set it to false")

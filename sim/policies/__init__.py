@@ -43,6 +43,7 @@ PROGRAM = (
     "coverage.CamCoverage",
     "lifecycle.Termination",
     "lifecycle.Recruitment",
+    "loyalty.LoyaltyBonus",
 )
 
 Booking = Literal["contra_revenue", "operating"]
@@ -64,9 +65,11 @@ class Policy:
       vendor, ``rivals.program.rebate`` for a rival); None for the whole programme. `params` reads it
       afresh, so a lever changed during a run (a scenario's schedule) takes effect from the next
       quarter; what a policy keeps from its parameters it derives again in `parameters_changed`;
-    - `instrument`: the spend metric it books to (``spend_<instrument>``), "" if it spends nothing;
-    - `booked_as`: "contra_revenue" (a concession to partners, netted from revenue) or "operating" (a cost
-      of the vendor's own: CAM time, recruiting, training bought for partners);
+    - `instrument`: the spend metric it books to (``spend_<instrument>``), "" if it has none (a margin
+      concession is counted in the discount);
+    - `booked_as`: how what it costs the vendor is booked, if anything: "contra_revenue" (a concession to
+      partners, netted from revenue: margin points, rebates, MDF, SPIFs) or "operating" (a cost of the
+      vendor's own: CAM time, recruiting, training bought for partners);
     - `vendors`: "all", "focal" (only the focal vendor runs it: its channel's lifecycle) or "rivals";
     - `columns`: the partner columns it keeps (declared before any partner exists).
     State a policy carries from one phase to the next is set in its `__init__`.
@@ -128,8 +131,8 @@ def instruments() -> tuple[type[Policy], ...]:
 
 
 def booked_as(booking: Booking) -> set[str]:
-    """The instruments whose spend is booked so."""
-    return {policy.instrument for policy in instruments() if policy.booked_as == booking}
+    """The spend metrics (instruments) booked so."""
+    return {policy.instrument for policy in instruments() if policy.instrument and policy.booked_as == booking}
 
 
 def build_program(program: Any, vendor: int, model: ChannelModel) -> list[Policy]:

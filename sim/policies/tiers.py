@@ -17,6 +17,7 @@ from sim.policies import Column, Policy
 
 class TierProgram(Policy):
     node = "tiers"
+    booked_as = "contra_revenue"  # tier margin points, in the discount
     columns = {"tier": Column(np.int8), "tier_below": Column(np.int16)}
 
     def __init__(self, program, vendor, model):
