@@ -12,7 +12,7 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+source"
 
-_HOMES = {"ChannelModel": "sim.model", "Partner": "sim.partners", "ParameterError": "sim.params",
+_HOMES = {"ChannelModel": "sim.model", "Partner": "sim.partners", "ParameterError": "sim.tree",
           "Scenario": "sim.params", "Vendor": "sim.vendors"}
 
 __all__ = [*_HOMES, "__version__"]

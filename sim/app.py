@@ -16,7 +16,7 @@ import html
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 import solara
@@ -26,7 +26,7 @@ from mesa.visualization.utils import update_counter
 from sim import scenarios
 from sim.metrics import LIFECYCLE, SEGMENTS
 from sim.model import ChannelModel
-from sim.params import AllocationRule, CAMs, ParameterError, Scenario, build_scenario
+from sim.params import ParameterError, Scenario, build_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = 2_000  # partners drawn in the partner view; more are sampled evenly, and the view says so
@@ -48,9 +48,14 @@ def scenario_files(folder: Path) -> list[str]:
 
 @dataclass(frozen=True)
 class Lever:
-    """A headline lever: a keyword of the app's model, the parameter it sets, and its widget."""
+    """A headline lever: the parameter it sets (its dotted path, also its key in the page's model_params),
+    its label and its widget. The widget starts at the scenario's own value.
 
-    key: str
+    A "choice" offers `choices`, or else the names listed at the scenario's path `among`, or else the values
+    the parameter tree allows at `path`. `blank` is the choice that stands for the empty value (e.g. "every
+    vertical"); `off` is the path of an on/off switch that the choice "off" turns off (any other turns it on).
+    """
+
     path: str
     label: str
     kind: str  # "float", "int", "money" (typed in), "choice"
@@ -58,35 +63,56 @@ class Lever:
     high: float = 1.0
     step: float = 0.01
     choices: tuple[str, ...] = ()
+    among: str = ""
+    blank: str = ""
+    off: str = ""
+
+    def options(self, params: Scenario) -> list[str]:
+        """The choices offered, in order."""
+        if self.choices:
+            named = list(self.choices)
+        elif self.among:
+            named = list(params.get(self.among))
+        else:
+            *parents, leaf = self.path.split(".")
+            node: Any = params
+            for part in parents:
+                node = getattr(node, part)
+            annotation = type(node).model_fields[leaf].annotation
+            if get_origin(annotation) is not Literal:
+                raise TypeError(f"{self.path} is not a choice of the parameter tree: give the lever its choices")
+            named = list(get_args(annotation))
+        return ["off"] * bool(self.off) + [self.blank] * bool(self.blank) + named
 
     def shown(self, params: Scenario) -> Any:
         """The widget's value for the scenario's own setting."""
-        value = params.get(self.path)
-        if self.key == "termination" and not params.vendor.termination.enabled:
+        if self.off and not params.get(self.off):
             return "off"
+        value = params.get(self.path)
         if self.kind == "choice":
-            return value or "(every vertical)"
+            return value or self.blank
         if self.kind == "money":
             return f"{value:,.0f}"
         return value
 
     def widget(self, params: Scenario) -> dict[str, Any]:
+        """Its entry in SolaraViz's model_params."""
         value = self.shown(params)
         if self.kind == "money":
             return {"type": "InputText", "value": value, "label": self.label}
         if self.kind == "choice":
-            return {"type": "Select", "value": value, "values": list(self.choices), "label": self.label}
+            return {"type": "Select", "value": value, "values": self.options(params), "label": self.label}
         kind = "SliderInt" if self.kind == "int" else "SliderFloat"
         low, high = min(self.low, value), max(self.high, value)  # a scenario may sit outside the usual range
         return {"type": kind, "value": value, "min": low, "max": high, "step": self.step, "label": self.label}
 
     def changes(self, value: Any) -> dict[str, Any]:
         """The parameter paths and values that this widget value sets."""
-        if self.key == "termination":
-            return {"vendor.termination.enabled": False} if value == "off" else {
-                "vendor.termination.enabled": True, self.path: value}
+        if self.off and value == "off":
+            return {self.off: False}
+        switch = {self.off: True} if self.off else {}
         if self.kind == "choice":
-            return {self.path: "" if value == "(every vertical)" else value}
+            return {**switch, self.path: "" if self.blank and value == self.blank else value}
         if self.kind == "money":
             text = str(value).replace(",", "").replace("_", "").replace("$", "").strip()
             try:
@@ -96,26 +122,23 @@ class Lever:
         return {self.path: int(value) if self.kind == "int" else float(value)}
 
 
-def levers(params: Scenario) -> list[Lever]:
-    verticals = ("(every vertical)", *params.market.verticals)
-    return [
-        Lever("margin", "vendor.margin.base", "Focal margin (base)", "float", 0.0, 0.5, 0.01),
-        Lever("rebate_rate", "vendor.rebate.rate", "Rebate rate", "float", 0.0, 0.10, 0.005),
-        Lever("rebate_threshold", "vendor.rebate.threshold", "Rebate threshold ($ a period)", "money"),
-        Lever("mdf_budget", "vendor.mdf.budget", "MDF budget ($ a quarter)", "money"),
-        Lever("mdf_allocation", "vendor.mdf.allocation", "MDF allocation rule", "choice",
-              choices=get_args(AllocationRule)),
-        Lever("spif_vertical", "vendor.spif.vertical", "SPIF vertical", "choice", choices=verticals),
-        Lever("spif_amount", "vendor.spif.amount", "SPIF amount ($ a deal)", "float", 0.0, 2_000.0, 50.0),
-        Lever("spif_start", "vendor.spif.start", "SPIF window: first quarter", "int", 1, 12, 1),
-        Lever("spif_length", "vendor.spif.length", "SPIF window: quarters", "int", 1, 4, 1),
-        Lever("cams", "vendor.cams.count", "CAMs", "int", 0, 60, 1),
-        Lever("coverage", "vendor.cams.coverage", "CAM coverage model", "choice",
-              choices=get_args(CAMs.model_fields["coverage"].annotation)),
-        Lever("termination", "vendor.termination.rule", "Termination rule", "choice",
-              choices=("off", "no_deal", "revenue_floor")),
-        Lever("rival_margin", "rivals.program.margin.base", "Rival margin (base)", "float", 0.0, 0.5, 0.01),
-    ]
+# The page's levers, in the order shown: adding a line here adds the widget, its handling and its parameter
+LEVERS = (
+    Lever("vendor.margin.base", "Focal margin (base)", "float", 0.0, 0.5, 0.01),
+    Lever("vendor.rebate.rate", "Rebate rate", "float", 0.0, 0.10, 0.005),
+    Lever("vendor.rebate.threshold", "Rebate threshold ($ a period)", "money"),
+    Lever("vendor.mdf.budget", "MDF budget ($ a quarter)", "money"),
+    Lever("vendor.mdf.allocation", "MDF allocation rule", "choice"),
+    Lever("vendor.spif.vertical", "SPIF vertical", "choice", among="market.verticals", blank="(every vertical)"),
+    Lever("vendor.spif.amount", "SPIF amount ($ a deal)", "float", 0.0, 2_000.0, 50.0),
+    Lever("vendor.spif.start", "SPIF window: first quarter", "int", 1, 12, 1),
+    Lever("vendor.spif.length", "SPIF window: quarters", "int", 1, 4, 1),
+    Lever("vendor.cams.count", "CAMs", "int", 0, 60, 1),
+    Lever("vendor.cams.coverage", "CAM coverage model", "choice"),
+    Lever("vendor.termination.rule", "Termination rule", "choice", choices=("no_deal", "revenue_floor"),
+          off="vendor.termination.enabled"),
+    Lever("rivals.program.margin.base", "Rival margin (base)", "float", 0.0, 0.5, 0.01),
+)
 
 
 def load_scenario(name: str, folder: Path, partners: int | None) -> Scenario:
@@ -133,12 +156,17 @@ class ChannelApp(ChannelModel):
     lever value the parameter tree rejects is left out (the other levers still apply) and
     `problems` says why. `baseline` is the scenario as written on the same seed, stepped in lock
     step, when any lever differs from the scenario.
+
+    `levers` are the levers' widget values by path (as SolaraViz passes them), or with "__" for "."
+    as a ChannelModel's overrides; a lever left out keeps the scenario's value. `scenario` is Mesa's
+    own (empty) scenario object, which SolaraViz passes on Reset; the scenario here is the file.
     """
 
-    def __init__(self, scenario_file: str | None = None, seed: Any = None, scenario: Any = None, *,
-                 margin=None, rebate_rate=None, rebate_threshold=None, mdf_budget=None, mdf_allocation=None,
-                 spif_vertical=None, spif_amount=None, spif_start=None, spif_length=None, cams=None, coverage=None,
-                 termination=None, rival_margin=None):
+    def __init__(self, scenario_file: str | None = None, seed: Any = None, scenario: Any = None, **levers: Any):
+        given = {path.replace("__", "."): value for path, value in levers.items()}
+        unknown = sorted(set(given) - {lever.path for lever in LEVERS})
+        if unknown:
+            raise TypeError(f"ChannelApp() has no lever {', '.join(unknown)}")
         start, partners, default_seed = settings()
         folder = start.parent
         self.scenario_file = scenario_file or start.name
@@ -156,15 +184,11 @@ class ChannelApp(ChannelModel):
         except ValueError:
             self.problems.append(f"Seed: {seed!r} is not a whole number of 0 or more; using {default_seed}")
             seed = default_seed
-        given = {"margin": margin, "rebate_rate": rebate_rate, "rebate_threshold": rebate_threshold,
-                 "mdf_budget": mdf_budget, "mdf_allocation": mdf_allocation, "spif_vertical": spif_vertical,
-                 "spif_amount": spif_amount, "spif_start": spif_start, "spif_length": spif_length, "cams": cams,
-                 "coverage": coverage, "termination": termination, "rival_margin": rival_margin}
         changes: dict[str, Any] = {}
         self.lever_changes: list[tuple[str, Any, Any]] = []  # (label, scenario's value, this run's)
         params = base
-        for lever in levers(base):  # each lever on top of those before it; a rejected one is left out
-            value = given[lever.key]
+        for lever in LEVERS:  # each lever on top of those before it; a rejected one is left out
+            value = given.get(lever.path)
             if value is None or value == lever.shown(base):
                 continue
             try:
@@ -190,9 +214,7 @@ class ChannelApp(ChannelModel):
         """SolaraViz's model_params: the scenario (fixed here; picked above), the seed and the levers."""
         params: dict[str, Any] = {"scenario_file": self.scenario_file,
                                   "seed": {"type": "InputText", "value": str(self.seed), "label": "Seed"}}
-        for lever in levers(self.scenario_params):
-            params[lever.key] = lever.widget(self.scenario_params)
-        return params
+        return params | {lever.path: lever.widget(self.scenario_params) for lever in LEVERS}
 
 
 # --------------------------------------------------------------------------- what the page shows
@@ -284,7 +306,7 @@ def Overview(model: ChannelApp):
                     + (f": {html.escape(params.meta.question)}" if params.meta.question else ""))
         for problem in model.problems:
             solara.Error(problem)
-        solara.Text("This run: " + " · ".join(f"{lever.label}: {lever.shown(params)}" for lever in levers(params)),
+        solara.Text("This run: " + " · ".join(f"{lever.label}: {lever.shown(params)}" for lever in LEVERS),
                     classes=["this-run"])
         changed = model.lever_changes
         if changed:

@@ -49,9 +49,10 @@ import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
 from sim.errors import display
-from sim.params import Node, ParameterError, Scenario, _submodel, _unwrap, check_path, explain
+from sim.params import Node, Scenario, check_path
 from sim.scenarios import ScenarioError, load, read_toml
 from sim.streams import derived_seed
+from sim.tree import ParameterError, explain, plain, submodel, unwrap
 
 
 class Meta(Node):
@@ -142,7 +143,7 @@ class Experiment:
 
     def overrides(self, point: int) -> dict[str, Any]:
         row = self.points.iloc[point]
-        return {p: (int(row[p]) if self.integer[p] else _plain(row[p])) for p in self.parameters}
+        return {p: (int(row[p]) if self.integer[p] else plain(row[p])) for p in self.parameters}
 
     def fingerprint(self) -> str:
         """Identifies the experiment's runs by what they read, not where it lies: the base scenario's
@@ -171,10 +172,6 @@ class Experiment:
         specs = self.spec.parameters
         bounds = [[math.log(s.range[0]), math.log(s.range[1])] if s.log else list(s.range) for s in specs.values()]
         return {"num_vars": len(specs), "names": self.parameters, "bounds": bounds}
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def run_seed(seed: int, point: int, replicate: int) -> int:
@@ -259,13 +256,13 @@ def leaf_type(path: str) -> Any:
     """The Python type a parameter holds (int, float, str, bool, list, ...), from the tree's annotations."""
     annotation: Any = Scenario
     for part in path.split("."):
-        model = _submodel(annotation)
+        model = submodel(annotation)
         if model is not None and part in model.model_fields:
             annotation = model.model_fields[part].annotation
         else:
-            args = typing.get_args(_unwrap(annotation))
+            args = typing.get_args(unwrap(annotation))
             annotation = args[-1] if args else Any
-    annotation = _unwrap(annotation)
+    annotation = unwrap(annotation)
     return typing.get_origin(annotation) or annotation
 
 
@@ -281,7 +278,7 @@ def load_experiment(path: str | Path) -> Experiment:
         spec = ExperimentFile.model_validate(data)
     except ValidationError as error:
         problems = []
-        for line in explain(error, root=ExperimentFile):
+        for line in explain(error, ExperimentFile):
             line = line.replace("unknown parameter", "unknown key").replace(" at the top level", "")
             problems.append(f"{where}: {line}")
         if "experiment" not in data:

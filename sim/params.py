@@ -3,16 +3,14 @@
 Every parameter has a dotted path (``vendor.rebate.rate``); the model accepts overrides
 by that path written with ``__`` (``vendor__rebate__rate=0.04``), scenario files and the
 CLI address the same paths. Where a default comes from practice or the literature, the
-comment names the source; MODEL.md explains each one.
+comment names the source; MODEL.md explains each one. Walking the paths of a tree (checking, setting,
+merging, messages from validation errors) is `sim.tree`'s; here it is given `Scenario` as its root.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 import math
-import re
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,8 +20,22 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import core_schema
 
-from sim.errors import InputError
+import sim.tree
 from sim.outputs import SLUG_RULE, is_slug
+from sim.tree import (
+    ParameterError,
+    child,
+    copy_into,
+    deep_copy,
+    dict_type,
+    dump,
+    explain,
+    merge,
+    set_path,
+    submodel,
+    suggest,
+    unwrap,
+)
 
 SEGMENTS = ("smb", "midmarket", "enterprise")
 DEFAULT_VERTICALS = ("manufacturing", "healthcare", "finance", "public_sector", "retail")
@@ -755,7 +767,7 @@ class Scenario(Node):
         for where, table in tables:
             for key in table:
                 if key not in known:
-                    raise ValueError(f"{where}.{key}: unknown vertical{_suggest(key, known)}; "
+                    raise ValueError(f"{where}.{key}: unknown vertical{suggest(key, known)}; "
                                      f"verticals are {', '.join(verticals)}")
             if table and where.endswith("push") and not any(table.get(v, 1.0) > 0 for v in known):
                 raise ValueError(f"{where}: the push cannot be zero on every vertical")
@@ -763,11 +775,11 @@ class Scenario(Node):
             spif = program.spif
             if spif.vertical and spif.vertical not in known:
                 raise ValueError(f"{where}.spif.vertical = {spif.vertical!r}: unknown vertical"
-                                 f"{_suggest(spif.vertical, known)}; verticals are {', '.join(verticals)}")
+                                 f"{suggest(spif.vertical, known)}; verticals are {', '.join(verticals)}")
             if spif.line and spif.line not in program.margin.lines:
                 lines = ", ".join(program.margin.lines) or "none"
                 raise ValueError(f"{where}.spif.line = {spif.line!r}: not a product line of "
-                                 f"{where}.margin.lines{_suggest(spif.line, program.margin.lines)} (lines: {lines})")
+                                 f"{where}.margin.lines{suggest(spif.line, program.margin.lines)} (lines: {lines})")
             if spif.enabled and not spif.every and spif.start > self.quarters:
                 raise ValueError(f"{where}.spif.start = {spif.start}: the window starts after the horizon "
                                  f"(quarters = {self.quarters})")
@@ -813,14 +825,14 @@ class Scenario(Node):
                     check_path(path)
                 except ParameterError as error:
                     raise ValueError(f"{where}.set: {error}") from None
-                set_path(data, path, value)
+                set_path(data, path, value, Scenario)
             # what the entry states is checked first: a fixed value changed is named even if the rest is invalid
             changed = fixed_change(before, data)
             if changed is None:
                 try:
                     data = Scenario.model_validate(data).model_dump()
                 except ValidationError as error:
-                    raise ValueError(f"{where}: " + "; ".join(explain(error))) from None
+                    raise ValueError(f"{where}: " + "; ".join(explain(error, Scenario))) from None
                 changed = fixed_change(before, data)  # and what a table given in part left to its defaults
             if changed is not None:
                 raise ValueError(f"{where}.set: '{changed}' cannot change part-way through a run")
@@ -833,7 +845,7 @@ class Scenario(Node):
         node: Any = self
         for part in path.split("."):
             node = node[part] if isinstance(node, dict) else getattr(node, part)
-        return _dump(node)
+        return dump(node)
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> Scenario:
         """A new tree with values replaced by dotted path; raises ParameterError."""
@@ -847,115 +859,25 @@ class Scenario(Node):
             for name, field in type(node).model_fields.items():
                 value = getattr(node, name)
                 path = f"{prefix}{name}"
-                dict_type = _dict_type(field.annotation)
+                table = dict_type(field.annotation)
                 if isinstance(value, BaseModel):
                     walk(f"{path}.", value)
-                elif dict_type is not None and value and _submodel(typing.get_args(dict_type)[1]):
+                elif table is not None and value and submodel(typing.get_args(table)[1]):
                     for key, sub in value.items():
                         walk(f"{path}.{key}.", sub)
                 else:
-                    out[path] = _dump(value)
+                    out[path] = dump(value)
 
         walk("", self)
         return out
 
 
-# --------------------------------------------------------------------------- errors and overrides
+# --------------------------------------------------------------------------- paths and overrides
 
 
-class ParameterError(InputError):
-    """Bad parameters: each problem names the path, the value and what is allowed."""
-
-    separator = "; "
-
-
-def _dump(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump()
-    if isinstance(value, list):
-        return [_dump(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _dump(v) for k, v in value.items()}
-    return value
-
-
-def _suggest(word: str, candidates) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _submodel(annotation: Any) -> type[BaseModel] | None:
-    """The Node class an annotation holds, if any (unwrapping Optional and Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType, typing.Annotated):
-        for arg in typing.get_args(annotation):
-            found = _submodel(arg)
-            if found:
-                return found
-    return None
-
-
-def _dict_type(annotation: Any) -> Any:
-    """The dict[...] an annotation holds (unwrapping Optional and Annotated), or None."""
-    if typing.get_origin(annotation) is dict:
-        return annotation
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
-        for arg in typing.get_args(annotation):
-            found = _dict_type(arg)
-            if found is not None:
-                return found
-    return None
-
-
-def check_path(path: str, root: type[BaseModel] | None = None) -> None:
-    """Raise ParameterError unless `path` names a parameter of the tree."""
-    node: type[BaseModel] | None = root or Scenario
-    parts = path.split(".")
-    depth = 0
-    while depth < len(parts):
-        part = parts[depth]
-        here = ".".join(parts[:depth])
-        if node is None:
-            raise ParameterError([f"{here} is a value, not a table: '{path}' does not exist"])
-        fields = node.model_fields
-        if part not in fields:
-            where = f"in '{here}'" if here else "at the top level"
-            raise ParameterError([f"unknown parameter '{path}' {where}{_suggest(part, fields)}"])
-        annotation = fields[part].annotation
-        dict_type = _dict_type(annotation)
-        if dict_type is None:
-            node = _submodel(annotation)
-            depth += 1
-            continue
-        value_model = _submodel(typing.get_args(dict_type)[1])
-        if value_model is None:  # a table of values: a key, and nothing below it
-            if depth < len(parts) - 2:
-                raise ParameterError([f"'{path}': {'.'.join(parts[:depth + 2])} is a value, not a table"])
-            return
-        node = value_model  # a table of tables: skip the key
-        depth += 2
-
-
-def _plain(value: Any) -> Any:
-    """numpy scalars and arrays as Python values (strict validation refuses numpy ints)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return value
-
-
-def set_path(data: dict, path: str, value: Any) -> None:
-    check_path(path)
-    parts = path.split(".")
-    node = data
-    for part in parts[:-1]:
-        if not isinstance(node.get(part), dict):
-            node[part] = {}
-        node = node[part]
-    node[parts[-1]] = _plain(value)
+def check_path(path: str) -> None:
+    """Raise ParameterError unless `path` names a parameter of a scenario."""
+    sim.tree.check_path(path, Scenario)
 
 
 def assign_paths(tree: Scenario, changes: Mapping[str, Any]) -> None:
@@ -970,99 +892,17 @@ def assign_paths(tree: Scenario, changes: Mapping[str, Any]) -> None:
         node: Any = tree
         source: Any = changed
         for part in parents:
-            if _child(node, part) is None:  # an optional table left unset: it is put in place whole
+            if child(node, part) is None:  # an optional table left unset: it is put in place whole
                 leaf = part
                 break
-            node, source = _child(node, part), _child(source, part)
-        value, current = _child(source, leaf), _child(node, leaf)
+            node, source = child(node, part), child(source, part)
+        value, current = child(source, leaf), child(node, leaf)
         if isinstance(value, BaseModel) and type(current) is type(value):
-            _copy_into(current, value)  # a whole table: the live node stays the one policies hold
+            copy_into(current, value)  # a whole table: the live node stays the one policies hold
         elif isinstance(node, dict):
             node[leaf] = value
         else:  # validated with the rest of the entry: not checked against the old values of the others
             object.__setattr__(node, leaf, value)
-
-
-def _child(node: Any, key: str) -> Any:
-    """A table's value at `key` (None where a table of values does not hold the key)."""
-    return node.get(key) if isinstance(node, dict) else getattr(node, key)
-
-
-def _copy_into(live: BaseModel, validated: BaseModel) -> None:
-    for name in type(live).model_fields:
-        value, current = getattr(validated, name), getattr(live, name)
-        if isinstance(value, BaseModel) and type(current) is type(value):
-            _copy_into(current, value)
-        else:
-            object.__setattr__(live, name, value)
-
-
-def _model_at(loc: list[str], root: type[BaseModel] | None = None) -> type[BaseModel] | None:
-    """The table class at a validation location (list items and free-key tables stepped through)."""
-    annotation: Any = root or Scenario
-    for part in loc:
-        model = _submodel(annotation)
-        if model is not None and part in model.model_fields:
-            annotation = model.model_fields[part].annotation
-            continue
-        args = [a for a in typing.get_args(_unwrap(annotation))]
-        if not args:
-            return None
-        annotation = args[-1]  # list[X] -> X, dict[K, V] -> V
-    return _submodel(annotation)
-
-
-def _unwrap(annotation: Any) -> Any:
-    while typing.get_origin(annotation) in (typing.Union, types.UnionType, typing.Annotated):
-        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
-        annotation = inner[0]
-    return annotation
-
-
-def problem_path(problem: str) -> str:
-    """The dotted path a problem message is about ('' if none)."""
-    match = re.match(r"^(?:unknown parameter )?'?([A-Za-z_][\w.]*(?:\[\d+\])?[\w.]*)'?(?: =|:| in | \(|$)", problem)
-    return match.group(1) if match else ""
-
-
-def dotted(loc) -> str:
-    """A validation location in the one notation of messages: `schedule[0].quarter`, `vendor.rebate.rate`."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif not str(part).startswith("function-"):
-            path += f".{part}" if path else str(part)
-    return path
-
-
-def explain(error: ValidationError, data: Mapping[str, Any] | None = None,
-            root: type[BaseModel] | None = None) -> list[str]:
-    """Pydantic's errors as one line each: path, bad value, what is allowed."""
-    lines = []
-    for item in error.errors():
-        loc = [str(p) for p in item["loc"] if not str(p).startswith("function-")]
-        path = dotted(item["loc"])
-        message = item["msg"]
-        message = re.sub(r"^(Value error|Assertion failed), ", "", message)
-        message = message.replace("Input should be", "must be")
-        if item["type"] == "extra_forbidden":
-            parent = ".".join(loc[:-1])
-            node = _model_at(loc[:-1], root)
-            fields = node.model_fields if node else {}
-            lines.append(f"unknown parameter '{path}'{_suggest(loc[-1], fields)}"
-                         + (f" in '{parent}'" if parent else ""))
-            continue
-        if item["type"] == "missing":
-            lines.append(f"{path}: required value is missing")
-            continue
-        value = item.get("input")
-        if isinstance(value, (dict, BaseModel)) and item["type"] in ("value_error", "assertion_error"):
-            lines.append(f"{path}: {message}" if path else message)
-        else:
-            shown = str(value).lower() if isinstance(value, bool) else repr(value)  # as TOML writes a bool
-            lines.append(f"{path} = {shown}: {message}" if path else message)
-    return lines
 
 
 def build_scenario(base: Scenario | Mapping[str, Any] | None = None,
@@ -1073,32 +913,16 @@ def build_scenario(base: Scenario | Mapping[str, Any] | None = None,
     elif base is None:
         data = Scenario().model_dump()
     elif isinstance(base, Mapping):
-        data = merge(Scenario().model_dump(), _deep_copy(base))
+        data = merge(Scenario().model_dump(), deep_copy(base), Scenario)
     else:
         raise ParameterError([f"a scenario must be a Scenario or a dict, not {type(base).__name__}"])
     for path, value in (overrides or {}).items():
-        set_path(data, path, value)
+        set_path(data, path, value, Scenario)
     try:
         return Scenario.model_validate(data)
     except ValidationError as error:
-        raise ParameterError(explain(error, data)) from None
+        raise ParameterError(explain(error, Scenario)) from None
 
 
-def merge(base: dict, patch: Mapping[str, Any], model: type[BaseModel] = None) -> dict:
-    """`patch` laid over `base`, table by table: a table of the tree is merged key by key (so a
-    partial table keeps the defaults around it); a value, a list or a table of free keys (a push,
-    the product lines) is replaced whole. Unknown keys are kept, for validation to report."""
-    model = model or Scenario
-    out = dict(base)
-    for key, value in patch.items():
-        field = model.model_fields.get(key)
-        sub = _submodel(field.annotation) if field is not None and _dict_type(field.annotation) is None else None
-        if sub is not None and isinstance(value, Mapping) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value, sub)
-        else:
-            out[key] = value
-    return out
-
-
-def _deep_copy(data: Mapping[str, Any]) -> dict:
-    return {k: _deep_copy(v) if isinstance(v, Mapping) else _plain(v) for k, v in data.items()}
+# the former private names, which tests/test_bounds.py and tests/test_schedule.py still import from here
+_dict_type, _submodel, _unwrap = dict_type, submodel, unwrap

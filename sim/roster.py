@@ -25,7 +25,8 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import display
-from sim.params import HEADCOUNT_MAX, MONEY_MAX, SEGMENTS, ParameterError, Scenario, _suggest
+from sim.params import HEADCOUNT_MAX, MONEY_MAX, SEGMENTS, Scenario
+from sim.tree import ParameterError, suggest
 
 ROLES = ("sales", "technical", "marketing")
 
@@ -99,7 +100,7 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
     allowed = columns_allowed(params)
     for column in raw.columns:
         if column not in allowed:
-            raise _fail(path, f"unknown column '{column}'{_suggest(column, allowed)}; columns are "
+            raise _fail(path, f"unknown column '{column}'{suggest(column, allowed)}; columns are "
                               f"{', '.join(allowed)}")
     if "id" not in raw.columns:
         raise _fail(path, "the column 'id' is required")
@@ -174,7 +175,7 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
         bad = (tiers != "") & ~tiers.isin(names)
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise _fail(path, f"{tiers.iloc[row]!r} is not a tier{_suggest(tiers.iloc[row], names)}; tiers are "
+            raise _fail(path, f"{tiers.iloc[row]!r} is not a tier{suggest(tiers.iloc[row], names)}; tiers are "
                               f"{', '.join(names)}", line_of[row], "tier")
         out["tier"] = tiers.map({n: i for i, n in enumerate(names)})
     return out

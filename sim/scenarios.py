@@ -26,17 +26,8 @@ from pydantic import BaseModel
 from sim import roster
 from sim.errors import InputError, display
 from sim.outputs import slug
-from sim.params import (
-    ParameterError,
-    Scenario,
-    _dict_type,
-    _submodel,
-    _suggest,
-    _unwrap,
-    build_scenario,
-    merge,
-    problem_path,
-)
+from sim.params import Scenario, build_scenario
+from sim.tree import ParameterError, dict_type, merge, problem_path, submodel, suggest, unwrap
 
 
 class ScenarioError(InputError):
@@ -90,16 +81,16 @@ def unknown_keys(data: Mapping[str, Any], model: type[BaseModel] = Scenario, pre
         path = f"{prefix}{key}"
         if key not in model.model_fields:
             where = f" in '{prefix[:-1]}'" if prefix else " at the top level"
-            problems.append(f"unknown parameter '{path}'{where}{_suggest(key, model.model_fields)}")
+            problems.append(f"unknown parameter '{path}'{where}{suggest(key, model.model_fields)}")
             continue
-        annotation = _unwrap(model.model_fields[key].annotation)
-        table = _dict_type(annotation)
+        annotation = unwrap(model.model_fields[key].annotation)
+        table = dict_type(annotation)
         if table is not None:
-            sub = _submodel(typing.get_args(table)[1])
+            sub = submodel(typing.get_args(table)[1])
         elif typing.get_origin(annotation) is list:
-            sub = _submodel(typing.get_args(annotation)[0])
+            sub = submodel(typing.get_args(annotation)[0])
         else:
-            sub = _submodel(annotation)
+            sub = submodel(annotation)
         if sub is None:
             continue
         if table is None and isinstance(value, Mapping):
@@ -174,7 +165,7 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None,
         if isinstance(roster_path, str) and roster_path:
             data["partners"]["roster"] = str((file.parent / roster_path).resolve())
         changes = data.pop("schedule", None)
-        merged = merge(merged, data)
+        merged = merge(merged, data, Scenario)
         if changes is not None:  # schedules accumulate along the chain: a child adds its changes to its base's
             merged["schedule"] = [*merged.get("schedule", []), *(changes if isinstance(changes, list) else [changes])]
             data["schedule"] = changes

@@ -189,6 +189,81 @@ def test_the_scenario_picker_rebuilds_the_page_with_that_scenarios_levers():
     assert "Quarter 0 of 40" in rc.find(solara.widgets.HTML, tag="h3").widget.unsafe_innerHTML
 
 
+# --------------------------------------------------------------------------- the levers table
+
+
+def another_value(lever: app.Lever, params) -> tuple[object, object]:
+    """A widget value other than the scenario's, and the parameter value it should set."""
+    widget = lever.widget(params)
+    if lever.kind == "money":
+        amount = 2 * params.get(lever.path) + 1_000
+        return f"${amount:,.0f}", amount
+    if lever.kind == "choice":
+        value = next(c for c in widget["values"] if c not in (widget["value"], "off", lever.blank))
+        return value, value
+    value = widget["value"] + widget["step"]
+    value = value if value <= widget["max"] else widget["value"] - widget["step"]
+    return value, value
+
+
+def test_every_lever_is_a_widget_and_its_value_reaches_the_scenario_at_its_path():
+    scenario = app.ChannelApp().scenario_params
+    params = app.ChannelApp().model_params()
+    assert list(params) == ["scenario_file", "seed", *(lever.path for lever in app.LEVERS)]
+    assert len({lever.label for lever in app.LEVERS}) == len(app.LEVERS)
+    for lever in app.LEVERS:
+        assert params[lever.path]["label"] == lever.label
+        assert params[lever.path]["value"] == lever.shown(scenario)
+    wanted = {lever.path: another_value(lever, scenario) for lever in app.LEVERS}
+    model = app.ChannelApp(**{path: value for path, (value, _) in wanted.items()})
+    assert model.problems == []
+    assert [label for label, _, _ in model.lever_changes] == [lever.label for lever in app.LEVERS]
+    for path, (value, expected) in wanted.items():
+        assert model.params.get(path) == expected != scenario.get(path), (path, value)
+        assert model.baseline.params.get(path) == scenario.get(path)
+
+
+def test_off_turns_the_switch_off_a_rule_turns_it_on_and_the_blank_choice_is_the_empty_value(monkeypatch, tmp_path):
+    model = app.ChannelApp("healthcare_spif.toml", **{"vendor.spif.vertical": "(every vertical)",
+                                                      "vendor.termination.rule": "off"})
+    assert model.scenario_params.vendor.spif.vertical == "healthcare" and model.params.vendor.spif.vertical == ""
+    assert model.scenario_params.vendor.termination.enabled and not model.params.vendor.termination.enabled
+    shown = {lever.label: lever.shown(model.params) for lever in app.LEVERS}
+    assert shown["SPIF vertical"] == "(every vertical)" and shown["Termination rule"] == "off"
+
+    (tmp_path / "no_termination.toml").write_text("[vendor.termination]\nenabled = false\n")
+    monkeypatch.setenv("CHANNELSIM_SCENARIO", str(tmp_path / "no_termination.toml"))
+    model = app.ChannelApp()
+    assert model.model_params()["vendor.termination.rule"]["value"] == "off"
+    model = app.ChannelApp(**{"vendor.termination.rule": "revenue_floor"})
+    assert model.params.vendor.termination.enabled and model.params.vendor.termination.rule == "revenue_floor"
+    assert model.lever_changes == [("Termination rule", "off", "revenue_floor")]
+
+
+def test_a_lever_added_to_the_table_is_a_widget_that_sets_its_parameter_on_reset(monkeypatch):
+    added = (app.Lever("partners.inertia", "Partner inertia", "float", 0.0, 1.0, 0.05),
+             app.Lever("vendor.rebate.period", "Rebate period", "choice"))  # choices from the tree
+    monkeypatch.setattr(app, "LEVERS", (*app.LEVERS, *added))
+    model, rc = render()
+    assert model.value.params.partners.inertia == 0.3 and model.value.params.vendor.rebate.period == "quarter"
+    assert rc.find(v.Select, label="Rebate period").widget.items == ["quarter", "year"]
+    assert any("Partner inertia: 0.3 · Rebate period: quarter" in t for t in texts(rc))
+    rc.find(v.Slider, label="Partner inertia").widget.v_model = 0.5
+    rc.find(v.Select, label="Rebate period").widget.v_model = "year"
+    click(rc, "Reset")
+    assert model.value.params.partners.inertia == 0.5 and model.value.params.vendor.rebate.period == "year"
+    assert model.value.baseline.params.partners.inertia == 0.3
+    assert any("Partner inertia 0.3 → 0.5; Rebate period quarter → year" in t for t in texts(rc))
+
+
+def test_a_value_for_no_lever_is_refused_and_a_choice_needs_choices():
+    with pytest.raises(TypeError, match="no lever vendor.rebate.rat"):
+        app.ChannelApp(**{"vendor.rebate.rat": 0.05})
+    assert app.ChannelApp(vendor__rebate__rate=0.05).params.vendor.rebate.rate == 0.05  # as ChannelModel's
+    with pytest.raises(TypeError, match="vendor.rebate.rate is not a choice"):
+        app.Lever("vendor.rebate.rate", "Rebate rate", "choice").options(app.ChannelApp().params)
+
+
 # --------------------------------------------------------------------------- the served page in Chromium
 
 
