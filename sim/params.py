@@ -34,7 +34,6 @@ from sim.tree import (
     set_path,
     submodel,
     suggest,
-    unwrap,
 )
 
 SEGMENTS = ("smb", "midmarket", "enterprise")
@@ -923,6 +922,3 @@ def build_scenario(base: Scenario | Mapping[str, Any] | None = None,
     except ValidationError as error:
         raise ParameterError(explain(error, Scenario)) from None
 
-
-# the former private names, which tests/test_bounds.py and tests/test_schedule.py still import from here
-_dict_type, _submodel, _unwrap = dict_type, submodel, unwrap

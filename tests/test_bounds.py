@@ -28,12 +28,10 @@ from sim.params import (
     MONEY_MAX,
     Change,
     Scenario,
-    _dict_type,
-    _submodel,
-    _unwrap,
     build_scenario,
 )
 from sim.streams import COUNT_MAX, poisson_from_uniform
+from sim.tree import dict_type, submodel, unwrap
 
 # the harness fixes these: the population's size, the horizon and how a run is repeated (they shape the run,
 # not the arithmetic of a quarter; the horizon is exercised below, by growth over the longest one)
@@ -111,19 +109,19 @@ def leaves(node: BaseModel, path: tuple = ()) -> list[Leaf]:
         where = (*path, name)
         if ".".join(map(str, where)) in HARNESS or isinstance(value, str | bool):
             continue
-        table = _dict_type(info.annotation)
+        table = dict_type(info.annotation)
         if isinstance(value, BaseModel):
             found += leaves(value, where)
         elif table is not None:
             element = typing.get_args(table)[1]
-            if _submodel(element):
+            if submodel(element):
                 for key, sub in (value or {}).items():
                     found += leaves(sub, (*where, key))
             elif _is_number(element):  # a table of numbers by vertical: its first key, or the first vertical
                 key = next(iter(value or {}), REFERENCE.market.verticals[0])
                 found.append(Leaf((*where, key), type(node), name, *_bounds(element, [])))
-        elif typing.get_origin(_unwrap(info.annotation)) is list:
-            element = typing.get_args(_unwrap(info.annotation))[0]
+        elif typing.get_origin(unwrap(info.annotation)) is list:
+            element = typing.get_args(unwrap(info.annotation))[0]
             for index, item in enumerate(value):
                 if isinstance(item, BaseModel):
                     found += leaves(item, (*where, index))
@@ -146,13 +144,13 @@ def number_fields(model: type[BaseModel], seen: set | None = None) -> dict[tuple
         return out
     seen.add(model)
     for name, info in model.model_fields.items():
-        table = _dict_type(info.annotation)
-        inner = _unwrap(info.annotation)
+        table = dict_type(info.annotation)
+        inner = unwrap(info.annotation)
         if table is not None or typing.get_origin(inner) is list:
             element, metadata = typing.get_args(table)[1] if table is not None else typing.get_args(inner)[0], []
         else:
             element, metadata = info.annotation, info.metadata
-        sub = _submodel(element)
+        sub = submodel(element)
         if sub is not None:
             out |= number_fields(sub, seen)
         elif _is_number(element):

@@ -22,8 +22,9 @@ from pydantic import BaseModel, ValidationError
 from test_bounds import Leaf, _bounds, _ends, run_finite
 
 from sim import ChannelModel, ParameterError, metrics
-from sim.params import FIXED_DURING_RUN, SEGMENTS, Change, Scenario, _dict_type, _submodel, _unwrap, build_scenario
+from sim.params import FIXED_DURING_RUN, SEGMENTS, Change, Scenario, build_scenario
 from sim.partners import firm_profile
+from sim.tree import dict_type, submodel, unwrap
 
 PARTNERS, QUARTERS, AT = 40, 4, 2
 # the tree the changes start from: a rebate ladder with a rung, so that a list of tables has an item to change
@@ -73,12 +74,12 @@ def settings_of(node: BaseModel, location: tuple = ()) -> list[Setting]:
     found = []
     for name, info in type(node).model_fields.items():
         value, where = getattr(node, name), (*location, name)
-        table, inner = _dict_type(info.annotation), _unwrap(info.annotation)
+        table, inner = dict_type(info.annotation), unwrap(info.annotation)
         if isinstance(value, BaseModel):
             found += settings_of(value, where)
         elif table is not None:
             element = typing.get_args(table)[1]
-            if _submodel(element):
+            if submodel(element):
                 for key, sub in (value or {}).items():
                     found += settings_of(sub, (*where, key))
                 found.append(Setting(where, type(node), name, info.annotation, whole=True))
@@ -109,10 +110,10 @@ def fields_of(model: type[BaseModel], seen: set | None = None) -> set[tuple[type
     seen.add(model)
     out = set()
     for name, info in model.model_fields.items():
-        table, inner = _dict_type(info.annotation), _unwrap(info.annotation)
+        table, inner = dict_type(info.annotation), unwrap(info.annotation)
         element = (typing.get_args(table)[1] if table is not None else
                    typing.get_args(inner)[0] if typing.get_origin(inner) is list else info.annotation)
-        sub = _submodel(element)
+        sub = submodel(element)
         if sub is not None:
             out |= fields_of(sub, seen)
         if sub is None or element is not info.annotation:  # a value, or a list or table of tables
@@ -182,8 +183,8 @@ def alternatives(setting: Setting) -> list:
         if isinstance(current, dict):  # a table of tables: two entries swap their values
             keys = list(current)
             return [{**current, keys[0]: current[keys[1]], keys[1]: current[keys[0]]}] if len(keys) > 1 else []
-        element = typing.get_args(_unwrap(setting.annotation))[0]
-        model = _submodel(element)
+        element = typing.get_args(unwrap(setting.annotation))[0]
+        model = submodel(element)
         if model is not None:
             longer = _raised(current[-1], model) if current else _example(model)
         else:  # a list of values: one more, at the low end of its bounds (a closing delay of probability 0)
@@ -253,7 +254,7 @@ FIXED_TRIED = {name: (s, chosen[0]) for name, (s, chosen) in FIXED_CHANGES.items
 # length of a list of one value per tier (it follows the tier names), a rival's lifecycle (the focal vendor's)
 ONLY_TOGETHER = (r"partners\.roles\..*", r".*\.margin\.lines\..*\.share", r"market\.close_delay\.\w+\[\d\]",
                  r".*\.tiers\.(names|revenue|certified|margin_points|mdf_weight|cam_coverage)",
-                 r"rivals\.program\.(termination|recruitment)\.enabled")
+                 r"rivals\.program\.(termination|recruitment|loyalty)\.enabled")
 
 
 def _only_together(names) -> set[str]:
