@@ -298,9 +298,9 @@ class ChannelModel(mesa.Model):
                            self.n_vendors, stream="recruits", quarter=self.quarter, population=population)
         engaged = columns.pop("activation_draw") < recruitment.activation
         columns["engaged"] = engaged
-        columns["taste"][0, ~engaged] = -6.0  # a recruit that never takes to the vendor's line
-        columns["capability"][0] = recruitment.initial_capability
-        columns["goodwill"][0] = recruitment.initial_goodwill
+        columns["taste"][FOCAL, ~engaged] = -6.0  # a recruit that never takes to the vendor's line
+        columns["capability"][FOCAL] = recruitment.initial_capability
+        columns["goodwill"][FOCAL] = recruitment.initial_goodwill
         columns["effort"] = softmax(columns["taste"])
         columns["tenure"] = np.zeros(engaged.size, np.int32)
         columns["joined"] = np.full(engaged.size, self.quarter, np.int32)
@@ -323,10 +323,10 @@ class ChannelModel(mesa.Model):
             revenue = expected.sum(axis=1)
             if target is not None:  # a roster's trailing revenue: tune each partner's taste for the vendor to it
                 known = ~np.isnan(target)
-                ratio = (target[known] / 4.0 + 1.0) / (revenue[0, known] + 1.0)
+                ratio = (target[known] / 4.0 + 1.0) / (revenue[FOCAL, known] + 1.0)
                 # a Newton step on the share (d ln share / d taste = 1 - share), damped: capability follows effort
-                room = np.maximum(1.0 - table.effort[0, known], 0.05)
-                table.taste[0, known] += np.clip(0.6 * np.log(ratio) / room, -2.0, 2.0)
+                room = np.maximum(1.0 - table.effort[FOCAL, known], 0.05)
+                table.taste[FOCAL, known] += np.clip(0.6 * np.log(ratio) / room, -2.0, 2.0)
             table.revenue = revenue
             table.revenue_trend = revenue
             table.revenue_history = revenue
@@ -340,7 +340,7 @@ class ChannelModel(mesa.Model):
         table.goodwill_change = 0.0
         self.market.fill_pipeline(table, expected, self.quarter)
         opportunities, win = self.market.rates(table, offers, self.quarter)
-        focal_deals = (opportunities[0] * win[0]).sum(axis=0)
+        focal_deals = (opportunities[FOCAL] * win[FOCAL]).sum(axis=0)
         for back in range(4):  # a year of focal deal history, drawn, so activity starts right
             u = self.streams.uniform("warmup.won", back + 1)
             table.won_history[back] = poisson_from_uniform(focal_deals, u)
@@ -349,7 +349,7 @@ class ChannelModel(mesa.Model):
         tiers = self._roster_column("tier")
         if tiers is not None:  # a roster's tiers stand at the start
             known = ~np.isnan(tiers)
-            self.partners.tier[0, known] = tiers[known].astype(np.int8)
+            self.partners.tier[FOCAL, known] = tiers[known].astype(np.int8)
 
     def _roster_column(self, name: str) -> np.ndarray | None:
         if self.roster is None or name not in self.roster:
@@ -380,4 +380,4 @@ class ChannelModel(mesa.Model):
 
     @property
     def focal(self) -> Vendor:
-        return self.vendors[0]
+        return self.vendors[FOCAL]
