@@ -227,11 +227,8 @@ def _load_all(paths: list[Path], args) -> list:
 def _output_folder(args, names: list[str], loaded: list, kind: str) -> Path:
     """The folder results go to, checked before any work: new, or channelsim's own results of this kind."""
     inputs = [file for item in loaded for file in item.inputs]
-    try:
-        out = args.out or outputs.default_folder(names[0] if kind == "run" else f"{names[0]}-vs-{'+'.join(names[1:])}")
-        outputs.check(out, kind, "--out" if args.out else "the default output folder (give one with --out)", inputs)
-    except outputs.FolderError as error:
-        raise UserError(str(error)) from None
+    out = args.out or outputs.default_folder(names[0] if kind == "run" else f"{names[0]}-vs-{'+'.join(names[1:])}")
+    outputs.check(out, kind, "--out" if args.out else "the default output folder (give one with --out)", inputs)
     return out
 
 
@@ -266,23 +263,16 @@ def cmd_compare(args) -> int:
 def cmd_sweep(args) -> int:
     from sim.errors import display
     from sim.experiments import load_experiment
-    from sim.outputs import FolderError
-    from sim.scenarios import ScenarioError
-    from sim.sweep import SweepError, check_scheduler, sweep
+    from sim.sweep import check_scheduler, sweep
 
     # every check before any work or write, in this order: the options, the scheduler, the experiment (the
     # size of its design before any design is built), the folder; only then the executor starts
     _positive("workers", args.workers, MAX_WORKERS)
-    try:
-        if args.scheduler is not None:
-            check_scheduler(args.scheduler)
-        experiment = load_experiment(args.experiment)
-        summary = sweep(experiment, args.out, workers=args.workers, scheduler=args.scheduler, cluster=args.cluster,
-                        resume=args.resume)
-    except ScenarioError as error:
-        raise UserError("\n".join(error.problems)) from None
-    except (SweepError, FolderError) as error:
-        raise UserError(str(error)) from None
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler)
+    experiment = load_experiment(args.experiment)
+    summary = sweep(experiment, args.out, workers=args.workers, scheduler=args.scheduler, cluster=args.cluster,
+                    resume=args.resume)
     where = args.scheduler or ("a Dask LocalCluster" if args.cluster else
                                f"{args.workers} local worker{'s' if args.workers > 1 else ''}")
     print(f"{experiment.name}: {summary.runs} runs ({experiment.spec.experiment.design}, "
@@ -316,15 +306,10 @@ def cmd_sweep(args) -> int:
 def cmd_analyze(args) -> int:
     from sim.analysis import analyze, describe_missing
     from sim.errors import display
-    from sim.outputs import FolderError
-    from sim.sweep import SweepError
 
     if not 0 < args.precision < 1:
         raise UserError(f"--precision {args.precision}: a relative half-width between 0 and 1, e.g. 0.05")
-    try:
-        result = analyze(args.folder, args.kpi, args.precision)
-    except (SweepError, FolderError) as error:
-        raise UserError(str(error)) from None
+    result = analyze(args.folder, args.kpi, args.precision)
     info = result.info
     print(f"{info.get('title', info['experiment'])}: {info['design']} design over {', '.join(info['parameters'])}")
     for text in (describe_missing(result.missing), result.note):
@@ -393,10 +378,7 @@ def cmd_bench(args) -> int:
     if args.viz:
         from sim import serve
 
-        try:
-            result = serve.measure_viz(sizes=tuple(args.sizes or (1_000, 10_000)), progress=progress)
-        except RuntimeError as error:
-            raise UserError(str(error)) from None
+        result = serve.measure_viz(sizes=tuple(args.sizes or (1_000, 10_000)), progress=progress)
         print(bench.to_json(result) if args.json else serve.render_viz(result))
         return 0
     if args.sweep:
@@ -413,7 +395,7 @@ def cmd_viz(args) -> int:
     import ipaddress
     import socket
 
-    from sim.scenarios import ScenarioError, load
+    from sim.scenarios import load
 
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port}: a port between 1 and 65535, e.g. 8765")
@@ -422,10 +404,7 @@ def cmd_viz(args) -> int:
         raise UserError(f"--host {host!r}: empty; give the address to serve on: 127.0.0.1 (the default, this "
                         "machine only), or 0.0.0.0 to be reachable from other machines")
     overrides = {"run.seed": args.seed} | ({"partners.count": args.partners} if args.partners is not None else {})
-    try:
-        load(args.scenario, overrides, {"run.seed": "--seed", "partners.count": "--partners"})
-    except ScenarioError as error:
-        raise UserError("\n".join(error.problems)) from None
+    load(args.scenario, overrides, {"run.seed": "--seed", "partners.count": "--partners"})
     try:
         family, *_, address = socket.getaddrinfo(host, args.port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError) as error:
@@ -521,7 +500,6 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         from sim import experiments, scenarios  # noqa: F401 - the modules that build pydantic models
-        from sim.params import ParameterError
 
         if signals.received:
             print(f"channelsim: {signals.word} while starting; nothing was done", file=sys.stderr)
@@ -533,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         say = lambda line: print(f"channelsim {args.command}: {line}", file=sys.stderr)  # noqa: E731
         try:
             return COMMANDS[args.command](args)
-        except (UserError, ParameterError) as error:
+        except InputError as error:  # bad input, of whichever kind: its lines, exit 2, no traceback
             for line in str(error).splitlines():
                 say(line)
             return EXIT_BAD_INPUT
