@@ -20,6 +20,7 @@ from typing import Any
 
 from sim import outputs
 from sim.errors import InputError
+from sim.results import resolved_toml  # noqa: F401 - tests/test_bounds.py imports it from here
 
 EXIT_BAD_INPUT = 2
 MAX_WORKERS = 512
@@ -223,135 +224,55 @@ def _load_all(paths: list[Path], args) -> list:
     return loaded
 
 
-def _names(loaded: list) -> list[str]:
-    names: list[str] = []
-    for item in loaded:
-        name, n = item.name, 2
-        while name in names:
-            name, n = f"{item.name}_{n}", n + 1
-        names.append(name)
-    return names
-
-
 def _output_folder(args, names: list[str], loaded: list, kind: str) -> Path:
     """The folder results go to, checked before any work: new, or channelsim's own results of this kind."""
     inputs = [file for item in loaded for file in item.inputs]
-    try:
-        out = args.out or outputs.default_folder(names[0] if kind == "run" else f"{names[0]}-vs-{'+'.join(names[1:])}")
-        outputs.check(out, kind, "--out" if args.out else "the default output folder (give one with --out)", inputs)
-    except outputs.FolderError as error:
-        raise UserError(str(error)) from None
+    out = args.out or outputs.default_folder(names[0] if kind == "run" else f"{names[0]}-vs-{'+'.join(names[1:])}")
+    outputs.check(out, kind, "--out" if args.out else "the default output folder (give one with --out)", inputs)
     return out
 
 
-def resolved_toml(params, command: str) -> str:
-    import tomli_w
-
-    from sim import __version__
-
-    def plain(value):
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items() if v is not None}
-        if isinstance(value, list):
-            return [plain(v) for v in value]
-        return value
-
-    header = (f"# Every parameter of this run, as resolved by channelsim {__version__}.\n"
-              f"# Repeat it exactly with: channelsim run {command}\n")
-    return header + tomli_w.dumps(plain(params.model_dump()))
-
-
-def _changes(params) -> dict[str, str]:
-    from sim.params import Scenario
-
-    defaults = Scenario().flat()
-    return {path: repr(value) for path, value in params.flat().items()
-            if not path.startswith(("meta.", "run.")) and defaults.get(path) != value}
-
-
-def _execute(args, paths: list[Path], base: bool) -> int:
-    from sim import __version__, report, runner
+def _execute(args, paths: list[Path], kind: str) -> int:
+    from sim import results, runner
     from sim.errors import display
 
     loaded = _load_all(paths, args)
-    names = _names(loaded)
-    out = _output_folder(args, names, loaded, "compare" if base else "run")
+    names = results.unique_names(loaded)
+    out = _output_folder(args, names, loaded, kind)
+    settled = results.settle(loaded, names)
     first = loaded[0].params
-    replicates = first.run.replicates  # --replicates and --seed are in the tree already
-    seed = first.run.seed
-    for item, name in zip(loaded, names, strict=True):
-        item.params.run.seed = seed
-        item.params.run.replicates = replicates
-        item.params.meta.version = __version__
-        item.params.meta.name = name
-    outcomes = runner.run(list(zip(names, [i.params for i in loaded], strict=True)), replicates, seed,
-                          workers=args.workers, partners=args.partners)
-    import pandas as pd
-
-    quarters = pd.concat([outcomes[n].quarters for n in names], ignore_index=True)
-    final = report.final_year(quarters)
-    summary = report.summary(final)
-    compared = report.comparison(final, names[0], names[1:]) if base else None
-    with outputs.replacing(out, "compare" if base else "run") as folder:
-        quarters.to_csv(folder / "quarters.csv", index=False)
-        summary.to_csv(folder / "summary.csv", index=False)
-        if compared is not None:
-            compared.to_csv(folder / "comparison.csv", index=False)
-        if args.partners:
-            panel = pd.concat([outcomes[n].partners for n in names], ignore_index=True)
-            panel.to_parquet(folder / "partners.parquet", index=False)
-        for i, (name, item) in enumerate(zip(names, loaded, strict=True)):
-            filename = "scenario.resolved.toml" if i == 0 else f"{name}.resolved.toml"
-            again = f"{display(out)}/{filename} --out {display(out)}-again"
-            (folder / filename).write_text(resolved_toml(item.params, again), encoding="utf-8")
-        images = report.save_figures(report.figures(quarters, first.vendor.tiers.names), folder)
-        described = [{"name": n, "title": i.params.meta.title, "question": i.params.meta.question,
-                      "files": " <- ".join(display(p) for p in reversed(i.chain)), "changes": _changes(i.params)}
-                     for n, i in zip(names, loaded, strict=True)]
-        title = (f"{names[0]} against {', '.join(names[1:])}" if base else f"{names[0]}: {first.meta.title}")
-        note = (f"channelsim {__version__}; base seed {seed}; {replicates} replicates x {first.quarters} quarters "
-                f"per scenario; replicate r of every scenario runs on the same seed.")
-        report.write_page(folder / "report.html", title, described, summary, images, compared, note)
-
-    table = report.comparison_table(compared) if base else report.summary_table(summary)
-    heading = ("final-year difference from " + names[0] + " [95 % interval]" if base
-               else "final-year KPIs, mean [95 % interval]")
-    print(f"{title} — {replicates} replicates x {first.quarters} quarters, seed {seed}")
-    print(heading)
-    print(table.to_string())
-    print(f"written to {display(out)}/ (report.html, quarters.csv, summary.csv"
-          + (", comparison.csv" if base else "") + (", partners.parquet" if args.partners else "") + ", figures)")
+    outcomes = runner.run(settled, first.run.replicates, first.run.seed, workers=args.workers,
+                          partners=args.partners)
+    written = results.write(out, kind, loaded, names, outcomes)
+    print(f"{written.title} — {first.run.replicates} replicates x {first.quarters} quarters, seed {first.run.seed}")
+    print(f"final-year difference from {names[0]} [95 % interval]" if kind == "compare"
+          else "final-year KPIs, mean [95 % interval]")
+    print(written.table.to_string())
+    print(f"written to {display(out)}/ ({', '.join(written.files)})")
     return 0
 
 
 def cmd_run(args) -> int:
-    return _execute(args, [args.scenario], base=False)
+    return _execute(args, [args.scenario], "run")
 
 
 def cmd_compare(args) -> int:
-    return _execute(args, [args.base, *args.others], base=True)
+    return _execute(args, [args.base, *args.others], "compare")
 
 
 def cmd_sweep(args) -> int:
     from sim.errors import display
     from sim.experiments import load_experiment
-    from sim.outputs import FolderError
-    from sim.scenarios import ScenarioError
-    from sim.sweep import SweepError, check_scheduler, sweep
+    from sim.sweep import check_scheduler, sweep
 
     # every check before any work or write, in this order: the options, the scheduler, the experiment (the
     # size of its design before any design is built), the folder; only then the executor starts
     _positive("workers", args.workers, MAX_WORKERS)
-    try:
-        if args.scheduler is not None:
-            check_scheduler(args.scheduler)
-        experiment = load_experiment(args.experiment)
-        summary = sweep(experiment, args.out, workers=args.workers, scheduler=args.scheduler, cluster=args.cluster,
-                        resume=args.resume)
-    except ScenarioError as error:
-        raise UserError("\n".join(error.problems)) from None
-    except (SweepError, FolderError) as error:
-        raise UserError(str(error)) from None
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler)
+    experiment = load_experiment(args.experiment)
+    summary = sweep(experiment, args.out, workers=args.workers, scheduler=args.scheduler, cluster=args.cluster,
+                    resume=args.resume)
     where = args.scheduler or ("a Dask LocalCluster" if args.cluster else
                                f"{args.workers} local worker{'s' if args.workers > 1 else ''}")
     print(f"{experiment.name}: {summary.runs} runs ({experiment.spec.experiment.design}, "
@@ -385,15 +306,10 @@ def cmd_sweep(args) -> int:
 def cmd_analyze(args) -> int:
     from sim.analysis import analyze, describe_missing
     from sim.errors import display
-    from sim.outputs import FolderError
-    from sim.sweep import SweepError
 
     if not 0 < args.precision < 1:
         raise UserError(f"--precision {args.precision}: a relative half-width between 0 and 1, e.g. 0.05")
-    try:
-        result = analyze(args.folder, args.kpi, args.precision)
-    except (SweepError, FolderError) as error:
-        raise UserError(str(error)) from None
+    result = analyze(args.folder, args.kpi, args.precision)
     info = result.info
     print(f"{info.get('title', info['experiment'])}: {info['design']} design over {', '.join(info['parameters'])}")
     for text in (describe_missing(result.missing), result.note):
@@ -462,10 +378,7 @@ def cmd_bench(args) -> int:
     if args.viz:
         from sim import serve
 
-        try:
-            result = serve.measure_viz(sizes=tuple(args.sizes or (1_000, 10_000)), progress=progress)
-        except RuntimeError as error:
-            raise UserError(str(error)) from None
+        result = serve.measure_viz(sizes=tuple(args.sizes or (1_000, 10_000)), progress=progress)
         print(bench.to_json(result) if args.json else serve.render_viz(result))
         return 0
     if args.sweep:
@@ -482,7 +395,7 @@ def cmd_viz(args) -> int:
     import ipaddress
     import socket
 
-    from sim.scenarios import ScenarioError, load
+    from sim.scenarios import load
 
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port}: a port between 1 and 65535, e.g. 8765")
@@ -491,10 +404,7 @@ def cmd_viz(args) -> int:
         raise UserError(f"--host {host!r}: empty; give the address to serve on: 127.0.0.1 (the default, this "
                         "machine only), or 0.0.0.0 to be reachable from other machines")
     overrides = {"run.seed": args.seed} | ({"partners.count": args.partners} if args.partners is not None else {})
-    try:
-        load(args.scenario, overrides, {"run.seed": "--seed", "partners.count": "--partners"})
-    except ScenarioError as error:
-        raise UserError("\n".join(error.problems)) from None
+    load(args.scenario, overrides, {"run.seed": "--seed", "partners.count": "--partners"})
     try:
         family, *_, address = socket.getaddrinfo(host, args.port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError) as error:
@@ -590,7 +500,6 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
         from sim import experiments, scenarios  # noqa: F401 - the modules that build pydantic models
-        from sim.params import ParameterError
 
         if signals.received:
             print(f"channelsim: {signals.word} while starting; nothing was done", file=sys.stderr)
@@ -602,7 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         say = lambda line: print(f"channelsim {args.command}: {line}", file=sys.stderr)  # noqa: E731
         try:
             return COMMANDS[args.command](args)
-        except (UserError, ParameterError) as error:
+        except InputError as error:  # bad input, of whichever kind: its lines, exit 2, no traceback
             for line in str(error).splitlines():
                 say(line)
             return EXIT_BAD_INPUT

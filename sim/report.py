@@ -28,6 +28,8 @@ HEADLINE = ["revenue", "net_revenue", "mindshare", "win_rate", "active_ratio", "
             "attrition", "discount", "incentive_spend", "spend_total", "spend_pct_revenue", "mdf_utilisation"]
 SUMMED_PREFIXES = ("revenue", "net_revenue", "direct_revenue", "discount", "won_deals", "spend_", "mdf_allocated",
                    "mdf_claimed", "recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions")
+PER_EXTRA_DOLLAR = "revenue_per_extra_incentive_dollar"  # a comparison's: the change in revenue over that in payments
+SHOWN = [*HEADLINE, PER_EXTRA_DOLLAR]  # what the command and the report show
 LAST_PREFIXES = ("partners", "active_partners", "active_ratio", "attrition", "voluntary_attrition",
                  "time_to_first_deal", "recruits_dealt_share", "top20_share")
 NOT_INCENTIVES = ("spend_cam", "spend_recruitment", "spend_total", "spend_pct_revenue")
@@ -102,7 +104,7 @@ def comparison(final: pd.DataFrame, base: str, others: list[str]) -> pd.DataFram
         revenue = (other_rows["revenue"] - base_rows["revenue"]).to_numpy()
         spend = (other_rows["partner_payments"] - base_rows["partner_payments"]).to_numpy()
         ratio, low, high = _ratio_interval(revenue, spend)
-        rows.append({"scenario": other, "kpi": "revenue_per_extra_incentive_dollar", "base": np.nan, "value": np.nan,
+        rows.append({"scenario": other, "kpi": PER_EXTRA_DOLLAR, "base": np.nan, "value": np.nan,
                      "difference": ratio, "ci_low": low, "ci_high": high, "relative": np.nan})
     return pd.DataFrame(rows)
 
@@ -233,26 +235,16 @@ def _number(value: float) -> str:
     return f"{value:.3g}"
 
 
-def summary_table(table: pd.DataFrame, kpis: list[str] = HEADLINE) -> pd.DataFrame:
-    """Headline KPIs as text: one row per KPI, one column per scenario ('mean [low, high]')."""
+def kpi_table(table: pd.DataFrame, column: str, kpis: list[str] = SHOWN) -> pd.DataFrame:
+    """Headline KPIs as text, one row per KPI and one column per scenario: '<column> [low, high]', `column`
+    being "mean" for a `summary`, "difference" for a `comparison`. A KPI the table lacks is left out (a
+    summary has no revenue per extra incentive dollar)."""
     rows = table[table["kpi"].isin(kpis)]
-    out = {}
+    out, index = {}, pd.Index([], name="kpi")
     for scenario, group in rows.groupby("scenario", sort=False):
         group = group.set_index("kpi").loc[[k for k in kpis if k in set(group["kpi"])]]
-        out[scenario] = [f"{_number(m)} [{_number(lo)}, {_number(hi)}]"
-                         for m, lo, hi in zip(group["mean"], group["ci_low"], group["ci_high"], strict=True)]
-        index = group.index
-    return pd.DataFrame(out, index=index)
-
-
-def comparison_table(table: pd.DataFrame, kpis: list[str] = HEADLINE) -> pd.DataFrame:
-    keep = [*kpis, "revenue_per_extra_incentive_dollar"]
-    rows = table[table["kpi"].isin(keep)]
-    out = {}
-    for scenario, group in rows.groupby("scenario", sort=False):
-        group = group.set_index("kpi").loc[[k for k in keep if k in set(group["kpi"])]]
-        out[scenario] = [f"{_number(d)} [{_number(lo)}, {_number(hi)}]"
-                         for d, lo, hi in zip(group["difference"], group["ci_low"], group["ci_high"], strict=True)]
+        out[scenario] = [f"{_number(v)} [{_number(lo)}, {_number(hi)}]"
+                         for v, lo, hi in zip(group[column], group["ci_low"], group["ci_high"], strict=True)]
         index = group.index
     return pd.DataFrame(out, index=index)
 
@@ -285,11 +277,11 @@ def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.
                      "<p class='note'>Difference of each KPI from the base scenario, with its 95 % interval from "
                      "replicates run on the same seeds; revenue per extra incentive dollar is the change in "
                      "revenue over the change in what partners are paid (front-end discount and incentives).</p>")
-        parts.append(_html_table(comparison_table(comparison_frame)))
+        parts.append(_html_table(kpi_table(comparison_frame, "difference")))
     parts.append("<h2>Final-year KPIs</h2><p class='note'>Mean and 95 % interval across replicates. Revenue, "
                  "spend: sums over the last four quarters; shares and rates: their average; partners, "
                  "attrition: at the end.</p>")
-    parts.append(_html_table(summary_table(summary_frame)))
+    parts.append(_html_table(kpi_table(summary_frame, "mean")))
     captions = {"revenue": "Revenue", "mindshare": "Mindshare", "spend": "Spend by instrument",
                 "partners": "Partners by tier, recruits and exits"}
     for name, data in images.items():

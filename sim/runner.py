@@ -12,6 +12,7 @@ import os
 import select
 import sys
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -81,6 +82,32 @@ def replicate_seed(seed: int, replicate: int) -> int:
     return derived_seed(seed, replicate)
 
 
+@dataclass
+class Replicate:
+    """What one replicate gave: its quarterly KPIs and, when asked for, its partner panel."""
+
+    quarters: pd.DataFrame  # quarter, one column per metric
+    partners: pd.DataFrame | None
+
+
+def run_replicates(params: Scenario, seeds: Sequence[int], partners: bool = False) -> list[Replicate]:
+    """One replicate of `params` per seed, in the order of the seeds. They run side by side, as the lanes of
+    one model (bit for bit the same numbers as one by one), except on a roster: a roster is one population
+    and cannot be stacked, so its replicates run one by one. Raises whatever the model raises."""
+    from sim.model import ChannelModel
+
+    if params.partners.roster:
+        models = [ChannelModel(params, seeds=[seed], record_partners=partners) for seed in seeds]
+    else:
+        models = [ChannelModel(params, seeds=list(seeds), record_partners=partners)]
+    done = []
+    for model in models:
+        model.run()
+        done += [Replicate(frame, model.partner_panel(lane) if partners else None)
+                 for lane, frame in enumerate(model.lane_frames())]
+    return done
+
+
 @dataclass(frozen=True)
 class Task:
     scenario: str
@@ -96,30 +123,16 @@ class Outcome:
     partners: pd.DataFrame | None  # the partner panel, when asked for
 
 
-def run_task(task: Task) -> list[tuple[str, int, pd.DataFrame, pd.DataFrame | None]]:
-    """Some replicates of one scenario, side by side in one model (the same numbers as one by one)."""
-    from sim.model import ChannelModel
-
-    if task.params.partners.roster:  # a roster is one population: its replicates run one by one
-        models = [ChannelModel(task.params, seeds=[seed], record_partners=task.partners) for seed in task.seeds]
-        channels = [(model, 0) for model in models]
-    else:
-        model = ChannelModel(task.params, seeds=list(task.seeds), record_partners=task.partners)
-        models, channels = [model], [(model, c) for c in range(len(task.seeds))]
-    for model in models:
-        model.run()
-    results = []
-    for replicate, (model, c) in zip(task.replicates, channels, strict=True):
-        frame = model.lane_frames()[c]
-        frame.insert(0, "replicate", replicate)
-        frame.insert(0, "scenario", task.scenario)
-        panel = None
-        if task.partners:
-            panel = model.partner_panel(c)
-            panel.insert(0, "replicate", replicate)
-            panel.insert(0, "scenario", task.scenario)
-        results.append((task.scenario, replicate, frame, panel))
-    return results
+def run_task(task: Task) -> list[Replicate]:
+    """Some replicates of one scenario, in the order of `task.replicates`, each frame labelled with the
+    scenario and the replicate."""
+    done = run_replicates(task.params, task.seeds, task.partners)
+    for replicate, result in zip(task.replicates, done, strict=True):
+        for frame in (result.quarters, result.partners):
+            if frame is not None:
+                frame.insert(0, "replicate", replicate)
+                frame.insert(0, "scenario", task.scenario)
+    return done
 
 
 def chunks(replicates: int, workers: int) -> list[range]:
@@ -140,27 +153,27 @@ def run(scenarios: list[tuple[str, Scenario]], replicates: int, seed: int, worke
         workers = 1
     tasks = [Task(name, params, tuple(group), tuple(replicate_seed(seed, r) for r in group), partners)
              for group in chunks(replicates, workers) for name, params in scenarios]
-    results: dict[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame | None]] = {}
+    results: dict[tuple[str, int], Replicate] = {}
     bar = tqdm(total=replicates * len(scenarios), desc="runs", unit="run", disable=not progress, file=sys.stderr,
                leave=False)
+
+    def collect(task: Task, done: list[Replicate]) -> None:
+        results.update({(task.scenario, r): result for r, result in zip(task.replicates, done, strict=True)})
+        bar.update(len(done))
+
     with bar:
         if workers <= 1 or len(tasks) == 1:
             for task in tasks:
-                for name, r, frame, panel in run_task(task):
-                    results[name, r] = frame, panel
-                bar.update(len(task.replicates))
+                collect(task, run_task(task))
         else:
             with local_pool(min(workers, len(tasks))) as pool:
-                futures = [pool.submit(run_task, task) for task in tasks]
+                futures = {pool.submit(run_task, task): task for task in tasks}
                 for future in as_completed(futures):
-                    done = future.result()
-                    for name, r, frame, panel in done:
-                        results[name, r] = frame, panel
-                    bar.update(len(done))
+                    collect(futures[future], future.result())
     outcomes = {}
     for name, _ in scenarios:
-        frames = [results[name, r][0] for r in range(replicates)]
-        panels = [results[name, r][1] for r in range(replicates)] if partners else None
+        frames = [results[name, r].quarters for r in range(replicates)]
+        panels = [results[name, r].partners for r in range(replicates)] if partners else None
         outcomes[name] = Outcome(pd.concat(frames, ignore_index=True),
                                  pd.concat(panels, ignore_index=True) if panels else None)
     return outcomes

@@ -20,8 +20,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sim.errors import InputError
+
 CHROMIUM = "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
+
+
+class BrowserMissing(InputError):
+    """The browser tools cannot run on this machine: playwright or Chromium is not installed. The user's to
+    install, so told as bad input (exit 2, one line), not as a bug."""
+
+
+def check_browser() -> None:
+    """Raise BrowserMissing unless playwright and Debian's Chromium are installed."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        raise BrowserMissing("the browser tools need playwright: pip install -e '.[dev]'") from None
+    if not Path(CHROMIUM).exists():
+        raise BrowserMissing(f"{CHROMIUM} is not installed: apt-get install chromium")
 
 
 def free_port() -> int:
@@ -74,12 +91,9 @@ class Session:
 
 @contextmanager
 def chromium(width: int = 1600, height: int = 1400) -> Iterator[Session]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        raise RuntimeError("the browser tools need playwright: pip install -e '.[dev]'") from None
-    if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"{CHROMIUM} is not installed: apt-get install chromium")
+    check_browser()
+    from playwright.sync_api import sync_playwright
+
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
@@ -116,6 +130,7 @@ def measure_viz(sizes=(1_000, 10_000), quarters: int = 8, progress=None) -> list
     """Per partner count: median and worst seconds from pressing Step to the quarter painted in Chromium."""
     import statistics
 
+    check_browser()  # before any server starts
     results = []
     for n in sizes:
         with served("--partners", str(n)) as url, chromium() as session:

@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -52,7 +52,7 @@ from sim import __version__, outputs
 from sim.errors import InputError, display
 from sim.experiments import Experiment
 from sim.params import Scenario
-from sim.runner import local_pool
+from sim.runner import local_pool, run_replicates
 
 INFO, MANIFEST, SHARDS, FAILURES, LOCK = "experiment.json", "manifest.jsonl", "shards", "failures.csv", "sweep.lock"
 KINDS = ("quarters", "final", "partners")
@@ -77,59 +77,68 @@ def _first_line(error: BaseException) -> str:
 # --------------------------------------------------------------------------- work done on the workers
 
 
-def run_batch(base: Scenario, runs: list[tuple[int, int, int, int, dict[str, Any]]],
-              outputs: dict[str, bool]) -> list[dict[str, Any]]:
+class SweepRun(NamedTuple):
+    """One run of a sweep: its id, design point, replicate, seed and the point's parameter values."""
+
+    run: int
+    point: int
+    replicate: int
+    seed: int
+    overrides: dict[str, Any]
+
+
+def run_batch(base: Scenario, runs: list[SweepRun], outputs: dict[str, bool]) -> list[dict[str, Any]]:
     """Run a batch; every run's outcome, a failure included, comes back. The replicates of a design
     point run side by side in one model (the same numbers as one by one, bit for bit); if that
-    model fails, its runs are run one by one so that each failure is its own."""
-    groups: dict[int, list] = {}
-    for item in runs:
-        groups.setdefault(item[1], []).append(item)
+    model fails, its runs are run one by one so that each failure is its own. A roster's runs always
+    run one by one (a roster cannot be stacked)."""
+    points: dict[int, list[SweepRun]] = {}
+    for run in runs:
+        points.setdefault(run.point, []).append(run)
     results = []
-    for items in groups.values():
-        try:
-            if base.partners.roster or len(items) == 1:
-                raise _OneByOne
-            results += _run_group(base, items, outputs)
-        except Exception:  # noqa: BLE001 - find out which runs fail
-            for item in items:
-                results += _run_group(base, [item], outputs, record_failure=True)
+    for group in points.values():
+        if len(group) > 1 and not base.partners.roster:
+            try:
+                results += _run_together(base, group, outputs)
+                continue
+            except Exception:  # noqa: BLE001 - a run of the group raised: one by one finds which
+                pass
+        results += [_run_alone(base, run, outputs) for run in group]
     return results
 
 
-class _OneByOne(Exception):
-    pass
-
-
-def _run_group(base: Scenario, items: list, outputs: dict[str, bool], record_failure: bool = False) -> list[dict]:
-    from sim import report
-    from sim.model import ChannelModel
-
-    records = [{"run": run, "point": point, "replicate": replicate, "seed": seed, "params": overrides}
-               for run, point, replicate, seed, overrides in items]
+def _run_alone(base: Scenario, run: SweepRun, outputs: dict[str, bool]) -> dict[str, Any]:
+    """One run's outcome; if the model raises, a failed run with its traceback."""
     try:
-        model = ChannelModel(base.with_overrides(items[0][4]), seeds=[item[3] for item in items],
-                             record_partners=outputs["partners"])
-        model.run()
-        frames = model.lane_frames()
-        for c, record in enumerate(records):
-            ids = {"run": record["run"], "point": record["point"], "replicate": record["replicate"]}
-            frame = frames[c]
-            if outputs["quarterly"]:
-                record["quarters"] = frame.assign(**ids)
-            if outputs["final_year"]:
-                final = report.final_year(frame.assign(scenario="run", replicate=record["replicate"]))
-                record["final"] = final.drop(columns=["scenario", "replicate"]).assign(
-                    **ids, seed=record["seed"], **record["params"])
-            if outputs["partners"]:
-                record["partners"] = model.partner_panel(c).assign(**ids)
-            record["status"] = "ok"
-    except Exception:
-        if not record_failure:
-            raise
-        for record in records:
-            record["status"] = "failed"
-            record["error"] = traceback.format_exc()
+        return _run_together(base, [run], outputs)[0]
+    except Exception:  # noqa: BLE001 - the model raised: a failed run, recorded, and the sweep goes on
+        return {**_record(run), "status": "failed", "error": traceback.format_exc()}
+
+
+def _record(run: SweepRun) -> dict[str, Any]:
+    return {"run": run.run, "point": run.point, "replicate": run.replicate, "seed": run.seed,
+            "params": run.overrides}
+
+
+def _run_together(base: Scenario, runs: list[SweepRun], outputs: dict[str, bool]) -> list[dict[str, Any]]:
+    """Runs of one design point, side by side; raises what the model raises."""
+    from sim import report
+
+    replicates = run_replicates(base.with_overrides(runs[0].overrides), [run.seed for run in runs],
+                                outputs["partners"])
+    records = []
+    for run, replicate in zip(runs, replicates, strict=True):
+        record = _record(run)
+        ids = {"run": run.run, "point": run.point, "replicate": run.replicate}
+        if outputs["quarterly"]:
+            record["quarters"] = replicate.quarters.assign(**ids)
+        if outputs["final_year"]:
+            final = report.final_year(replicate.quarters.assign(scenario="run", replicate=run.replicate))
+            record["final"] = final.drop(columns=["scenario", "replicate"]).assign(**ids, seed=run.seed,
+                                                                                   **run.overrides)
+        if outputs["partners"]:
+            record["partners"] = replicate.partners.assign(**ids)
+        records.append({**record, "status": "ok"})
     return records
 
 
@@ -703,16 +712,16 @@ def _run(experiment: Experiment, folder: Path, pool: Workers, progress: bool, sa
     finished = finished_runs(folder)
     todo = runs[~runs["run"].isin(finished)]
     size = experiment.spec.experiment.batch or default_batch(experiment, len(todo), pool.workers)
-    items = [(int(r.run), int(r.point), int(r.replicate), int(r.seed), experiment.overrides(int(r.point)))
-             for r in todo.itertuples()]
-    queue = deque((items[i:i + size], 0) for i in range(0, len(items), size))  # (batch, times lost)
+    pending = [SweepRun(int(r.run), int(r.point), int(r.replicate), int(r.seed), experiment.overrides(int(r.point)))
+               for r in todo.itertuples()]
+    queue = deque((pending[i:i + size], 0) for i in range(0, len(pending), size))  # (batch, times lost)
     outputs = experiment.spec.outputs.model_dump()
     summary = Summary(runs=len(runs), ran=0, ok=0, skipped=len(runs) - len(todo))
     start = time.perf_counter()
     bar = tqdm(total=len(runs), initial=summary.skipped, desc=experiment.name, unit="run", disable=not progress,
                file=sys.stderr, dynamic_ncols=True)
     flying: dict[cf.Future, tuple[list, int]] = {}
-    left: list[tuple] = []  # runs left unrecorded for --resume
+    left: list[SweepRun] = []  # runs left unrecorded for --resume
     broken = False
 
     def lose(batch: list, lost: int, error: BaseException) -> None:

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -55,3 +57,49 @@ def test_bench_prints_its_figures_as_json():
     assert row["partners"] == 300 and row["partner_quarters_per_second"] > 0
     assert row["peak_kib_per_partner"] >= 0
     assert figures["mesa_empty_step_agents_per_second"] > 0
+
+
+def test_bench_viz_without_chromium_or_playwright_is_bad_input_said_before_any_server_starts(monkeypatch, capsys):
+    from sim import cli, serve
+
+    def no_server(*args, **kwargs):
+        raise AssertionError("a server started")
+
+    monkeypatch.setattr(serve, "served", no_server)
+    monkeypatch.setattr(serve, "CHROMIUM", "/nonexistent/chromium")
+    assert cli.main(["bench", "--viz", "--sizes", "1000"]) == 2
+    assert capsys.readouterr().err == ("channelsim bench: /nonexistent/chromium is not installed: apt-get install "
+                                       "chromium\n")
+    monkeypatch.setitem(sys.modules, "playwright.sync_api", None)  # as if playwright were not installed
+    assert cli.main(["bench", "--viz", "--sizes", "1000"]) == 2
+    assert capsys.readouterr().err == ("channelsim bench: the browser tools need playwright: pip install -e "
+                                       "'.[dev]'\n")
+
+
+def test_a_runtime_error_while_measuring_the_browser_is_a_bug_not_bad_input(monkeypatch):
+    from sim import cli, serve
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("channelsim viz did not start: a bug")
+
+    monkeypatch.setattr(serve, "measure_viz", broken)
+    with pytest.raises(RuntimeError, match="a bug"):  # main lets it through: its traceback, exit 1
+        cli.main(["bench", "--viz", "--sizes", "1000"])
+
+
+def test_every_kind_of_bad_input_is_told_once_in_its_lines_with_exit_2(monkeypatch, capsys):
+    from sim import cli
+    from sim.errors import InputError
+
+    class Refusal(InputError):
+        separator = "; "
+
+    def refuse(args):
+        raise Refusal(["first problem", "second problem"])
+
+    monkeypatch.setitem(cli.COMMANDS, "analyze", refuse)
+    assert cli.main(["analyze", "somewhere"]) == 2
+    assert capsys.readouterr().err == "channelsim analyze: first problem; second problem\n"
+    Refusal.separator = "\n"
+    assert cli.main(["analyze", "somewhere"]) == 2
+    assert capsys.readouterr().err == "channelsim analyze: first problem\nchannelsim analyze: second problem\n"

@@ -566,7 +566,7 @@ from sim import cli, sweep
 real = sweep.run_batch
 
 def run_batch(base, runs, outputs):  # the worker process dies whenever it runs run 5
-    if any(run[0] == 5 for run in runs):
+    if any(run.run == 5 for run in runs):
         os._exit(9)
     return real(base, runs, outputs)
 
@@ -602,7 +602,7 @@ def test_a_batch_its_executor_loses_is_not_a_failed_run(small, tmp_path, monkeyp
     real_submit = sweeps.InlineExecutor.submit
 
     def losing_submit(self, fn, /, base, runs, outputs):  # as Dask reports a task whose workers died
-        if any(run[0] == 3 for run in runs):
+        if any(run.run == 3 for run in runs):
             future = sweeps.cf.Future()
             future.set_exception(KilledWorker("run_batch-3", SimpleNamespace(address="tcp://127.0.0.1:1"), 3))
             return future

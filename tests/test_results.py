@@ -1,0 +1,55 @@
+"""The folder `run` and `compare` write comes from the library: what it holds is what the command says,
+and the headline table shows a run's means or a comparison's differences from its first scenario."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from sim import report, results, runner, scenarios
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scenarios" / "baseline.toml"
+SMALL = {"quarters": 2, "partners.count": 60, "run.replicates": 2}
+
+
+def written(tmp_path: Path, kind: str, paths: list[Path], partners: bool = False):
+    loaded = [scenarios.load(path, SMALL) for path in paths]
+    names = results.unique_names(loaded)
+    outcomes = runner.run(results.settle(loaded, names), 2, loaded[0].params.run.seed, partners=partners,
+                          progress=False)
+    out = tmp_path / kind
+    return out, names, results.write(out, kind, loaded, names, outcomes)
+
+
+def test_a_runs_folder_holds_what_the_command_lists_and_its_table_the_headline_means(tmp_path):
+    out, names, done = written(tmp_path, "run", [BASELINE])
+    assert names == ["baseline"] and done.title == "baseline: Baseline channel"
+    assert done.files == ["report.html", "quarters.csv", "summary.csv", "figures"]
+    held = {p.name for p in out.iterdir()}
+    assert held == {".channelsim", "report.html", "quarters.csv", "summary.csv", "scenario.resolved.toml",
+                    "revenue.png", "mindshare.png", "spend.png", "partners.png"}
+    assert list(done.table.columns) == ["baseline"] and list(done.table.index) == report.HEADLINE
+    summary = report.summary(report.final_year(pd.read_csv(out / "quarters.csv")))
+    mean = summary.set_index("kpi").loc["partners", "mean"]
+    assert done.table.loc["partners", "baseline"].startswith(report._number(mean) + " [")
+
+
+def test_a_comparison_names_a_repeated_scenario_apart_and_shows_differences_from_the_first(tmp_path):
+    out, names, done = written(tmp_path, "compare", [BASELINE, BASELINE], partners=True)
+    assert names == ["baseline", "baseline_2"] and done.title == "baseline against baseline_2"
+    assert done.files == ["report.html", "quarters.csv", "summary.csv", "comparison.csv", "partners.parquet",
+                          "figures"]
+    assert {"comparison.csv", "partners.parquet", "baseline_2.resolved.toml"} <= {p.name for p in out.iterdir()}
+    assert list(done.table.columns) == ["baseline_2"] and list(done.table.index) == report.SHOWN
+    # the same scenario on the same seeds: every difference is nought, and nothing was paid extra to divide by
+    assert (done.table.loc[report.HEADLINE, "baseline_2"] == "0 [0, 0]").all()
+    assert done.table.loc[report.PER_EXTRA_DOLLAR, "baseline_2"] == "– [–, –]"
+
+
+def test_each_scenario_runs_on_the_first_ones_seed_and_replicates_and_is_stamped():
+    loaded = [scenarios.load(BASELINE, {"run.seed": 7, "run.replicates": 3}),
+              scenarios.load(ROOT / "scenarios" / "rival_attack.toml", {"run.replicates": 5})]
+    settled = results.settle(loaded, results.unique_names(loaded))
+    assert [name for name, _ in settled] == ["baseline", "rival_attack"]
+    assert {(p.run.seed, p.run.replicates) for _, p in settled} == {(7, 3)}
+    assert all(p.meta.name == name and p.meta.version for name, p in settled)
