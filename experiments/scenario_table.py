@@ -54,7 +54,7 @@ def table(base_path: Path, others: list[Path], workers: int) -> str:
         lines.append(f"| `{item.path.name}` | {item.params.meta.title} | {cell(whole, 'money')} | "
                      f"{cell(rows.loc['revenue'], 'money')} | "
                      f"{cell(rows.loc['mindshare'], 'points')} | {cell(rows.loc['partner_payments'], 'money')} | "
-                     f"{cell(rows.loc['revenue_per_extra_incentive_dollar'], 'ratio')} | "
+                     f"{cell(rows.loc[report.PER_EXTRA_DOLLAR], 'ratio')} | "
                      f"{cell(rows.loc['attrition'], 'points')} |")
     return "\n".join(lines)
 

@@ -24,6 +24,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sim import outputs, report
+from sim.errors import first_line
 from sim.report import plt
 from sim.sweep import FAILURES, INFO, SweepError, read_manifest
 
@@ -62,7 +63,7 @@ def load(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     try:
         info = json.loads(info_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise SweepError(f"{info_path}: unreadable ({_first_line(error)}); the sweep's record is damaged") from None
+        raise SweepError(f"{info_path}: unreadable ({first_line(error)}); the sweep's record is damaged") from None
     if not isinstance(info, dict):
         raise SweepError(f"{info_path}: not a sweep's record (not a JSON object)")
     missing = [key for key in REQUIRED if key not in info]
@@ -75,7 +76,7 @@ def load(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     try:
         final = pd.read_parquet(final_path)
     except (OSError, ValueError, pa.ArrowException) as error:
-        raise SweepError(f"{final_path}: unreadable ({_first_line(error)}); `channelsim sweep ... --resume` "
+        raise SweepError(f"{final_path}: unreadable ({first_line(error)}); `channelsim sweep ... --resume` "
                          "writes it again") from None
     lacking = [c for c in ("run", "point", "replicate", *info["parameters"]) if c not in final.columns]
     if lacking or final.empty:
@@ -85,7 +86,7 @@ def load(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
     try:
         design = pd.read_csv(design_path, index_col="point")
     except (OSError, ValueError, UnicodeDecodeError) as error:  # pandas' parser and empty-data errors are ValueErrors
-        what = "missing" if not design_path.exists() else f"unreadable ({_first_line(error)})"
+        what = "missing" if not design_path.exists() else f"unreadable ({first_line(error)})"
         raise SweepError(f"{design_path}: {what}; `channelsim sweep ... --resume` writes it again") from None
     lacking = [p for p in info["parameters"] if p not in design.columns]
     strays = sorted(set(final["point"]) - set(design.index))
@@ -112,11 +113,6 @@ def numeric(values: pd.Series) -> bool:
 def _label(value) -> str:
     return f"{value:g}" if isinstance(value, int | float | np.number) and not isinstance(value, bool | np.bool_) \
         else str(value)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def missing_runs(folder: Path, info: dict, final: pd.DataFrame, design: pd.DataFrame) -> dict[str, int]:

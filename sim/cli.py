@@ -20,7 +20,6 @@ from typing import Any
 
 from sim import outputs
 from sim.errors import InputError
-from sim.results import resolved_toml  # noqa: F401 - tests/test_bounds.py imports it from here
 
 EXIT_BAD_INPUT = 2
 MAX_WORKERS = 512

@@ -24,6 +24,14 @@ class InputError(ValueError):
         return type(self), (self.problems,)
 
 
+def first_line(error: BaseException, named: bool = False) -> str:
+    """An error's first line, for a message about what failed (`named`: with the error's type before it)."""
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if named else text.splitlines()[0]
+
+
 def display(path: Path | str) -> str:
     """A path as short as it is clear: relative to the working directory when inside it."""
     path = Path(path)

@@ -22,6 +22,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from sim.params import SEGMENTS  # noqa: E402
+from sim.policies import booked_as  # noqa: E402
 
 ID_COLUMNS = ["scenario", "replicate", "quarter"]
 HEADLINE = ["revenue", "net_revenue", "mindshare", "win_rate", "active_ratio", "top20_share", "partners",
@@ -32,7 +33,6 @@ PER_EXTRA_DOLLAR = "revenue_per_extra_incentive_dollar"  # a comparison's: the c
 SHOWN = [*HEADLINE, PER_EXTRA_DOLLAR]  # what the command and the report show
 LAST_PREFIXES = ("partners", "active_partners", "active_ratio", "attrition", "voluntary_attrition",
                  "time_to_first_deal", "recruits_dealt_share", "top20_share")
-NOT_INCENTIVES = ("spend_cam", "spend_recruitment", "spend_total", "spend_pct_revenue")
 
 
 def how(kpi: str) -> str:
@@ -59,7 +59,9 @@ def final_year(quarters: pd.DataFrame, last: int = 4) -> pd.DataFrame:
     out = pd.concat(parts.values(), axis=1)[metrics]
     out["spend_pct_revenue"] = np.where(out["revenue"] > 0, 100.0 * out["spend_total"] / out["revenue"], 0.0)
     out["mdf_utilisation"] = np.where(out["mdf_allocated"] > 0, out["mdf_claimed"] / out["mdf_allocated"], 0.0)
-    spend = [c for c in metrics if c.startswith("spend_") and c not in NOT_INCENTIVES]
+    # incentives: what the instruments booked against revenue paid (as each declares); CAM time, recruiting and
+    # certifications are the vendor's operating costs, in spend_total
+    spend = [c for c in metrics if c.removeprefix("spend_") in booked_as("contra_revenue")]
     out["incentive_spend"] = out[spend].sum(axis=1)
     out["partner_payments"] = out["incentive_spend"] + out["discount"]  # every dollar given to partners
     return out.reset_index()

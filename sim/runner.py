@@ -93,7 +93,7 @@ class Replicate:
 def run_replicates(params: Scenario, seeds: Sequence[int], partners: bool = False) -> list[Replicate]:
     """One replicate of `params` per seed, in the order of the seeds. They run side by side, as the lanes of
     one model (bit for bit the same numbers as one by one), except on a roster: a roster is one population
-    and cannot be stacked, so its replicates run one by one. Raises whatever the model raises."""
+    and cannot share a model, so its replicates run one by one. Raises whatever the model raises."""
     from sim.model import ChannelModel
 
     if params.partners.roster:
@@ -136,7 +136,7 @@ def run_task(task: Task) -> list[Replicate]:
 
 
 def chunks(replicates: int, workers: int) -> list[range]:
-    """Replicates in groups that keep every worker busy (each group runs as one stacked model)."""
+    """Replicates in groups that keep every worker busy (each group runs as one model, a lane per replicate)."""
     size = max(1, min(10, -(-replicates // max(workers, 1))))
     return [range(i, min(i + size, replicates)) for i in range(0, replicates, size)]
 

@@ -49,7 +49,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from sim import __version__, outputs
-from sim.errors import InputError, display
+from sim.errors import InputError, display, first_line
 from sim.experiments import Experiment
 from sim.params import Scenario
 from sim.runner import local_pool, run_replicates
@@ -69,11 +69,6 @@ def _say(text: str) -> None:
     tqdm.write(text, file=sys.stderr)  # on a line of its own, above a progress bar in flight
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
-
-
 # --------------------------------------------------------------------------- work done on the workers
 
 
@@ -91,7 +86,7 @@ def run_batch(base: Scenario, runs: list[SweepRun], outputs: dict[str, bool]) ->
     """Run a batch; every run's outcome, a failure included, comes back. The replicates of a design
     point run side by side in one model (the same numbers as one by one, bit for bit); if that
     model fails, its runs are run one by one so that each failure is its own. A roster's runs always
-    run one by one (a roster cannot be stacked)."""
+    run one by one (a roster cannot share a model)."""
     points: dict[int, list[SweepRun]] = {}
     for run in runs:
         points.setdefault(run.point, []).append(run)
@@ -175,7 +170,7 @@ def check_scheduler(address: str, timeout: float = 5.0, handshake: float | None 
                          f"{seconds:g} s)") from None
     except OSError as error:  # distributed's CommClosedError too
         raise SweepError(f"--scheduler {address}: not a Dask scheduler (the connection ended during a Dask "
-                         f"handshake: {_first_line(error)})") from None
+                         f"handshake: {first_line(error, named=True)})") from None
     except Exception:  # noqa: BLE001 - bytes that are not Dask's protocol make distributed raise anything
         raise SweepError(f"--scheduler {address}: not a Dask scheduler (it answered, but not in Dask's "
                          "protocol)") from None
@@ -240,7 +235,7 @@ class Workers:
                 self._stack.close()
                 what = (f"--cluster {self.cluster}: the Dask LocalCluster did not start" if self.cluster else
                         f"--scheduler {self.scheduler}: cannot reach the Dask scheduler")
-                raise SweepError(f"{what} ({_first_line(error)})") from None
+                raise SweepError(f"{what} ({first_line(error, named=True)})") from None
             self.pool = client.get_executor(pure=False, retries=2)
             self.slots = 2 * max(1, sum(client.nthreads().values()))
         elif self.workers <= 1:
@@ -725,7 +720,7 @@ def _run(experiment: Experiment, folder: Path, pool: Workers, progress: bool, sa
     broken = False
 
     def lose(batch: list, lost: int, error: BaseException) -> None:
-        summary.lost = _first_line(error)
+        summary.lost = first_line(error, named=True)
         if lost + 1 < ATTEMPTS:
             queue.appendleft((batch, lost + 1))
         else:

@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from pydantic import BaseModel
 
 from sim import ChannelModel, ParameterError
-from sim.cli import resolved_toml
 from sim.params import (
     DEMAND_GROWTH_MAX,
     HEADCOUNT_MAX,
@@ -30,6 +29,7 @@ from sim.params import (
     Scenario,
     build_scenario,
 )
+from sim.results import resolved_toml
 from sim.streams import COUNT_MAX, poisson_from_uniform
 from sim.tree import dict_type, submodel, unwrap
 

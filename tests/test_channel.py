@@ -245,13 +245,13 @@ def test_the_panel_is_off_by_default():
 
 def test_channels_stacked_in_one_model_are_bit_for_bit_the_channels_run_alone():
     seeds = [21, 22, 23]
-    stacked = ChannelModel(seeds=seeds, partners__count=200, quarters=10, record_partners=True)
-    stacked.run()
-    assert stacked.partners.lanes == 3 and not stacked.agents_by_type.get(Partner)
+    together = ChannelModel(seeds=seeds, partners__count=200, quarters=10, record_partners=True)
+    together.run()
+    assert together.partners.lanes == 3 and not together.agents_by_type.get(Partner)
     for c, seed in enumerate(seeds):
         alone = ChannelModel(rng=seed, partners__count=200, quarters=10, record_partners=True)
-        pd.testing.assert_frame_equal(stacked.lane_frames()[c], alone.run(), check_exact=True)
-        pd.testing.assert_frame_equal(stacked.partner_panel(c), alone.partner_panel(), check_exact=True)
-        block, table = stacked.partners.block(c), alone.partners
+        pd.testing.assert_frame_equal(together.lane_frames()[c], alone.run(), check_exact=True)
+        pd.testing.assert_frame_equal(together.partner_panel(c), alone.partner_panel(), check_exact=True)
+        block, table = together.partners.block(c), alone.partners
         for name in ("effort", "capability", "goodwill", "pipeline", "revenue_history", "tier"):
             np.testing.assert_array_equal(getattr(block, name), getattr(table, name))

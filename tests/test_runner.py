@@ -1,4 +1,4 @@
-"""One runner for every command's replicates: side by side where a population can be stacked, the same
+"""One runner for every command's replicates: side by side where a population can share a model, the same
 numbers as one by one, a roster one by one, and in a sweep a run that raises recorded on its own."""
 
 from pathlib import Path
@@ -108,5 +108,5 @@ def test_a_run_that_raises_in_a_sweep_is_recorded_alone_and_its_neighbours_are_u
 
 def test_a_rosters_sweep_runs_one_by_one_so_a_failure_is_its_own(roster, built):
     results = sweeps.run_batch(roster, sweep_runs(), EVERY_OUTPUT)
-    assert built == [[seed] for seed in SEEDS]  # never stacked, never run twice
+    assert built == [[seed] for seed in SEEDS]  # never side by side, never run twice
     assert [r["status"] for r in results] == ["ok", "failed", "ok"]

@@ -399,8 +399,8 @@ def test_channels_stacked_with_a_schedule_are_bit_for_bit_the_channels_run_alone
     changes = {"market.deal_size_median.smb": 24_000.0, "partners.presales_selling": 1.0,
                "vendor.termination.rule": "revenue_floor", "vendor.tiers.enabled": False}
     params = build_scenario({**DUMP, "schedule": [{"quarter": 2, "set": changes}]})
-    stacked = ChannelModel(params, seeds=[5, 6])
-    stacked.run()
+    together = ChannelModel(params, seeds=[5, 6])
+    together.run()
     for c, seed in enumerate([5, 6]):
-        pd.testing.assert_frame_equal(stacked.lane_frames()[c], ChannelModel(params, rng=seed).run(),
+        pd.testing.assert_frame_equal(together.lane_frames()[c], ChannelModel(params, rng=seed).run(),
                                       check_exact=True)

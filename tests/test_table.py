@@ -31,7 +31,7 @@ class Run:
     """The same operations applied to one table of `LANES` lanes and to one table per lane."""
 
     def __init__(self):
-        self.stacked = _table(LANES)
+        self.together = _table(LANES)
         self.alone = [_table(1) for _ in range(LANES)]
         self.next_pid = 0
         self.next_local = [0] * LANES
@@ -49,19 +49,19 @@ class Run:
             locals_.append(local)
         local = np.concatenate(locals_)
         lane = np.concatenate(lanes)
-        self.stacked.append({"pid": np.concatenate(pids), "lane": lane, "value": local * 1.5 + lane,
+        self.together.append({"pid": np.concatenate(pids), "lane": lane, "value": local * 1.5 + lane,
                              "pair": np.stack([local, -local])})
 
     def remove(self, picks: list[float]) -> None:
         """Remove, in each lane, the rows at these fractions of its block."""
         rows = []
-        for lane, (start, stop) in enumerate(self.stacked.blocks()):
+        for lane, (start, stop) in enumerate(self.together.blocks()):
             size = stop - start
             local = np.unique([int(f * size) for f in picks if size]).astype(np.int64)
             local = local[local < size]
             rows.append(local + start)
             self.alone[lane].remove(local)
-        self.stacked.remove(np.concatenate(rows))
+        self.together.remove(np.concatenate(rows))
 
 
 operations = st.lists(
@@ -76,7 +76,7 @@ def test_lanes_hold_what_tables_alone_hold(steps):
     run = Run()
     for kind, argument in steps:
         getattr(run, kind)(argument)
-    table = run.stacked
+    table = run.together
     assert table.n == sum(t.n for t in run.alone)
     assert table.starts[0] == 0 and table.starts[-1] == table.n
     for lane, (start, stop) in enumerate(table.blocks()):
@@ -102,7 +102,7 @@ def test_reductions_per_lane_equal_reductions_alone(steps, count):
     run.add([3, 0, 5])
     for kind, argument in steps:
         getattr(run, kind)(argument)
-    table = run.stacked
+    table = run.together
     score = table.value.astype(np.float64) - 3.0  # some scores not positive
     sums, counts, shares = table.sums(table.pair), table.counts(score > 0), table.normalise(score.clip(0))
     top = table.top(score, count)
@@ -122,11 +122,11 @@ def test_reductions_per_lane_equal_reductions_alone(steps, count):
 def test_a_block_writes_through_to_the_table():
     run = Run()
     run.add([2, 3, 1])
-    block = run.stacked.block(1)
+    block = run.together.block(1)
     block.value = 99.0
-    start, stop = run.stacked.blocks()[1]
-    assert (run.stacked.value[start:stop] == 99.0).all()
-    assert (np.delete(run.stacked.value, np.arange(start, stop)) != 99.0).all()
+    start, stop = run.together.blocks()[1]
+    assert (run.together.value[start:stop] == 99.0).all()
+    assert (np.delete(run.together.value, np.arange(start, stop)) != 99.0).all()
 
 
 def test_newcomers_start_from_the_fill_not_a_leavers_leftovers():
