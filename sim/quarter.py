@@ -110,7 +110,10 @@ class Ledger:
         k = self.lanes
 
         def split(value) -> list[float]:
-            return np.broadcast_to(np.asarray(value, dtype=float), (k,)).tolist()
+            array = np.asarray(value, dtype=float)
+            if array.shape == (k,):
+                return array.tolist()
+            return np.broadcast_to(array, (k,)).tolist()
 
         tables = {name: {v: {key: split(x) for key, x in d.items()} for v, d in getattr(self, name).items()}
                   for name in ("spend", "budget", "usage", "lifecycle")}
