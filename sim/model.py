@@ -93,7 +93,7 @@ class ChannelModel(mesa.Model):
         self._next_pid = 0
         self._next_local = np.zeros(self.lanes, np.int64)
 
-        Vendor(self, 0, params.vendor, name=params.vendor.name)
+        Vendor(self, FOCAL, params.vendor, name=params.vendor.name)
         for i in range(params.rivals.count):
             Vendor(self, i + 1, params.rivals.program, name=f"{params.rivals.program.name}_{i + 1}")
         self.vendors: list[Vendor] = sorted(self.agents_by_type[Vendor], key=lambda v: v.index)
