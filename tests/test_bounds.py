@@ -66,7 +66,7 @@ class Leaf:
         return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in self.path).lstrip(".")
 
 
-def _bounds(annotation, metadata) -> tuple:
+def declared_bounds(annotation, metadata) -> tuple:
     """(kind, low, high, low_open, high_open, optional, no_cap) from a field's annotation and metadata."""
     optional = False
     found = list(metadata)
@@ -97,7 +97,7 @@ def _bounds(annotation, metadata) -> tuple:
 
 
 def _is_number(annotation) -> bool:
-    kind = _bounds(annotation, [])[0]
+    kind = declared_bounds(annotation, [])[0]
     return kind in (int, float)
 
 
@@ -119,16 +119,16 @@ def leaves(node: BaseModel, path: tuple = ()) -> list[Leaf]:
                     found += leaves(sub, (*where, key))
             elif _is_number(element):  # a table of numbers by vertical: its first key, or the first vertical
                 key = next(iter(value or {}), REFERENCE.market.verticals[0])
-                found.append(Leaf((*where, key), type(node), name, *_bounds(element, [])))
+                found.append(Leaf((*where, key), type(node), name, *declared_bounds(element, [])))
         elif typing.get_origin(unwrap(info.annotation)) is list:
             element = typing.get_args(unwrap(info.annotation))[0]
             for index, item in enumerate(value):
                 if isinstance(item, BaseModel):
                     found += leaves(item, (*where, index))
                 elif _is_number(element):
-                    found.append(Leaf((*where, index), type(node), name, *_bounds(element, [])))
+                    found.append(Leaf((*where, index), type(node), name, *declared_bounds(element, [])))
         elif _is_number(info.annotation):
-            found.append(Leaf(where, type(node), name, *_bounds(info.annotation, info.metadata)))
+            found.append(Leaf(where, type(node), name, *declared_bounds(info.annotation, info.metadata)))
     return found
 
 
@@ -154,7 +154,7 @@ def number_fields(model: type[BaseModel], seen: set | None = None) -> dict[tuple
         if sub is not None:
             out |= number_fields(sub, seen)
         elif _is_number(element):
-            out[model, name] = _bounds(element, metadata)
+            out[model, name] = declared_bounds(element, metadata)
     return out
 
 
@@ -173,7 +173,8 @@ def test_every_number_of_the_tree_declares_finite_bounds_and_is_drawn_here():
 # ---------------------------------------------------------------- drawing values inside the bounds
 
 
-def _ends(leaf: Leaf) -> tuple[float, float]:
+def ends(leaf: Leaf) -> tuple[float, float]:
+    """The lowest and highest values a leaf accepts (inside an open bound, whole numbers for an int)."""
     low = math.nextafter(leaf.low, math.inf) if leaf.low_open else leaf.low
     high = math.nextafter(leaf.high, -math.inf) if leaf.high_open else leaf.high
     if leaf.kind is int:
@@ -183,7 +184,7 @@ def _ends(leaf: Leaf) -> tuple[float, float]:
 
 def values(leaf: Leaf) -> st.SearchStrategy:
     """The extremes of the bounds, uniform draws and, over a wide positive range, log-uniform draws."""
-    low, high = _ends(leaf)
+    low, high = ends(leaf)
     if leaf.kind is int:
         options = [st.sampled_from([low, high]), st.integers(low, high)]
         if low >= 0 and high > 100 * max(low, 1):
@@ -236,7 +237,7 @@ def test_each_number_at_each_end_of_its_bounds_runs_finite(end):
     refused = []
     for leaf in fields.values():
         data = REFERENCE.model_dump()
-        place(data, leaf.path, _ends(leaf)[0 if end == "low" else 1])
+        place(data, leaf.path, ends(leaf)[0 if end == "low" else 1])
         try:
             params = build_scenario(data)
         except ParameterError as error:  # a combination the tree refuses (a sum, a rising ladder)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import BaseModel, ValidationError
-from test_bounds import Leaf, _bounds, _ends, run_finite
+from test_bounds import Leaf, declared_bounds, ends, run_finite
 
 from sim import ChannelModel, ParameterError, metrics
 from sim.params import FIXED_DURING_RUN, SEGMENTS, Change, Scenario, build_scenario
@@ -141,8 +141,8 @@ def _put(data: Any, location: tuple, value: Any) -> Any:
 
 
 def _numbers(setting: Setting, current: Any) -> list:
-    bounds = _bounds(setting.annotation, setting.metadata)
-    low, high = _ends(Leaf((), setting.owner, setting.field, *bounds))
+    bounds = declared_bounds(setting.annotation, setting.metadata)
+    low, high = ends(Leaf((), setting.owner, setting.field, *bounds))
     kind = bounds[0]
     if current is None or (isinstance(current, float) and math.isinf(current)):
         out = [high, low, (low + high) / 2]
@@ -167,11 +167,11 @@ def _raised(item: dict, model: type[BaseModel]) -> dict:
     out = {}
     for name, value in item.items():
         info = model.model_fields[name]
-        bounds = _bounds(info.annotation, info.metadata)
+        bounds = declared_bounds(info.annotation, info.metadata)
         if isinstance(value, bool) or bounds[0] not in (int, float):
             out[name] = value
             continue
-        high = _ends(Leaf((), model, name, *bounds))[1]
+        high = ends(Leaf((), model, name, *bounds))[1]
         out[name] = bounds[0](value + (high - value) / 2)
     return out
 
@@ -188,11 +188,11 @@ def alternatives(setting: Setting) -> list:
         if model is not None:
             longer = _raised(current[-1], model) if current else _example(model)
         else:  # a list of values: one more, at the low end of its bounds (a closing delay of probability 0)
-            kind = _bounds(element, [])[0]
+            kind = declared_bounds(element, [])[0]
             longer = (False if kind is bool else "x" if kind is str else
                       _numbers(Setting((), setting.owner, setting.field, element), None)[1])
         return [x for x in ([*current, longer], current[:-1]) if x != current]
-    kind, *_, optional, _ = _bounds(setting.annotation, setting.metadata)
+    kind, *_, optional, _ = declared_bounds(setting.annotation, setting.metadata)
     if kind is bool:
         out = [not current]
     elif typing.get_origin(kind) is Literal:
