@@ -326,7 +326,7 @@ def figure_heatmap(table: pd.DataFrame, parameters: list[str], kpi: str) -> byte
     ax.set_xlabel(parameters[1])
     ax.set_ylabel(parameters[0])
     for (i, j), value in np.ndenumerate(grid.to_numpy()):
-        ax.text(j, i, report._number(value), ha="center", va="center", fontsize=7, color="white")
+        ax.text(j, i, report.number(value), ha="center", va="center", fontsize=7, color="white")
     fig.colorbar(image, ax=ax, label=LABELS.get(kpi, kpi))
     ax.set_title(f"{LABELS.get(kpi, kpi)} over the grid", loc="left", fontsize=11)
     fig.tight_layout()
@@ -413,16 +413,16 @@ def write(out: Path, result: Analysis) -> None:
         parts.append("<h2>Sensitivity</h2><p class='note'>seed_noise is the share of the variance between design "
                      "points that is seed noise (within-point variance over replicates); an index below it cannot "
                      "be told from noise.</p>")
-        parts.append(report._html_table(shown.set_index("kpi").round(3).astype(str), "KPI"))
+        parts.append(report.html_table(shown.set_index("kpi").round(3).astype(str), "KPI"))
     main = result.points["kpi"].iloc[0]
     best = result.points[result.points["kpi"] == main].sort_values("mean", ascending=False).head(5)
     parts.append(f"<h2>Design points with the highest {html.escape(main)}</h2>")
-    parts.append(report._html_table(best.set_index("point").drop(columns=["kpi"]).map(
-        lambda v: report._number(v) if isinstance(v, float) else v), "point"))
+    parts.append(report.html_table(best.set_index("point").drop(columns=["kpi"]).map(
+        lambda v: report.number(v) if isinstance(v, float) else v), "point"))
     if len(result.verdicts):
         parts.append("<h2>Are there enough replicates?</h2><p class='note'>Relative 95 % half-width of each KPI's "
                      "mean at a design point (averaged over points), and the replicates a precision needs.</p>")
-        parts.append(report._html_table(result.verdicts.set_index("kpi").round(4).astype(str), "KPI"))
+        parts.append(report.html_table(result.verdicts.set_index("kpi").round(4).astype(str), "KPI"))
     for name, data in result.figures.items():
         parts.append(f"<h2>{name.title()}</h2><img alt='{name}' src='data:image/png;base64,"
                      f"{base64.b64encode(data).decode()}'>")

@@ -224,7 +224,8 @@ text-align:right}th{background:#f4f6f8}td:first-child,th:first-child{text-align:
 color:#444}.up{color:#1a7f37}.down{color:#b42318}img{max-width:100%}.note{color:#666;font-size:.85em}code{font-size:.9em}"""
 
 
-def _number(value: float) -> str:
+def number(value: float) -> str:
+    """A value as a table shows it: 1.23M, 45.6k, 789, 0.123 (three figures); "–" for none or not finite."""
     if value is None or not np.isfinite(value):
         return "–"
     magnitude = abs(value)
@@ -245,18 +246,19 @@ def kpi_table(table: pd.DataFrame, column: str, kpis: list[str] = SHOWN) -> pd.D
     out, index = {}, pd.Index([], name="kpi")
     for scenario, group in rows.groupby("scenario", sort=False):
         group = group.set_index("kpi").loc[[k for k in kpis if k in set(group["kpi"])]]
-        out[scenario] = [f"{_number(v)} [{_number(lo)}, {_number(hi)}]"
+        out[scenario] = [f"{number(v)} [{number(lo)}, {number(hi)}]"
                          for v, lo, hi in zip(group[column], group["ci_low"], group["ci_high"], strict=True)]
         index = group.index
     return pd.DataFrame(out, index=index)
 
 
-def _html_table(frame: pd.DataFrame, index_name: str = "KPI") -> str:
+def html_table(frame: pd.DataFrame, index_name: str = "KPI") -> str:
+    """A frame of text as an HTML table, its index the first column (headed `index_name`), every cell escaped."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     body = "".join(
         f"<tr><td>{html.escape(str(i))}</td>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
         for i, row in zip(frame.index, frame.to_numpy(), strict=True))
-    return f"<table><tr><th>{index_name}</th>{head}</tr>{body}</table>"
+    return f"<table><tr><th>{html.escape(index_name)}</th>{head}</tr>{body}</table>"
 
 
 def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.DataFrame,
@@ -279,11 +281,11 @@ def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.
                      "<p class='note'>Difference of each KPI from the base scenario, with its 95 % interval from "
                      "replicates run on the same seeds; revenue per extra incentive dollar is the change in "
                      "revenue over the change in what partners are paid (front-end discount and incentives).</p>")
-        parts.append(_html_table(kpi_table(comparison_frame, "difference")))
+        parts.append(html_table(kpi_table(comparison_frame, "difference")))
     parts.append("<h2>Final-year KPIs</h2><p class='note'>Mean and 95 % interval across replicates. Revenue, "
                  "spend: sums over the last four quarters; shares and rates: their average; partners, "
                  "attrition: at the end.</p>")
-    parts.append(_html_table(kpi_table(summary_frame, "mean")))
+    parts.append(html_table(kpi_table(summary_frame, "mean")))
     captions = {"revenue": "Revenue", "mindshare": "Mindshare", "spend": "Spend by instrument",
                 "partners": "Partners by tier, recruits and exits"}
     for name, data in images.items():

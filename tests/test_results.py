@@ -31,7 +31,7 @@ def test_a_runs_folder_holds_what_the_command_lists_and_its_table_the_headline_m
     assert list(done.table.columns) == ["baseline"] and list(done.table.index) == report.HEADLINE
     summary = report.summary(report.final_year(pd.read_csv(out / "quarters.csv")))
     mean = summary.set_index("kpi").loc["partners", "mean"]
-    assert done.table.loc["partners", "baseline"].startswith(report._number(mean) + " [")
+    assert done.table.loc["partners", "baseline"].startswith(report.number(mean) + " [")
 
 
 def test_a_comparison_names_a_repeated_scenario_apart_and_shows_differences_from_the_first(tmp_path):
