@@ -238,9 +238,9 @@ def _execute(args, paths: list[Path], kind: str) -> int:
     loaded = _load_all(paths, args)
     names = results.unique_names(loaded)
     out = _output_folder(args, names, loaded, kind)
-    settled = results.settle(loaded, names)
+    runs = results.prepare_runs(loaded, names)
     first = loaded[0].params
-    outcomes = runner.run(settled, first.run.replicates, first.run.seed, workers=args.workers,
+    outcomes = runner.run(runs, first.run.replicates, first.run.seed, workers=args.workers,
                           partners=args.partners)
     written = results.write(out, kind, loaded, names, outcomes)
     print(f"{written.title} — {first.run.replicates} replicates x {first.quarters} quarters, seed {first.run.seed}")

@@ -37,7 +37,7 @@ def unique_names(loaded: list[Loaded]) -> list[str]:
     return names
 
 
-def settle(loaded: list[Loaded], names: list[str]) -> list[tuple[str, Scenario]]:
+def prepare_runs(loaded: list[Loaded], names: list[str]) -> list[tuple[str, Scenario]]:
     """The scenarios as they run and as their resolved files say: each on the first one's seed and
     replicates (the options are in its tree already), named as the results name it, stamped with this
     version. Returns (name, parameters) pairs for `runner.run`."""

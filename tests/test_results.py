@@ -15,7 +15,7 @@ SMALL = {"quarters": 2, "partners.count": 60, "run.replicates": 2}
 def written(tmp_path: Path, kind: str, paths: list[Path], partners: bool = False):
     loaded = [scenarios.load(path, SMALL) for path in paths]
     names = results.unique_names(loaded)
-    outcomes = runner.run(results.settle(loaded, names), 2, loaded[0].params.run.seed, partners=partners,
+    outcomes = runner.run(results.prepare_runs(loaded, names), 2, loaded[0].params.run.seed, partners=partners,
                           progress=False)
     out = tmp_path / kind
     return out, names, results.write(out, kind, loaded, names, outcomes)
@@ -49,7 +49,7 @@ def test_a_comparison_names_a_repeated_scenario_apart_and_shows_differences_from
 def test_each_scenario_runs_on_the_first_ones_seed_and_replicates_and_is_stamped():
     loaded = [scenarios.load(BASELINE, {"run.seed": 7, "run.replicates": 3}),
               scenarios.load(ROOT / "scenarios" / "rival_attack.toml", {"run.replicates": 5})]
-    settled = results.settle(loaded, results.unique_names(loaded))
-    assert [name for name, _ in settled] == ["baseline", "rival_attack"]
-    assert {(p.run.seed, p.run.replicates) for _, p in settled} == {(7, 3)}
-    assert all(p.meta.name == name and p.meta.version for name, p in settled)
+    runs = results.prepare_runs(loaded, results.unique_names(loaded))
+    assert [name for name, _ in runs] == ["baseline", "rival_attack"]
+    assert {(p.run.seed, p.run.replicates) for _, p in runs} == {(7, 3)}
+    assert all(p.meta.name == name and p.meta.version for name, p in runs)
