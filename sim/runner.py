@@ -90,16 +90,21 @@ class Replicate:
     partners: pd.DataFrame | None
 
 
+def side_by_side(params: Scenario) -> bool:
+    """Whether replicates of `params` can run side by side, as the lanes of one model (bit for bit the same
+    numbers as one by one): not on a roster, which is one population and cannot share a model."""
+    return not params.partners.roster
+
+
 def run_replicates(params: Scenario, seeds: Sequence[int], partners: bool = False) -> list[Replicate]:
-    """One replicate of `params` per seed, in the order of the seeds. They run side by side, as the lanes of
-    one model (bit for bit the same numbers as one by one), except on a roster: a roster is one population
-    and cannot share a model, so its replicates run one by one. Raises whatever the model raises."""
+    """One replicate of `params` per seed, in the order of the seeds: side by side in one model where
+    `side_by_side` allows it, else one by one. Raises whatever the model raises."""
     from sim.model import ChannelModel
 
-    if params.partners.roster:
-        models = [ChannelModel(params, seeds=[seed], record_partners=partners) for seed in seeds]
-    else:
+    if side_by_side(params):
         models = [ChannelModel(params, seeds=list(seeds), record_partners=partners)]
+    else:
+        models = [ChannelModel(params, seeds=[seed], record_partners=partners) for seed in seeds]
     done = []
     for model in models:
         model.run()

@@ -81,6 +81,24 @@ def test_a_rosters_replicates_run_one_by_one_each_its_own_model(roster, monkeypa
     assert_same(together, [runner.run_replicates(roster, [seed], partners=True)[0] for seed in SEEDS])
 
 
+def test_run_and_sweep_share_one_rule_for_a_roster(small, roster, monkeypatch):
+    assert runner.side_by_side(small) and not runner.side_by_side(roster)
+    assert sweeps.side_by_side is runner.side_by_side
+    monkeypatch.setattr(runner, "side_by_side", lambda params: False)
+    monkeypatch.setattr(sweeps, "side_by_side", lambda params: False)
+    seen = []
+    real = model_module.ChannelModel
+
+    def watched(params, *, seeds, record_partners):
+        seen.append(list(seeds))
+        return real(params, seeds=seeds, record_partners=record_partners)
+
+    monkeypatch.setattr(model_module, "ChannelModel", watched)
+    runner.run_replicates(small, SEEDS[:2])
+    sweeps.run_batch(small, sweep_runs(0, SEEDS[:2]), EVERY_OUTPUT)
+    assert seen == [[SEEDS[0]], [SEEDS[1]]] * 2  # one by one wherever the rule says so
+
+
 def sweep_runs(point: int = 0, seeds: list[int] = SEEDS) -> list[sweeps.SweepRun]:
     return [sweeps.SweepRun(run=point * 10 + r, point=point, replicate=r, seed=seed, overrides={})
             for r, seed in enumerate(seeds)]
