@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from sim.params import SEGMENTS
-from sim.policies.push import push_vector
 from sim.quarter import FOCAL
 
 if TYPE_CHECKING:
@@ -77,7 +76,6 @@ class View:
     history: list  # the lane's partner counts and departures, quarter by quarter
     kpis: dict  # the lane's trading metrics (after_review adds to them)
     instruments: list[str]
-    tiers: Any  # the focal vendor's tier program
     mdf_spent: Any = None  # the lane's block of the MDF each partner claimed
 
 
@@ -91,34 +89,34 @@ def compute(view: View) -> dict[str, float]:
     capacity = t.capacity
     effort = t.effort
     weight = capacity.sum(dtype=np.float64)
-    focal_revenue = sales.revenue[0]
+    focal_revenue = sales.revenue[FOCAL]
     revenue = float(focal_revenue.sum(dtype=np.float64))
 
     out: dict[str, float] = {"quarter": view.quarter, "revenue": revenue, "net_revenue": view.net_revenue,
                              "direct_revenue": view.direct_revenue, "discount": view.discount}
-    by_segment = sales.revenue_by_segment[0].sum(axis=1, dtype=np.float64)
+    by_segment = sales.revenue_by_segment[FOCAL].sum(axis=1, dtype=np.float64)
     out.update({f"revenue_{s}": float(x) for s, x in zip(SEGMENTS, by_segment, strict=True)})
     by_vertical = t.verticals.astype(np.float64) @ focal_revenue.astype(np.float64)
     out.update({f"revenue_{v}": float(x) for v, x in zip(verticals, by_vertical, strict=True)})
 
-    shares = (effort.astype(np.float64) @ capacity) / weight if weight > 0 else np.zeros(effort.shape[0])
-    out["mindshare"] = float(shares[0])
+    shares = (effort.astype(np.float64) @ capacity) / weight if weight > 0 else np.zeros(effort.shape[FOCAL])
+    out["mindshare"] = float(shares[FOCAL])
     for index, name in enumerate(view.vendor_names[1:], start=1):
         out[f"mindshare_{name}"] = float(shares[index])
     out["mindshare_services"] = float(shares[-1])
-    target = int(np.argmax(push_vector(params.vendor.push, verticals)))
+    target = int(np.argmax(view.offers.push[FOCAL]))  # the vertical the focal vendor pushes most
     in_vertical = capacity * t.verticals[target]
     in_total = in_vertical.sum()  # zero when no partner has any priority in the pushed vertical
-    out["push_effort_share"] = float(in_vertical @ effort[0] / in_total) if n and in_total > 0 else 0.0
+    out["push_effort_share"] = float(in_vertical @ effort[FOCAL] / in_total) if n and in_total > 0 else 0.0
 
-    won = float(sales.won_deals[0].sum(dtype=np.float64))
+    won = float(sales.won_deals[FOCAL].sum(dtype=np.float64))
     out["won_deals"] = won
-    worked = float(sales.opportunities[0].sum(dtype=np.float64))
+    worked = float(sales.opportunities[FOCAL].sum(dtype=np.float64))
     out["win_rate"] = won / worked if worked > 0 else 0.0
-    out["top20_share"] = top_share(t.revenue_4q[0])
+    out["top20_share"] = top_share(t.revenue_4q[FOCAL])
     out["median_partner_profit"] = float(np.median(t.profit)) if n else 0.0
-    out["goodwill"] = float(t.goodwill[0].mean(dtype=np.float64)) if n else 0.0
-    out["capability"] = float(t.capability[0].mean(dtype=np.float64)) if n else 0.0
+    out["goodwill"] = float(t.goodwill[FOCAL].mean(dtype=np.float64)) if n else 0.0
+    out["capability"] = float(t.capability[FOCAL].mean(dtype=np.float64)) if n else 0.0
 
     usage = view.ledger["usage"].get(FOCAL, {})
     allocated = usage.get("mdf_allocated", 0.0)
@@ -128,8 +126,8 @@ def compute(view: View) -> dict[str, float]:
     out["rebate_near_threshold"] = float(usage.get("rebate_near_threshold", 0))
     out["cam_hours_used"] = float(usage.get("cam_hours_used", 0.0))
     out["cam_hours_available"] = float(usage.get("cam_hours_available", 0.0))
-    hours = view.offers.cam_hours[0].astype(np.float64)
-    covered_revenue = sales.revenue_by_segment[0].astype(np.float64) @ (hours > 0)
+    hours = view.offers.cam_hours[FOCAL].astype(np.float64)
+    covered_revenue = sales.revenue_by_segment[FOCAL].astype(np.float64) @ (hours > 0)
     hours_by_segment = t.segment_mix.astype(np.float64) @ hours
     for s, name in enumerate(SEGMENTS):
         out[f"revenue_per_cam_hour_{name}"] = (float(covered_revenue[s] / hours_by_segment[s])
@@ -156,8 +154,8 @@ def after_review(view: View) -> dict[str, float]:
     revenue = view.kpis.get("revenue", 0.0)
     out["spend_pct_revenue"] = 100.0 * total / revenue if revenue > 0 else 0.0
 
-    names = view.tiers.params.names
-    levels = np.bincount(t.tier[0], minlength=len(names))
+    names = view.params.vendor.tiers.names
+    levels = np.bincount(t.tier[FOCAL], minlength=len(names))
     for name, count in zip(names, levels, strict=True):
         out[f"partners_{name}"] = int(count)
     lifecycle = view.ledger["lifecycle"].get(FOCAL, {})
@@ -190,16 +188,16 @@ def partner_rows(view: View) -> pd.DataFrame:
         "headcount": t.headcount.copy(),
         "segment": pd.Categorical.from_codes(t.segment_mix.argmax(axis=0), categories=list(SEGMENTS)),
         "velocity": t.velocity.copy(),
-        "tier": pd.Categorical.from_codes(t.tier[0].astype(np.int64), categories=list(tiers)),
+        "tier": pd.Categorical.from_codes(t.tier[FOCAL].astype(np.int64), categories=list(tiers)),
         "recruit": t.joined > 0,
-        "mindshare": t.effort[0].copy(),
-        "revenue": t.revenue[0].copy(),
-        "trailing_revenue": t.revenue_4q[0].copy(),
-        "won_deals": t.won_deals[0].copy(),
+        "mindshare": t.effort[FOCAL].copy(),
+        "revenue": t.revenue[FOCAL].copy(),
+        "trailing_revenue": t.revenue_4q[FOCAL].copy(),
+        "won_deals": t.won_deals[FOCAL].copy(),
         "profit": t.profit.copy(),
-        "capability": t.capability[0].copy(),
-        "goodwill": t.goodwill[0].copy(),
-        "cam_hours": view.offers.cam_hours[0].copy(),
-        "mdf_claimed": view.mdf_spent[0].copy(),
+        "capability": t.capability[FOCAL].copy(),
+        "goodwill": t.goodwill[FOCAL].copy(),
+        "cam_hours": view.offers.cam_hours[FOCAL].copy(),
+        "mdf_claimed": view.mdf_spent[FOCAL].copy(),
         "tenure": t.tenure.copy(),
     })

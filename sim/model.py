@@ -140,7 +140,7 @@ class ChannelModel(mesa.Model):
         self.book(offers, sales, ledger)  # relationships, capability and partner accounts move on
         trading = self.measure(offers, sales, ledger)  # what the partners did this quarter
         self.review(ledger)  # tiers, terminations, exits, recruits
-        self.measure(offers, sales, ledger, trading)  # the channel at the quarter's end: the KPIs complete
+        self.measure(offers, sales, ledger, after_review=trading)  # the channel at the quarter's end
         if self.quarter >= self.params.quarters:
             self.running = False
 
@@ -182,17 +182,19 @@ class ChannelModel(mesa.Model):
         record_quarter(self.partners, offers, sales, ledger.cash, ledger.conflict, self.params, self.quarter)
 
     def measure(self, offers: Offers, sales: Sales, ledger: Ledger,
-                trading: list[dict[str, float]] | None = None) -> list[dict[str, float]]:
+                after_review: list[dict[str, float]] | None = None) -> list[dict[str, float]]:
         """Each lane's KPIs of the quarter, in two takes. Before the review: what the partners did (returned,
-        one dict per lane; and the partner panel, if kept). After it, given those: who is in the channel at the
-        end, what the programmes spent, who came and went; the quarter's KPIs are then complete and recorded."""
-        views = self._views(offers, sales, ledger, trading=trading is None)
-        if trading is None:
+        one dict per lane; and the partner panel, if kept). After it (`after_review`: the KPIs the first take
+        returned): who is in the channel at the end, what the programmes spent, who came and went; the
+        quarter's KPIs are then complete and recorded."""
+        views = self._views(offers, sales, ledger, after_review=after_review is not None)
+        if after_review is None:
             trading = [metrics.compute(view) for view in views]
             if self._panel is not None:
                 for lane, view in enumerate(views):
                     self._panel[lane].append(metrics.partner_rows(view))
             return trading
+        trading = after_review
         for lane, view in enumerate(views):
             view.kpis = trading[lane]
             trading[lane].update(metrics.after_review(view))
@@ -203,8 +205,9 @@ class ChannelModel(mesa.Model):
             self.datacollector.collect(self)
         return trading
 
-    def _views(self, offers: Offers, sales: Sales, ledger: Ledger, trading: bool) -> list[metrics.View]:
-        """What the metrics read of each lane (after the review, `trading` false: the partners who stay and join)."""
+    def _views(self, offers: Offers, sales: Sales, ledger: Ledger, after_review: bool) -> list[metrics.View]:
+        """What the metrics read of each lane (after the review: the partners who stay and join)."""
+        trading = not after_review
         table = self.partners
         focal = self.focal
         totals = ledger.by_lane()
@@ -221,13 +224,13 @@ class ChannelModel(mesa.Model):
                 offers=offers.block(start, stop) if trading else None,
                 sales=sales.block(start, stop, lane) if trading else None,
                 ledger=totals[lane], history=self.lifecycle_history[lane], kpis={},
-                instruments=instruments, tiers=focal.tiers,
+                instruments=instruments,
                 mdf_spent=ledger.mdf_spent[:, start:stop] if trading else None))
         return out
 
     def review(self, ledger: Ledger) -> None:
         """Tiers reviewed and terminations (vendors), voluntary exits (partners), then recruits."""
-        start = np.diff(self.partners.starts).copy()
+        start = self.partners.sizes()
         for vendor in self.vendors:
             vendor.review(ledger)
         leavers = leaving(self.partners, self.params, self.streams, self.quarter)
@@ -334,8 +337,8 @@ class ChannelModel(mesa.Model):
             table.mdf_stock = offers.mdf / (1.0 - self.params.vendor.mdf.carryover)
             update_relationships(table, offers, offers.mdf, self.params, training=offers.training,
                                  conflict=offers.conflict)
-            for vendor in self.vendors:  # tiers as partners qualify at the start
-                vendor.tiers.begin(self)
+            for vendor in self.vendors:  # e.g. tiers as partners qualify at the start
+                vendor.warm_up()
             self._roster_tiers()
         table.goodwill_change = 0.0
         self.market.fill_pipeline(table, expected, self.quarter)

@@ -22,6 +22,7 @@ from pydantic_core import core_schema
 
 import sim.tree
 from sim.outputs import SLUG_RULE, is_slug
+from sim.policies import instruments
 from sim.tree import (
     ParameterError,
     child,
@@ -641,9 +642,14 @@ class Program(Node):
     push: dict[Name, Relative] = Field(default_factory=dict)
 
 
+def _focal_only() -> list[str]:
+    """The programme's tables that only the focal vendor runs (their policies declare vendors = "focal")."""
+    return [policy.node for policy in instruments() if policy.vendors == "focal"]
+
+
 def _rival_program() -> Program:
-    # rivals run the same incentives; the partner lifecycle is the focal vendor's channel
-    return Program(name="rival", termination=Termination(enabled=False), recruitment=Recruitment(enabled=False))
+    # rivals run the same incentives; what acts on the channel's partners as such is the focal vendor's
+    return Program.model_validate({"name": "rival", **{node: {"enabled": False} for node in _focal_only()}})
 
 
 class Rivals(Node):
@@ -653,12 +659,11 @@ class Rivals(Node):
     program: Program = Field(default_factory=_rival_program)
 
     @model_validator(mode="after")
-    def _no_lifecycle(self) -> Rivals:
-        for part, verb in (("termination", "terminate"), ("recruitment", "recruit"),
-                           ("loyalty", "count the tenure of")):
-            if getattr(self.program, part).enabled:
-                raise ValueError(f"program.{part}.enabled: rivals do not {verb} partners of the simulated "
-                                 "channel (it is the focal vendor's); set it to false")
+    def _focal_instruments_off(self) -> Rivals:
+        for node in _focal_only():
+            if getattr(self.program, node).enabled:
+                raise ValueError(f"program.{node}.enabled: rivals do not run {node}, which acts on the simulated "
+                                 "channel's partners as the focal vendor's; set it to false")
         return self
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 from sim.errors import display
 from sim.params import HEADCOUNT_MAX, MONEY_MAX, SEGMENTS, Scenario
+from sim.partners import firm_profile, selling_capacity
 from sim.tree import ParameterError, suggest
 
 ROLES = ("sales", "technical", "marketing")
@@ -183,7 +184,6 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
 
 def apply(columns: dict[str, np.ndarray], roster: pd.DataFrame, params: Scenario) -> dict[str, np.ndarray]:
     """Lay the roster's values over generated partners (a row each, in roster order)."""
-    from sim.partners import firm_profile, selling_capacity  # the derived attributes follow the roster's values
 
     def given(column: str) -> np.ndarray | None:
         if column not in roster:

@@ -53,6 +53,22 @@ class Lanes:
             return np.array([np.count_nonzero(mask)])
         return np.array([np.count_nonzero(mask[a:b]) for a, b in self.blocks()])
 
+    def sizes(self) -> np.ndarray:
+        """The number of partners in each lane."""
+        return np.diff(self.starts)
+
+    def maxima(self, values: np.ndarray, empty=0) -> list:
+        """Each lane's largest value (`empty` for a lane without partners)."""
+        return [values[a:b].max().item() if b > a else empty for a, b in self.blocks()]
+
+    def scale_into(self, values: np.ndarray, budget: float) -> np.ndarray:
+        """Each lane's values scaled down pro rata where their total passes `budget` (in place; returned)."""
+        for a, b in self.blocks():
+            total = values[a:b].sum()
+            if total > budget:
+                values[a:b] *= budget / total
+        return values
+
     def spread(self, per_lane: np.ndarray) -> np.ndarray:
         """A per-lane value for every partner of the lane."""
         return np.repeat(np.asarray(per_lane), np.diff(self.starts))

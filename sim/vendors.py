@@ -47,6 +47,11 @@ class Vendor(mesa.Agent):
     def is_focal(self) -> bool:
         return self.index == FOCAL
 
+    def warm_up(self) -> None:
+        """A round of the warm start has settled partners' effort and relationships."""
+        for policy in self.policies:
+            policy.warm_up(self.model)
+
     def begin(self) -> None:
         """The starting population is in place."""
         for policy in self.policies:

@@ -243,7 +243,7 @@ def test_the_panel_is_off_by_default():
         model.partner_panel()
 
 
-def test_channels_stacked_in_one_model_are_bit_for_bit_the_channels_run_alone():
+def test_replicates_run_as_lanes_of_one_model_are_bit_for_bit_the_replicates_run_alone():
     seeds = [21, 22, 23]
     together = ChannelModel(seeds=seeds, partners__count=200, quarters=10, record_partners=True)
     together.run()

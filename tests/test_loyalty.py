@@ -52,5 +52,5 @@ def test_off_it_is_the_run_without_it():
 
 
 def test_rivals_do_not_run_it():
-    with pytest.raises(ParameterError, match="program.loyalty.enabled: rivals do not"):
+    with pytest.raises(ParameterError, match="program.loyalty.enabled: rivals do not run loyalty"):
         ChannelModel(rivals__program__loyalty__enabled=True)

@@ -51,7 +51,7 @@ def test_an_unknown_name_is_named_with_a_suggestion():
         ({"vendor.tiers.margin_points": [0.0, 0.01]}, r"margin_points needs one value per tier \(4"),
         ({"vendor.spif.line": "softwear"}, r"vendor.spif.line = 'softwear'.*did you mean 'software'"),
         ({"vendor.spif.every": 0, "vendor.spif.start": 60}, r"vendor.spif.start = 60: the window starts after"),
-        ({"rivals.program.recruitment.enabled": True}, r"rivals do not recruit"),
+        ({"rivals.program.recruitment.enabled": True}, r"rivals do not run recruitment"),
         ({"vendor.mdf.allocation": "vertical", "vendor.mdf.target": "mining"}, r"vendor.mdf.target = 'mining'"),
         ({"vendor.margin.lines": {"a": {"share": 0.5}}}, r"product line shares must sum to 1"),
         ({"vendor.push.healthcare.x": 1}, r"is a value, not a table"),

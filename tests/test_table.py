@@ -103,19 +103,25 @@ def test_reductions_per_lane_equal_reductions_alone(steps, count):
     for kind, argument in steps:
         getattr(run, kind)(argument)
     table = run.together
-    score = table.value.astype(np.float64) - 3.0  # some scores not positive
+    score = table.value.astype(np.float64) - 3.0  # some scores not positive; all distinct within a lane
     sums, counts, shares = table.sums(table.pair), table.counts(score > 0), table.normalise(score.clip(0))
-    top = table.top(score, count)
-    for lane, (start, stop) in enumerate(table.blocks()):
-        alone = run.alone[lane]
-        own = alone.value.astype(np.float64) - 3.0
-        np.testing.assert_array_equal(sums[:, lane], alone.sums(alone.pair)[:, 0])
-        assert counts[lane] == alone.counts(own > 0)[0]
-        np.testing.assert_array_equal(shares[start:stop], alone.normalise(own.clip(0)))
-        picked = np.sort(top[(top >= start) & (top < stop)] - start)
-        np.testing.assert_array_equal(picked, np.sort(alone.top(own, count)))
+    top, maxima = table.top(score, count), table.maxima(score, empty=-1.0)
+    capped = table.scale_into(score.clip(0), 5.0)
+    for lane, (start, stop) in enumerate(table.blocks()):  # each lane against plain numpy on its own rows
+        own = run.alone[lane].value.astype(np.float64) - 3.0
+        pair = run.alone[lane].pair
+        np.testing.assert_array_equal(sums[:, lane], pair.sum(axis=-1))
+        assert counts[lane] == np.count_nonzero(own > 0)
+        positive = own.clip(0)
+        total = positive.sum()
+        np.testing.assert_allclose(shares[start:stop], positive / total if total > 0 else 0.0)
+        best = np.argsort(-own)[:count]
+        np.testing.assert_array_equal(np.sort(top[(top >= start) & (top < stop)] - start), np.sort(best[own[best] > 0]))
+        assert maxima[lane] == (own.max() if own.size else -1.0)
+        np.testing.assert_allclose(capped[start:stop], positive * min(1.0, 5.0 / total) if total > 0 else 0.0)
         np.testing.assert_array_equal(table.spread(np.arange(LANES) * 10)[start:stop], np.full(stop - start, lane * 10))
         assert table.dot(np.ones(table.n), score)[lane] == pytest.approx(own.sum())
+        assert table.sizes()[lane] == own.size
     assert (table.lane_of(np.arange(table.n)) == table.lane).all()
 
 

@@ -5,7 +5,9 @@ quarter the model runs its phases (`ChannelModel.step`) and, in each, calls ever
 policies by the phase's name: `plan` (add this instrument's terms to the `Offers`: margin,
 expected incentives, MDF, CAM hours, push), `time_deals` (move closing dates in the `Sales`),
 `settle` (pay what the quarter earned into the `Ledger`), `review` (tiers, terminations) and
-`recruit`; `join` when partners join. The model never names a specific instrument.
+`recruit`; `join` when partners join (and, before the run, `warm_up` and `begin`; `parameters_changed`
+after a schedule entry). The model never names a specific instrument; policies read the tier
+programme's benefits through `vendor.tiers`.
 
 Adding an instrument is one file in this package, a class that declares what the model needs
 to know of it (its parameter node, the partner columns it keeps, how its spend is booked and
@@ -65,11 +67,11 @@ class Policy:
       vendor, ``rivals.program.rebate`` for a rival); None for the whole programme. `params` reads it
       afresh, so a lever changed during a run (a scenario's schedule) takes effect from the next
       quarter; what a policy keeps from its parameters it derives again in `parameters_changed`;
-    - `instrument`: the spend metric it books to (``spend_<instrument>``), "" if it has none (a margin
-      concession is counted in the discount);
-    - `booked_as`: how what it costs the vendor is booked, if anything: "contra_revenue" (a concession to
-      partners, netted from revenue: margin points, rebates, MDF, SPIFs) or "operating" (a cost of the
-      vendor's own: CAM time, recruiting, training bought for partners);
+    - `instrument`: the spend metric it books to (``spend_<instrument>``); "" if it spends nothing of its
+      own (margin points are a price concession: they are in the discount, netted from revenue);
+    - `booked_as`: how its spend is booked (an instrument with a spend metric must say; one without, must
+      not): "contra_revenue" (paid to partners, netted from revenue: rebates, MDF, SPIFs, registration
+      points) or "operating" (a cost of the vendor's own: CAM time, recruiting, training bought for partners);
     - `vendors`: "all", "focal" (only the focal vendor runs it: its channel's lifecycle) or "rivals";
     - `columns`: the partner columns it keeps (declared before any partner exists).
     State a policy carries from one phase to the next is set in its `__init__`.
@@ -94,6 +96,9 @@ class Policy:
         return cls.vendors == "all" or (cls.vendors == "focal") == (vendor == FOCAL)
 
     # ---- hooks, in the order of a run and of a quarter (every one may be left out)
+
+    def warm_up(self, model: ChannelModel) -> None:
+        """Each round of the warm start (before the run): take the state partners settle into."""
 
     def begin(self, model: ChannelModel) -> None:
         """Once the starting population is in place."""

@@ -16,7 +16,6 @@ from sim.table import REAL
 
 class LoyaltyBonus(Policy):
     node = "loyalty"
-    booked_as = "contra_revenue"  # in the discount
     vendors = "focal"  # tenure is counted in the focal vendor's channel
 
     def plan(self, model, offers):

@@ -46,11 +46,10 @@ class MarketDevelopmentFunds(Policy):
         if p.top_share is None:
             return allocation.share_out(p.budget, allocation.weights(p.allocation, model, j, p.target, eligible))
         if p.top_group == "top_tier":
-            highest = [int(t.tier[j, a:b].max()) if b > a else 0 for a, b in t.blocks()]
-            top_group = t.tier[j] == t.spread(highest)
+            top_group = t.tier[j] == t.spread(t.maxima(t.tier[j]))
         else:
             top_group = np.zeros(t.n, bool)
-            fifth = np.ceil(0.2 * np.diff(t.starts)).astype(int)
+            fifth = np.ceil(0.2 * t.sizes()).astype(int)
             top_group[t.top(t.revenue_4q[j].astype(np.float64), fifth)] = True
         in_top = allocation.weights(p.allocation, model, j, p.target, eligible & top_group)
         in_rest = allocation.weights(p.allocation, model, j, p.target, eligible & ~top_group)

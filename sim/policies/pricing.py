@@ -13,7 +13,6 @@ from sim.table import REAL
 
 class FrontEndMargin(Policy):
     node = "margin"
-    booked_as = "contra_revenue"  # in the discount
 
     def plan(self, model, offers):
         p = self.params

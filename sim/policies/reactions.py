@@ -12,7 +12,6 @@ class MatchMargin(Policy):
     """
 
     node = "reaction"
-    booked_as = "contra_revenue"  # the margin a rival adds, in its discount
     vendors = "rivals"
 
     def plan(self, model, offers):

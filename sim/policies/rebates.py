@@ -82,14 +82,13 @@ def payout(revenue: np.ndarray, thresholds: list, rates: list[float], retroactiv
 
 
 def pull_to_threshold(model, vendor: int, sales, period_revenue: np.ndarray, thresholds: list,
-                      share: float) -> np.ndarray:
+                      share: float) -> None:
     """End-of-period push: a partner short of its next threshold closes early just enough of next
-    quarter's pipeline to cross it, if up to `share` of that pipeline suffices. Returns the value
-    pulled into this quarter per partner."""
+    quarter's pipeline to cross it, if up to `share` of that pipeline suffices."""
     ring = model.partners.pipeline
     depth = ring.shape[0]
     if depth < 2 or share == 0:
-        return np.zeros(period_revenue.shape, np.float32)
+        return
     gap = np.full(period_revenue.shape, np.inf, np.float32)
     for threshold in sorted(thresholds, reverse=True):  # the nearest threshold above wins
         if threshold > 0:
@@ -98,7 +97,7 @@ def pull_to_threshold(model, vendor: int, sales, period_revenue: np.ndarray, thr
     waiting = ring[(model.quarter + 1) % depth, vendor].sum(axis=0)
     need = gap * np.float32(1.001)
     fraction = np.where(need <= share * waiting, need / np.maximum(waiting, 1e-9), 0.0).astype(np.float32)
-    return timing.close_early(model, vendor, sales, fraction)
+    timing.close_early(model, vendor, sales, fraction)
 
 
 def near_threshold(table, revenue: np.ndarray, thresholds: list) -> np.ndarray:
@@ -107,15 +106,6 @@ def near_threshold(table, revenue: np.ndarray, thresholds: list) -> np.ndarray:
     for threshold in thresholds:
         near |= (revenue >= 0.9 * threshold) & (revenue < threshold)
     return table.counts(near)
-
-
-def cap(table, paid: np.ndarray, budget: float) -> np.ndarray:
-    """A capped programme pays pro rata: each lane's payouts scaled into its budget."""
-    for a, b in table.blocks():
-        total = paid[a:b].sum()
-        if total > budget:
-            paid[a:b] *= budget / total
-    return paid
 
 
 class VolumeRebate(Policy):
@@ -163,7 +153,8 @@ class VolumeRebate(Policy):
                 table, progress[j] * self._period() / (model.quarter % self._period()), thresholds)
             return
         ledger.usage[j]["rebate_near_threshold"] = near_threshold(table, progress[j], thresholds)
-        paid = cap(table, payout(progress[j], thresholds, [r.rate for r in rungs], p.retroactive), p.budget)
+        # a capped programme pays pro rata: each lane's payouts scaled into its budget
+        paid = table.scale_into(payout(progress[j], thresholds, [r.rate for r in rungs], p.retroactive), p.budget)
         ledger.pay(j, self.instrument, paid.astype(np.float32))
         progress[j] = 0.0
 

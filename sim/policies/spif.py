@@ -14,7 +14,6 @@ from __future__ import annotations
 import numpy as np
 
 from sim.policies import Policy, timing
-from sim.policies.rebates import cap
 from sim.table import REAL
 
 
@@ -61,5 +60,6 @@ class Spif(Policy):
             return
         mean_size = model.market.mean_deal_size().astype(REAL)
         deals = (sales.revenue_by_segment[j] / mean_size[:, None]).sum(axis=0)
-        paid = cap(model.partners, (spif.amount * self.eligible_share(model) * deals).astype(np.float64), spif.budget)
+        paid = model.partners.scale_into((spif.amount * self.eligible_share(model) * deals).astype(np.float64),
+                                         spif.budget)
         ledger.pay(j, self.instrument, paid.astype(REAL))

@@ -17,7 +17,6 @@ from sim.policies import Column, Policy
 
 class TierProgram(Policy):
     node = "tiers"
-    booked_as = "contra_revenue"  # tier margin points, in the discount
     columns = {"tier": Column(np.int8), "tier_below": Column(np.int16)}
 
     def __init__(self, program, vendor, model):
@@ -43,6 +42,9 @@ class TierProgram(Policy):
     def begin(self, model):
         model.partners.tier[self.vendor] = self.qualified(model) if self.enabled else 0
         self.running = self.enabled
+
+    def warm_up(self, model):
+        self.begin(model)  # partners in the tiers they qualify for as the channel settles
 
     def parameters_changed(self, model):
         # a programme switched on part-way places partners where they qualify, as at the start; switched off,

@@ -9,34 +9,26 @@ from __future__ import annotations
 import numpy as np
 
 
-def close_early(model, vendor: int, sales, fraction: np.ndarray) -> np.ndarray:
-    """Close `fraction` (per partner) of the vendor's deals due next quarter in this one.
-
-    Returns the value moved per partner."""
+def close_early(model, vendor: int, sales, fraction: np.ndarray) -> None:
+    """Close `fraction` (per partner) of the vendor's deals due next quarter in this one."""
     ring = model.partners.pipeline
     depth = ring.shape[0]
     if depth < 2:
-        return np.zeros(model.partners.n, np.float32)
+        return
     following = ring[(model.quarter + 1) % depth, vendor]  # segments x partners
     moved = following * fraction
     following -= moved
     sales.revenue_by_segment[vendor] += moved
-    pulled = moved.sum(axis=0)
-    sales.revenue[vendor] += pulled
-    return pulled
+    sales.revenue[vendor] += moved.sum(axis=0)
 
 
-def hold_over(model, vendor: int, sales, fraction: np.ndarray) -> np.ndarray:
-    """Hold `fraction` (per partner) of the vendor's deals closing this quarter over to the next.
-
-    Returns the value held per partner."""
+def hold_over(model, vendor: int, sales, fraction: np.ndarray) -> None:
+    """Hold `fraction` (per partner) of the vendor's deals closing this quarter over to the next."""
     ring = model.partners.pipeline
     depth = ring.shape[0]
     if depth < 2:
-        return np.zeros(model.partners.n, np.float32)
+        return
     held = sales.revenue_by_segment[vendor] * fraction
     sales.revenue_by_segment[vendor] -= held
     ring[(model.quarter + 1) % depth, vendor] += held
-    total = held.sum(axis=0)
-    sales.revenue[vendor] -= total
-    return total
+    sales.revenue[vendor] -= held.sum(axis=0)
