@@ -1,5 +1,6 @@
 """The folder `run` and `compare` write: quarters.csv, summary.csv, comparison.csv (compare),
-partners.parquet (with the partner panel), every scenario's resolved file, the figures and report.html.
+partners.parquet (with the partner panel), every scenario's resolved parameters (a run's in
+scenario.resolved.toml, each compared scenario's in NAME.resolved.toml), the figures and report.html.
 
 The folder is written whole into a staging folder and swapped in by `sim.outputs.replacing`: a failure
 leaves earlier results as they were. Every scenario of a comparison runs on the first one's seed and
@@ -51,6 +52,12 @@ def prepare_runs(loaded: list[Loaded], names: list[str]) -> list[tuple[str, Scen
         item.params.meta.version = __version__
         item.params.meta.name = name
     return [(name, item.params) for name, item in zip(names, loaded, strict=True)]
+
+
+def resolved_name(kind: str, name: str) -> str:
+    """The file a scenario's resolved parameters go to: a run's `scenario.resolved.toml`; in a comparison each
+    scenario's `{name}.resolved.toml`, which cannot clash, the names in the results being unique."""
+    return "scenario.resolved.toml" if kind == "run" else f"{name}.resolved.toml"
 
 
 def resolved_toml(params: Scenario, command: str) -> str:
@@ -111,8 +118,8 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
             compared.to_csv(folder / "comparison.csv", index=False)
         if panels:
             pd.concat(panels, ignore_index=True).to_parquet(folder / "partners.parquet", index=False)
-        for i, (name, item) in enumerate(zip(names, loaded, strict=True)):
-            filename = "scenario.resolved.toml" if i == 0 else f"{name}.resolved.toml"
+        for name, item in zip(names, loaded, strict=True):
+            filename = resolved_name(kind, name)
             again = f"{display(out)}/{filename} --out {display(out)}-again"
             (folder / filename).write_text(resolved_toml(item.params, again), encoding="utf-8")
         images = report.save_figures(report.figures(quarters, first.vendor.tiers.names), folder)

@@ -12,8 +12,10 @@ BASELINE = ROOT / "scenarios" / "baseline.toml"
 SMALL = {"quarters": 2, "partners.count": 60, "run.replicates": 2}
 
 
-def written(tmp_path: Path, kind: str, paths: list[Path], partners: bool = False):
-    loaded = [scenarios.load(path, SMALL) for path in paths]
+def written(tmp_path: Path, kind: str, paths: list[Path], partners: bool = False, sets: list[dict] | None = None):
+    """The results of `paths`, each small, with its own `sets` (dotted path -> value) if given."""
+    loaded = [scenarios.load(path, {**SMALL, **extra}) for path, extra in zip(paths, sets or [{}] * len(paths),
+                                                                              strict=True)]
     names = results.unique_names(loaded)
     outcomes = runner.run(results.prepare_runs(loaded, names), 2, loaded[0].params.run.seed, partners=partners,
                           progress=False)
@@ -39,7 +41,8 @@ def test_a_comparison_names_a_repeated_scenario_apart_and_shows_differences_from
     assert names == ["baseline", "baseline_2"] and done.title == "baseline against baseline_2"
     assert done.files == ["report.html", "quarters.csv", "summary.csv", "comparison.csv", "partners.parquet",
                           "figures"]
-    assert {"comparison.csv", "partners.parquet", "baseline_2.resolved.toml"} <= {p.name for p in out.iterdir()}
+    assert {"comparison.csv", "partners.parquet", "baseline.resolved.toml", "baseline_2.resolved.toml"} <= {
+        p.name for p in out.iterdir()}
     assert list(done.table.columns) == ["baseline_2"] and list(done.table.index) == report.SHOWN
     # the same scenario on the same seeds: every difference is nought, and nothing was paid extra to divide by
     assert (done.table.loc[report.HEADLINE, "baseline_2"] == "0 [0, 0]").all()
@@ -53,3 +56,14 @@ def test_each_scenario_runs_on_the_first_ones_seed_and_replicates_and_is_stamped
     assert [name for name, _ in runs] == ["baseline", "rival_attack"]
     assert {(p.run.seed, p.run.replicates) for _, p in runs} == {(7, 3)}
     assert all(p.meta.name == name and p.meta.version for name, p in runs)
+
+
+def test_a_proposal_named_scenario_keeps_its_own_resolved_file_beside_the_bases(tmp_path):
+    proposal = {"meta.name": "scenario", "vendor.mdf.budget": 1_500_000.0}
+    out, names, _ = written(tmp_path, "compare", [BASELINE, BASELINE], sets=[{}, proposal])
+    assert names == ["baseline", "scenario"]
+    held = {p.name for p in out.iterdir() if p.name.endswith(".resolved.toml")}
+    assert held == {"baseline.resolved.toml", "scenario.resolved.toml"}
+    base, other = (scenarios.load(out / f"{name}.resolved.toml").params for name in names)
+    assert (base.meta.name, other.meta.name) == ("baseline", "scenario")
+    assert other.vendor.mdf.budget == 1_500_000.0 != base.vendor.mdf.budget  # each file holds its own scenario
