@@ -345,9 +345,14 @@ def _check_sweep(target: Path, shown: str, experiment: Experiment, resume: bool)
                              "roster's content, so a changed roster cannot be told; use another folder")
         outdated = legacy
         if not legacy:
+            made_by = info.get("version")
+            # a new channelsim changes the fingerprint of an unchanged experiment when its parameter tree changed
+            other_version = (f"; it was made by channelsim {made_by}, this is {__version__}: the model or its "
+                             "parameters may have changed, and its results would not be comparable"
+                             if made_by and made_by != __version__ else "")
             raise SweepError(f"{shown}: holds the results of a different experiment or of changed inputs "
                              f"({info.get('experiment', '?')}, fingerprint {seen}; this one is "
-                             f"{fingerprint}); use another folder or delete it")
+                             f"{fingerprint}){other_version}; use another folder or delete it")
     if not resume:
         raise SweepError(f"{shown}: already holds results of this experiment; add --resume to run only what is "
                          "missing")

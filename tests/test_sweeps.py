@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import cli
+from sim import __version__, cli
 from sim import sweep as sweeps
 from sim.analysis import analyze
 from sim.experiments import load_experiment, run_seed
@@ -350,10 +350,28 @@ def test_a_folder_of_another_experiment_or_without_resume_is_refused(small, tmp_
     before = files(reference)
     other = experiment_file(tmp_path, SMALL.replace("seed = 5", "seed = 6"), "other.toml")
     assert cli.main(["sweep", str(other), "--out", str(reference), "--resume"]) == 2
-    assert "holds the results of a different experiment or of changed inputs" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds the results of a different experiment or of changed inputs" in err and "made by" not in err
     assert cli.main(["sweep", str(path), "--out", str(reference)]) == 2
     assert "add --resume" in capsys.readouterr().err
     assert files(reference) == before
+
+
+def test_resume_says_when_a_refused_folder_was_made_by_another_channelsim_version(small, tmp_path, capsys):
+    path, reference = small
+    old = tmp_path / "old"
+    shutil.copytree(reference, old)
+    info = json.loads((old / "experiment.json").read_text())
+    assert info["version"] == __version__  # what a sweep records
+    # as an older channelsim recorded this experiment: another version, and a tree that gave another fingerprint
+    info.update(version="0.0.1", fingerprint="0123456789abcdef")
+    (old / "experiment.json").write_text(json.dumps(info))
+    before = files(old)
+    assert cli.main(["sweep", str(path), "--out", str(old), "--resume", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "holds the results of a different experiment or of changed inputs" in err
+    assert f"made by channelsim 0.0.1, this is {__version__}: the model or its parameters may have changed" in err
+    assert err.count("\n") == 1 and files(old) == before
 
 
 def test_a_sweep_folder_from_before_the_marker_is_resumed_when_it_is_this_experiment(small, tmp_path):
