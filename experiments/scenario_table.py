@@ -45,15 +45,15 @@ def table(base_path: Path, others: list[Path], workers: int) -> str:
     compared = report.comparison(report.final_year(quarters), base.name, [item.name for item in loaded])
     # transient effects (a SPIF window) show in the whole run rather than in its final year
     totals = quarters.groupby(["scenario", "replicate"])["revenue"].sum().unstack(0)
-    lines = ["| scenario | what it changes | revenue, whole run | revenue, final year | mindshare | paid to partners "
-             "| revenue per extra $ paid | attrition |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| scenario | what it changes | revenue, whole run | revenue, final year | mindshare | programme cost "
+             "| revenue per extra programme $ | attrition |", "|---|---|---|---|---|---|---|---|"]
     for item in loaded:
         rows = compared[compared["scenario"] == item.name].set_index("kpi")
         mean, low, high, _ = report.interval((totals[item.name] - totals[base.name]).to_numpy())
         whole = pd.Series({"difference": mean, "ci_low": low, "ci_high": high})
         lines.append(f"| `{item.path.name}` | {item.params.meta.title} | {cell(whole, 'money')} | "
                      f"{cell(rows.loc['revenue'], 'money')} | "
-                     f"{cell(rows.loc['mindshare'], 'points')} | {cell(rows.loc['partner_payments'], 'money')} | "
+                     f"{cell(rows.loc['mindshare'], 'points')} | {cell(rows.loc['program_cost'], 'money')} | "
                      f"{cell(rows.loc[report.PER_EXTRA_DOLLAR], 'ratio')} | "
                      f"{cell(rows.loc['attrition'], 'points')} |")
     return "\n".join(lines)

@@ -4,6 +4,17 @@ Final-year KPIs are per replicate: flows (revenue, spend, deals, recruits, ...) 
 last four quarters, levels (mindshare, win rate, ...) averaged over them, and end-of-year
 counts (partners, tiers, attrition) taken at the last quarter. Across replicates each KPI gets
 its mean and a 95 % t-interval; a comparison uses the paired differences on common seeds.
+
+What the programme costs, final year:
+
+    incentive_spend  = spend of the instruments booked against revenue (rebates, MDF, SPIFs, ...), as each
+                       instrument declares (`booked_as`)
+    partner_payments = discount + incentive_spend        (every dollar given to partners: revenue - net_revenue)
+    program_cost     = discount + spend_total            (partner_payments + operating spend: CAM time,
+                                                          recruiting, certification funding)
+
+and a comparison's revenue_per_extra_program_dollar = mean Δrevenue / mean Δprogram_cost over the paired
+replicates, with a percentile bootstrap interval.
 """
 
 from __future__ import annotations
@@ -29,7 +40,7 @@ HEADLINE = ["revenue", "net_revenue", "mindshare", "win_rate", "active_ratio", "
             "attrition", "discount", "incentive_spend", "spend_total", "spend_pct_revenue", "mdf_utilisation"]
 SUMMED_PREFIXES = ("revenue", "net_revenue", "direct_revenue", "discount", "won_deals", "spend_", "mdf_allocated",
                    "mdf_claimed", "recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions")
-PER_EXTRA_DOLLAR = "revenue_per_extra_incentive_dollar"  # a comparison's: the change in revenue over that in payments
+PER_EXTRA_DOLLAR = "revenue_per_extra_program_dollar"  # a comparison's: the change in revenue over that in program_cost
 SHOWN = [*HEADLINE, PER_EXTRA_DOLLAR]  # what the command and the report show
 LAST_PREFIXES = ("partners", "active_partners", "active_ratio", "attrition", "voluntary_attrition",
                  "time_to_first_deal", "recruits_dealt_share", "top20_share")
@@ -60,10 +71,11 @@ def final_year(quarters: pd.DataFrame, last: int = 4) -> pd.DataFrame:
     out["spend_pct_revenue"] = np.where(out["revenue"] > 0, 100.0 * out["spend_total"] / out["revenue"], 0.0)
     out["mdf_utilisation"] = np.where(out["mdf_allocated"] > 0, out["mdf_claimed"] / out["mdf_allocated"], 0.0)
     # incentives: what the instruments booked against revenue paid (as each declares); CAM time, recruiting and
-    # certifications are the vendor's operating costs, in spend_total
+    # certifications are the vendor's operating costs, in spend_total only
     spend = [c for c in metrics if c.removeprefix("spend_") in booked_as("contra_revenue")]
     out["incentive_spend"] = out[spend].sum(axis=1)
     out["partner_payments"] = out["incentive_spend"] + out["discount"]  # every dollar given to partners
+    out["program_cost"] = out["spend_total"] + out["discount"]  # every dollar the programme costs the vendor
     return out.reset_index()
 
 
@@ -104,8 +116,8 @@ def comparison(final: pd.DataFrame, base: str, others: list[str]) -> pd.DataFram
                          "difference": mean, "ci_low": low, "ci_high": high,
                          "relative": mean / abs(base_mean) if base_mean else np.nan})
         revenue = (other_rows["revenue"] - base_rows["revenue"]).to_numpy()
-        spend = (other_rows["partner_payments"] - base_rows["partner_payments"]).to_numpy()
-        ratio, low, high = _ratio_interval(revenue, spend)
+        cost = (other_rows["program_cost"] - base_rows["program_cost"]).to_numpy()
+        ratio, low, high = _ratio_interval(revenue, cost)
         rows.append({"scenario": other, "kpi": PER_EXTRA_DOLLAR, "base": np.nan, "value": np.nan,
                      "difference": ratio, "ci_low": low, "ci_high": high, "relative": np.nan})
     return pd.DataFrame(rows)
@@ -241,7 +253,7 @@ def number(value: float) -> str:
 def kpi_table(table: pd.DataFrame, column: str, kpis: list[str] = SHOWN) -> pd.DataFrame:
     """Headline KPIs as text, one row per KPI and one column per scenario: '<column> [low, high]', `column`
     being "mean" for a `summary`, "difference" for a `comparison`. A KPI the table lacks is left out (a
-    summary has no revenue per extra incentive dollar)."""
+    summary has no revenue per extra programme dollar)."""
     rows = table[table["kpi"].isin(kpis)]
     out, index = {}, pd.Index([], name="kpi")
     for scenario, group in rows.groupby("scenario", sort=False):
@@ -259,6 +271,11 @@ def html_table(frame: pd.DataFrame, index_name: str = "KPI") -> str:
         f"<tr><td>{html.escape(str(i))}</td>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
         for i, row in zip(frame.index, frame.to_numpy(), strict=True))
     return f"<table><tr><th>{html.escape(index_name)}</th>{head}</tr>{body}</table>"
+
+
+def _listed(booking: str) -> str:
+    """The spend columns of the instruments booked so, as the page names them."""
+    return ", ".join(f"<code>spend_{html.escape(name)}</code>" for name in sorted(booked_as(booking)))
 
 
 def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.DataFrame,
@@ -279,12 +296,20 @@ def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.
     if comparison_frame is not None:
         parts.append("<h2>Against the base (final year, paired replicates)</h2>"
                      "<p class='note'>Difference of each KPI from the base scenario, with its 95 % interval from "
-                     "replicates run on the same seeds; revenue per extra incentive dollar is the change in "
-                     "revenue over the change in what partners are paid (front-end discount and incentives).</p>")
+                     "replicates run on the same seeds; revenue per extra programme dollar "
+                     f"(<code>{PER_EXTRA_DOLLAR}</code>) is the change in revenue over the change in everything "
+                     "the programme costs (<code>program_cost</code>: the front-end discount, the incentives and "
+                     "the operating spend). When both fall, it is the revenue lost for each dollar saved.</p>")
         parts.append(html_table(kpi_table(comparison_frame, "difference")))
     parts.append("<h2>Final-year KPIs</h2><p class='note'>Mean and 95 % interval across replicates. Revenue, "
                  "spend: sums over the last four quarters; shares and rates: their average; partners, "
-                 "attrition: at the end.</p>")
+                 "attrition: at the end. <code>discount</code> is the front-end margin given on partners' deals "
+                 "(margin, tier and loyalty points); <code>incentive_spend</code> what the incentives booked "
+                 f"against revenue paid ({_listed('contra_revenue')}), so that net revenue is revenue less both; "
+                 f"<code>spend_total</code> adds the vendor's operating spend ({_listed('operating')}). "
+                 "summary.csv also holds <code>partner_payments</code> (discount + incentive_spend: every dollar "
+                 "given to partners) and <code>program_cost</code> (discount + spend_total: every dollar the "
+                 "programme costs).</p>")
     parts.append(html_table(kpi_table(summary_frame, "mean")))
     captions = {"revenue": "Revenue", "mindshare": "Mindshare", "spend": "Spend by instrument",
                 "partners": "Partners by tier, recruits and exits"}

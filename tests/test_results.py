@@ -67,3 +67,26 @@ def test_a_proposal_named_scenario_keeps_its_own_resolved_file_beside_the_bases(
     base, other = (scenarios.load(out / f"{name}.resolved.toml").params for name in names)
     assert (base.meta.name, other.meta.name) == ("baseline", "scenario")
     assert other.vendor.mdf.budget == 1_500_000.0 != base.vendor.mdf.budget  # each file holds its own scenario
+
+
+def quarters_of(scenario: str, revenue: float, discount: float, rebate: float, certification: float):
+    """Four quarters of three replicates, the same every quarter: revenue, the discount, a rebate (booked against
+    revenue) and certification funding (an operating cost)."""
+    spend = rebate + certification
+    return pd.DataFrame([{"scenario": scenario, "replicate": r, "quarter": q, "revenue": revenue + r,
+                          "net_revenue": revenue + r - discount - rebate, "discount": discount,
+                          "spend_rebate": rebate, "spend_certification": certification, "spend_total": spend,
+                          "mdf_allocated": 0.0, "mdf_claimed": 0.0} for r in range(3) for q in range(1, 5)])
+
+
+def test_the_revenue_per_extra_dollar_counts_every_dollar_the_programme_costs():
+    base = quarters_of("base", revenue=100.0, discount=10.0, rebate=5.0, certification=0.0)
+    funded = quarters_of("funded", revenue=130.0, discount=13.0, rebate=5.0, certification=2.0)
+    final = report.final_year(pd.concat([base, funded], ignore_index=True)).set_index("scenario")
+    assert final.loc["funded", "incentive_spend"].tolist() == [20.0] * 3  # the rebate: certifications are operating
+    assert final.loc["funded", "partner_payments"].tolist() == [72.0] * 3  # discount + incentives
+    assert final.loc["funded", "program_cost"].tolist() == [80.0] * 3  # discount + every instrument's spend
+    compared = report.comparison(final.reset_index(), "base", ["funded"]).set_index("kpi")
+    # +120 of revenue for +12 of discount and +8 of certification funding: 6 a dollar, not the 10 a dollar of
+    # what partners are paid
+    assert compared.loc[report.PER_EXTRA_DOLLAR, ["difference", "ci_low", "ci_high"]].tolist() == [6.0] * 3

@@ -217,7 +217,7 @@ def test_compare_reports_paired_differences_for_each_scenario(tmp_path, capsys):
     row = compared[(compared["scenario"] == "rival_attack") & (compared["kpi"] == "revenue")].iloc[0]
     assert row["difference"] == pytest.approx((final["rival_attack"] - final["baseline"]).mean(), rel=1e-9)
     assert row["difference"] < 0 and row["ci_high"] < 0  # the attack costs revenue, clearly
-    assert "revenue_per_extra_incentive_dollar" in set(compared["kpi"])
+    assert "revenue_per_extra_program_dollar" in set(compared["kpi"])
     for name in ("summary.csv", "report.html", "baseline.resolved.toml", "rival_attack.resolved.toml",
                  "revenue.png"):
         assert (out / name).exists(), name
