@@ -395,7 +395,7 @@ def test_a_termination_rule_put_in_force_part_way_counts_failing_quarters_from_t
     assert changed.partners.failing.max() == 1  # quarter 2 below the floor, the first under the rule
 
 
-def test_channels_stacked_with_a_schedule_are_bit_for_bit_the_channels_run_alone():
+def test_lanes_with_a_schedule_are_bit_for_bit_the_replicates_run_alone():
     changes = {"market.deal_size_median.smb": 24_000.0, "partners.presales_selling": 1.0,
                "vendor.termination.rule": "revenue_floor", "vendor.tiers.enabled": False}
     params = build_scenario({**DUMP, "schedule": [{"quarter": 2, "set": changes}]})
