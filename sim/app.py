@@ -274,7 +274,7 @@ def kpi_values(r: dict[str, float]) -> dict[str, float]:
 
 KPI_CARDS = [("revenue", "Revenue (quarter)", lambda v: f"${v / 1e6:,.1f}M"),
              ("mindshare", "Mindshare", lambda v: f"{v:.1%}"),
-             ("spend", "Incentive spend, % of revenue", lambda v: f"{v:.1f}%"),
+             ("spend", "Spend, % of revenue", lambda v: f"{v:.1f}%"),
              ("active", "Active partners", lambda v: f"{v:,.0f}"),
              ("attrition", "Attrition (annualised)", lambda v: f"{v:.1%}")]
 
@@ -351,7 +351,7 @@ def SpendChart(model: ChannelApp):
     names = [k.removeprefix("spend_") for k in (rows(model)[0] if model.quarter else {})
              if k.startswith("spend_") and k not in ("spend_total", "spend_pct_revenue")]
     bars = [{"type": "bar", "stack": "spend", "name": n, "data": series(model, f"spend_{n}", 1e-3)} for n in names]
-    return chart(model, "Incentive spend by instrument ($k a quarter)",
+    return chart(model, "Spend by instrument ($k a quarter)",
                  with_baseline(model, bars, "baseline (total)", "spend_total", 1e-3), "$k")
 
 
