@@ -34,6 +34,7 @@ def commands(block: str) -> list[str]:
 
 
 BAR = re.compile(r"^[\w ]+:\s+\d+%\|")  # a tqdm progress bar
+PROGRESS = re.compile(r"^  measured ")  # a bench's note of each size as it finishes
 
 
 def shown(text: str) -> str:
@@ -52,7 +53,8 @@ def shown(text: str) -> str:
                 out.append(lines[j])
             i = j + (2 if cleared else 1)
             continue
-        out.append(lines[i])
+        if not PROGRESS.match(lines[i]):
+            out.append(lines[i])
         i += 1
     return "\n".join(out).strip("\n")
 
