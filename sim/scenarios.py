@@ -124,7 +124,7 @@ def chain_of(path: Path) -> list[tuple[Path, dict[str, Any]]]:
     while True:
         try:
             resolved = current.resolve()
-        except RuntimeError:
+        except RuntimeError:  # what Path.resolve raises for a symbolic link that loops, and nothing else here
             raise ScenarioError([f"{display(current)}: a symbolic link that loops"]) from None
         if resolved in seen:
             cycle = " -> ".join(display(p) for p in [*seen, resolved])
