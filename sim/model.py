@@ -210,7 +210,7 @@ class ChannelModel(mesa.Model):
         trading = not after_review
         table = self.partners
         focal = self.focal
-        totals = ledger.by_lane()
+        totals = ledger.by_lane(("spend", "lifecycle") if after_review else ("usage",))  # what each take reads
         names = [v.name for v in self.vendors]
         revenue = [v.revenue.tolist() for v in self.vendors]
         instruments = metrics.instruments(self)

@@ -105,8 +105,8 @@ class Ledger:
         """Partners at `rows` joined or left the vendor's channel (or moved within it) by `event`."""
         self.lifecycle[vendor][event] += np.bincount(self.table.lane_of(rows), minlength=self.lanes)
 
-    def by_lane(self) -> list[dict]:
-        """Each lane's totals, as plain numbers (an amount given once stands for every lane)."""
+    def by_lane(self, tables: tuple[str, ...] = ("spend", "budget", "usage", "lifecycle")) -> list[dict]:
+        """Each lane's totals of `tables`, as plain numbers (an amount given once stands for every lane)."""
         k = self.lanes
 
         def split(value) -> list[float]:
@@ -116,7 +116,7 @@ class Ledger:
             return np.broadcast_to(array, (k,)).tolist()
 
         tables = {name: {v: {key: split(x) for key, x in d.items()} for v, d in getattr(self, name).items()}
-                  for name in ("spend", "budget", "usage", "lifecycle")}
+                  for name in tables}
         return [{name: {v: {key: (int(x[c]) if name == "lifecycle" else x[c]) for key, x in d.items()}
                         for v, d in table.items()}
                  for name, table in tables.items()} for c in range(k)]

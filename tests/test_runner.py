@@ -14,6 +14,7 @@ from sim.params import Scenario
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = [11, 12, 13]
 BAD_SEED = 12  # a model built on it raises when it runs (the fixture `built`)
+GOOD = [seed for seed in SEEDS if seed != BAD_SEED]
 EVERY_OUTPUT = {"quarterly": True, "final_year": True, "partners": True}
 
 
@@ -67,36 +68,20 @@ def test_without_the_partner_panel_a_replicate_has_none(small):
     assert replicate.partners is None and len(replicate.quarters) == 3
 
 
-def test_a_rosters_replicates_run_one_by_one_each_its_own_model(roster, monkeypatch):
-    seen = []
-    real = model_module.ChannelModel
-
-    def watched(params, *, seeds, record_partners):
-        seen.append(list(seeds))
-        return real(params, seeds=seeds, record_partners=record_partners)
-
-    monkeypatch.setattr(model_module, "ChannelModel", watched)
-    together = runner.run_replicates(roster, SEEDS, partners=True)
-    assert seen == [[seed] for seed in SEEDS]
-    assert_same(together, [runner.run_replicates(roster, [seed], partners=True)[0] for seed in SEEDS])
+def test_a_rosters_replicates_run_one_by_one_each_its_own_model(roster, built):
+    together = runner.run_replicates(roster, GOOD, partners=True)
+    assert built == [[seed] for seed in GOOD]
+    assert_same(together, [runner.run_replicates(roster, [seed], partners=True)[0] for seed in GOOD])
 
 
-def test_run_and_sweep_share_one_rule_for_a_roster(small, roster, monkeypatch):
+def test_run_and_sweep_share_one_rule_for_a_roster(small, roster, built, monkeypatch):
     assert runner.side_by_side(small) and not runner.side_by_side(roster)
     assert sweeps.side_by_side is runner.side_by_side
     monkeypatch.setattr(runner, "side_by_side", lambda params: False)
     monkeypatch.setattr(sweeps, "side_by_side", lambda params: False)
-    seen = []
-    real = model_module.ChannelModel
-
-    def watched(params, *, seeds, record_partners):
-        seen.append(list(seeds))
-        return real(params, seeds=seeds, record_partners=record_partners)
-
-    monkeypatch.setattr(model_module, "ChannelModel", watched)
-    runner.run_replicates(small, SEEDS[:2])
-    sweeps.run_batch(small, sweep_runs(0, SEEDS[:2]), EVERY_OUTPUT)
-    assert seen == [[SEEDS[0]], [SEEDS[1]]] * 2  # one by one wherever the rule says so
+    runner.run_replicates(small, GOOD)
+    sweeps.run_batch(small, sweep_runs(0, GOOD), EVERY_OUTPUT)
+    assert built == [[seed] for seed in GOOD] * 2  # one by one wherever the rule says so
 
 
 def sweep_runs(point: int = 0, seeds: list[int] = SEEDS) -> list[sweeps.SweepRun]:
@@ -105,9 +90,8 @@ def sweep_runs(point: int = 0, seeds: list[int] = SEEDS) -> list[sweeps.SweepRun
 
 
 def test_a_design_points_replicates_run_side_by_side_in_one_model(small, built):
-    good = [seed for seed in SEEDS if seed != BAD_SEED]
-    results = sweeps.run_batch(small, sweep_runs(0, good) + sweep_runs(1, good), EVERY_OUTPUT)
-    assert built == [good, good]
+    results = sweeps.run_batch(small, sweep_runs(0, GOOD) + sweep_runs(1, GOOD), EVERY_OUTPUT)
+    assert built == [GOOD, GOOD]
     assert [r["run"] for r in results] == [0, 1, 10, 11] and {r["status"] for r in results} == {"ok"}
 
 

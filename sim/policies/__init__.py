@@ -135,9 +135,10 @@ def instruments() -> tuple[type[Policy], ...]:
     return tuple(classes)
 
 
-def booked_as(booking: Booking) -> set[str]:
+@cache
+def booked_as(booking: Booking) -> frozenset[str]:
     """The spend metrics (instruments) booked so."""
-    return {policy.instrument for policy in instruments() if policy.instrument and policy.booked_as == booking}
+    return frozenset(policy.instrument for policy in instruments() if policy.instrument and policy.booked_as == booking)
 
 
 def build_program(program: Any, vendor: int, model: ChannelModel) -> list[Policy]:
