@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from sim.params import SEGMENTS, Scenario
-from sim.quarter import Offers, Sales
+from sim.quarter import FOCAL, Offers, Sales
 from sim.streams import COUNT_MAX, LaneStreams, poisson_from_uniform
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ class Market:
         floor = np.float32(m.capability_floor)
         pursuit = effort * (floor + (1.0 - floor) * capability)
         pursuit *= offers.demand
+        if m.focal_effort_scale != 1.0:
+            pursuit[FOCAL] *= np.float32(m.focal_effort_scale)
         # at extreme accepted values (MDF bought with the revenue it brings, at the bounds) the product can pass
         # float32's range; opportunities are taken at most COUNT_MAX, where deal counts stop anyway
         with np.errstate(over="ignore"):

@@ -224,6 +224,9 @@ class Market(Node):
             smb=[1.0], midmarket=[0.6, 0.4], enterprise=[0.0, 0.25, 0.35, 0.25, 0.15]
         )
     )
+    # an exogenous scale on the focal vendor's selling effort as the market sees it (1: none); partners' choices
+    # are untouched. For measuring revenue's elasticity to selling effort (channelsim responses)
+    focal_effort_scale: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
     # the partner's own services line
     services_revenue_per_fte: Money = 50_000.0
     services_margin: Share = 0.35
