@@ -374,11 +374,16 @@ class SegmentPoints(Node):
 class ProductLine(Node):
     share: Share  # share of the vendor's deal value in this line
     points: Annotated[float, Field(ge=-0.5, le=0.5)] = 0.0  # margin points over the base
+    # the vendor's own gross margin on the line before channel costs; none: the programme's `margin.gross_margin`
+    gross_margin: Share | None = None
 
 
 def _default_lines() -> dict[str, ProductLine]:
-    # a blended hardware + software vendor: hardware resells at thin margins, software at rich ones
-    return {"hardware": ProductLine(share=0.6, points=-0.05), "software": ProductLine(share=0.4, points=0.075)}
+    # a blended hardware + software vendor: hardware resells at thin margins, software at rich ones. Gross margins
+    # before channel costs, domain.md "Response magnitudes" (public vendor filings): hardware ~35-60 %,
+    # software ~75-90 %
+    return {"hardware": ProductLine(share=0.6, points=-0.05, gross_margin=0.40),
+            "software": ProductLine(share=0.4, points=0.075, gross_margin=0.80)}
 
 
 class Margin(Node):
@@ -387,6 +392,9 @@ class Margin(Node):
     base: Annotated[float, Field(ge=0.0, le=0.9)] = 0.20
     segment_points: SegmentPoints = Field(default_factory=SegmentPoints)
     lines: dict[Name, ProductLine] = Field(default_factory=_default_lines)
+    # the vendor's gross margin before channel costs where no product line states its own: the default lines'
+    # blend (0.6 x 0.40 + 0.4 x 0.80; domain.md: hardware ~35-60 %, software ~75-90 %, public vendor filings)
+    gross_margin: Share = 0.56
 
     @model_validator(mode="after")
     def _lines_cover_the_business(self) -> Margin:
@@ -399,6 +407,14 @@ class Margin(Node):
     def line_points(self) -> float:
         """Margin points of the average deal over its product lines."""
         return sum(line.share * line.points for line in self.lines.values())
+
+    def blended_gross_margin(self) -> float:
+        """The vendor's gross margin on the average deal before channel costs: the lines' gross margins weighted by
+        their shares (a line that states none, and a programme with no lines, at `gross_margin`)."""
+        if not self.lines:
+            return self.gross_margin
+        return sum(line.share * (self.gross_margin if line.gross_margin is None else line.gross_margin)
+                   for line in self.lines.values())
 
 
 class Rung(Node):
