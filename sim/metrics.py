@@ -18,6 +18,8 @@ PANEL_COLUMNS = ["quarter", "partner_id", "headcount", "segment", "velocity", "t
                  "revenue", "trailing_revenue", "won_deals", "profit", "capability", "goodwill",
                  "cam_hours", "mdf_claimed", "tenure"]
 LIFECYCLE = ["recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions"]
+# the focal vendor's P&L: its revenue through partners and direct, gross profit, and what is left after the channel
+VENDOR_PNL = ["vendor_revenue", "channel_share", "vendor_gross_profit", "vendor_contribution"]
 
 
 def instruments(model: ChannelModel) -> list[str]:
@@ -34,7 +36,7 @@ def names(model: ChannelModel) -> list[str]:
     rivals = [v.name for v in model.vendors[1:]]
     tiers = model.params.vendor.tiers.names
     return (
-        ["quarter", "partners", "revenue", "net_revenue", "direct_revenue", "discount"]
+        ["quarter", "partners", "revenue", "net_revenue", "direct_revenue", "discount"] + VENDOR_PNL
         + [f"revenue_{s}" for s in SEGMENTS]
         + [f"revenue_{v}" for v in verticals]
         + ["mindshare"] + [f"mindshare_{r}" for r in rivals] + ["mindshare_services", "push_effort_share"]
@@ -98,6 +100,12 @@ def compute(view: View) -> dict[str, float]:
     out.update({f"revenue_{s}": float(x) for s, x in zip(SEGMENTS, by_segment, strict=True)})
     by_vertical = t.verticals.astype(np.float64) @ focal_revenue.astype(np.float64)
     out.update({f"revenue_{v}": float(x) for v, x in zip(verticals, by_vertical, strict=True)})
+    # the vendor's P&L: partner-sourced and direct revenue at the lines' gross margin before channel costs;
+    # contribution, which needs the quarter's spend, after the review
+    vendor_revenue = revenue + view.direct_revenue
+    out["vendor_revenue"] = vendor_revenue
+    out["channel_share"] = revenue / vendor_revenue if vendor_revenue > 0 else 0.0
+    out["vendor_gross_profit"] = vendor_revenue * params.vendor.margin.blended_gross_margin()
 
     shares = (effort.astype(np.float64) @ capacity) / weight if weight > 0 else np.zeros(effort.shape[FOCAL])
     out["mindshare"] = float(shares[FOCAL])
@@ -153,6 +161,9 @@ def after_review(view: View) -> dict[str, float]:
     out["spend_total"] = total
     revenue = view.kpis.get("revenue", 0.0)
     out["spend_pct_revenue"] = 100.0 * total / revenue if revenue > 0 else 0.0
+    # gross profit less the front-end margin partners keep and every instrument's spend, contra-revenue and
+    # operating alike (the discount holds margin, tier and loyalty points; no instrument spends into it)
+    out["vendor_contribution"] = view.kpis["vendor_gross_profit"] - view.kpis["discount"] - total
 
     names = view.params.vendor.tiers.names
     levels = np.bincount(t.tier[FOCAL], minlength=len(names))
