@@ -15,6 +15,16 @@ What the programme costs, final year:
 
 and a comparison's revenue_per_extra_program_dollar = mean Δrevenue / mean Δprogram_cost over the paired
 replicates, with a percentile bootstrap interval.
+
+The vendor's P&L (quarterly metrics, `sim.metrics`): vendor_gross_profit = (revenue + direct_revenue) x the
+product lines' blended gross margin; vendor_contribution = vendor_gross_profit - program_cost. A comparison's
+
+    incentive_roi              = (mean Δvendor_gross_profit - mean Δprogram_cost) / mean Δprogram_cost
+    incentive_roi_<instrument> = (mean Δvendor_gross_profit - mean Δspend_<instrument>) / mean Δspend_<instrument>
+
+(the second for each instrument whose spend changed; it gives that instrument the whole change in gross profit),
+each left blank (NaN, the reason in `note`) where the mean cost change is not positive: when both fall, the
+ratio would read as a gain. `sources` lays out where the focal vendor's mindshare and revenue came from.
 """
 
 from __future__ import annotations
@@ -36,12 +46,15 @@ from sim.params import SEGMENTS  # noqa: E402
 from sim.policies import booked_as  # noqa: E402
 
 ID_COLUMNS = ["scenario", "replicate", "quarter"]
-HEADLINE = ["revenue", "net_revenue", "mindshare", "win_rate", "active_ratio", "top20_share", "partners",
-            "attrition", "discount", "incentive_spend", "spend_total", "spend_pct_revenue", "mdf_utilisation"]
-SUMMED_PREFIXES = ("revenue", "net_revenue", "direct_revenue", "discount", "won_deals", "spend_", "mdf_allocated",
-                   "mdf_claimed", "recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions")
+HEADLINE = ["revenue", "net_revenue", "vendor_contribution", "mindshare", "win_rate", "active_ratio", "top20_share",
+            "partners", "attrition", "discount", "incentive_spend", "spend_total", "spend_pct_revenue",
+            "mdf_utilisation"]
+SUMMED_PREFIXES = ("revenue", "net_revenue", "direct_revenue", "discount", "vendor_", "won_deals", "spend_",
+                   "mdf_allocated", "mdf_claimed", "recruits", "exits", "terminations", "moved_to_digital",
+                   "promotions", "demotions", "unserved_demand")
 PER_EXTRA_DOLLAR = "revenue_per_extra_program_dollar"  # a comparison's: the change in revenue over that in program_cost
-SHOWN = [*HEADLINE, PER_EXTRA_DOLLAR]  # what the command and the report show
+INCENTIVE_ROI = "incentive_roi"  # a comparison's: the return on the change in program_cost, in gross profit
+SHOWN = [*HEADLINE, PER_EXTRA_DOLLAR, INCENTIVE_ROI]  # what the command and the report show
 LAST_PREFIXES = ("partners", "active_partners", "active_ratio", "attrition", "voluntary_attrition",
                  "time_to_first_deal", "recruits_dealt_share", "top20_share")
 
@@ -70,6 +83,8 @@ def final_year(quarters: pd.DataFrame, last: int = 4) -> pd.DataFrame:
     out = pd.concat(parts.values(), axis=1)[metrics]
     out["spend_pct_revenue"] = np.where(out["revenue"] > 0, 100.0 * out["spend_total"] / out["revenue"], 0.0)
     out["mdf_utilisation"] = np.where(out["mdf_allocated"] > 0, out["mdf_claimed"] / out["mdf_allocated"], 0.0)
+    if "vendor_revenue" in out:  # the year's share of the vendor's revenue that came through partners
+        out["channel_share"] = np.where(out["vendor_revenue"] > 0, out["revenue"] / out["vendor_revenue"], 0.0)
     # incentives: what the instruments booked against revenue paid (as each declares); CAM time, recruiting and
     # certifications are the vendor's operating costs, in spend_total only
     spend = [c for c in metrics if c.removeprefix("spend_") in booked_as("contra_revenue")]
@@ -102,7 +117,8 @@ def summary(final: pd.DataFrame) -> pd.DataFrame:
 
 
 def comparison(final: pd.DataFrame, base: str, others: list[str]) -> pd.DataFrame:
-    """Each other scenario against the base on paired replicates (same seeds)."""
+    """Each other scenario against the base on paired replicates (same seeds); the ratios (revenue per extra
+    programme dollar, incentive returns) after the KPIs, a blank one saying why in `note`."""
     kpis = [c for c in final.columns if c not in ("scenario", "replicate")]
     base_rows = final[final["scenario"] == base].set_index("replicate").sort_index()
     rows = []
@@ -114,27 +130,86 @@ def comparison(final: pd.DataFrame, base: str, others: list[str]) -> pd.DataFram
             base_mean = float(base_rows[kpi].mean())
             rows.append({"scenario": other, "kpi": kpi, "base": base_mean, "value": float(other_rows[kpi].mean()),
                          "difference": mean, "ci_low": low, "ci_high": high,
-                         "relative": mean / abs(base_mean) if base_mean else np.nan})
-        revenue = (other_rows["revenue"] - base_rows["revenue"]).to_numpy()
-        cost = (other_rows["program_cost"] - base_rows["program_cost"]).to_numpy()
-        ratio, low, high = _ratio_interval(revenue, cost)
-        rows.append({"scenario": other, "kpi": PER_EXTRA_DOLLAR, "base": np.nan, "value": np.nan,
-                     "difference": ratio, "ci_low": low, "ci_high": high, "relative": np.nan})
+                         "relative": mean / abs(base_mean) if base_mean else np.nan, "note": ""})
+        change = {kpi: (other_rows[kpi] - base_rows[kpi]).to_numpy() for kpi in kpis}
+        ratio, low, high = _ratio_interval(change["revenue"], change["program_cost"])
+        rows.append(_ratio_row(other, PER_EXTRA_DOLLAR, ratio, low, high,
+                               "" if np.isfinite(ratio) else "program_cost did not change: nothing to divide by"))
+        if "vendor_gross_profit" in change:
+            rows.extend(_returns(other, change))
     return pd.DataFrame(rows)
 
 
-def _ratio_interval(numerator: np.ndarray, denominator: np.ndarray, resamples: int = 2000):
-    """mean(numerator) / mean(denominator) with a percentile bootstrap interval over paired replicates."""
-    if abs(denominator.mean()) < 1e-9:
+def _ratio_row(scenario: str, kpi: str, ratio: float, low: float, high: float, note: str) -> dict:
+    return {"scenario": scenario, "kpi": kpi, "base": np.nan, "value": np.nan, "difference": ratio, "ci_low": low,
+            "ci_high": high, "relative": np.nan, "note": note}
+
+
+def _returns(scenario: str, change: dict[str, np.ndarray]) -> list[dict]:
+    """The incentive returns of one scenario from its paired changes: on the whole programme cost, then on each
+    instrument whose spend changed (given the whole change in gross profit)."""
+    gross = change["vendor_gross_profit"]
+    costs = {INCENTIVE_ROI: ("program_cost", change["program_cost"])}
+    for kpi, spent in change.items():
+        if kpi.startswith("spend_") and kpi not in ("spend_total", "spend_pct_revenue") and spent.any():
+            costs[f"{INCENTIVE_ROI}_{kpi.removeprefix('spend_')}"] = (kpi, spent)
+    rows = []
+    for kpi, (name, cost) in costs.items():
+        ratio, low, high = _ratio_interval(gross - cost, cost, rising=True)
+        mean = float(cost.mean())
+        if not np.isfinite(ratio):
+            how_it_moved = f"fell by {number(-mean)}" if mean < 0 else "did not rise"
+            note = f"{name} {how_it_moved}: no extra cost to return on (a ratio of two falls would read as a gain)"
+        elif not np.isfinite(low):
+            note = f"{name} rose by {number(mean)}, but not in enough replicates to bound the return"
+        else:
+            note = "" if kpi == INCENTIVE_ROI else f"the whole change in gross profit given to {name}"
+        rows.append(_ratio_row(scenario, kpi, ratio, low, high, note))
+    return rows
+
+
+def _ratio_interval(numerator: np.ndarray, denominator: np.ndarray, resamples: int = 2000, rising: bool = False):
+    """mean(numerator) / mean(denominator) with a percentile bootstrap interval over paired replicates. `rising`:
+    only where the denominator's mean is positive (else NaN), the interval open (NaN) when more than 2.5 % of the
+    resamples' denominators are not."""
+    mean = denominator.mean()
+    if (mean <= 1e-9) if rising else (abs(mean) < 1e-9):
         return np.nan, np.nan, np.nan
-    ratio = float(numerator.mean() / denominator.mean())
+    ratio = float(numerator.mean() / mean)
     if numerator.size < 2:
         return ratio, ratio, ratio
     picks = np.random.default_rng(0).integers(0, numerator.size, (resamples, numerator.size))
+    below = denominator[picks].mean(axis=1)
+    if rising:
+        if np.mean(below <= 1e-9) > 0.025:
+            return ratio, np.nan, np.nan
+        picks = picks[below > 1e-9]
+        below = below[below > 1e-9]
     with np.errstate(divide="ignore", invalid="ignore"):
-        boot = numerator[picks].mean(axis=1) / denominator[picks].mean(axis=1)
+        boot = numerator[picks].mean(axis=1) / below
     boot = boot[np.isfinite(boot)]
     return ratio, float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
+
+
+def sources(compared: pd.DataFrame) -> pd.DataFrame:
+    """Where each scenario's change in focal mindshare and revenue came from, from a `comparison`: the paired
+    change of the focal vendor's, each rival's and own services' mindshare (the sources' changes sum to minus the
+    focal one), and of the focal vendor's partner-sourced revenue beside each rival's revenue, the vendor's direct
+    sales and the demand left unserved (where the run measures it). Tidy: scenario, measure, source, kpi,
+    difference, ci_low, ci_high."""
+    kpis = list(dict.fromkeys(compared["kpi"]))
+    rivals = [k.removeprefix("mindshare_") for k in kpis if k.startswith("mindshare_") and k != "mindshare_services"]
+    layout = ([("mindshare", "focal", "mindshare")] + [("mindshare", r, f"mindshare_{r}") for r in rivals]
+              + [("mindshare", "services", "mindshare_services"), ("revenue", "focal", "revenue")]
+              + [("revenue", r, f"revenue_{r}") for r in rivals]
+              + [("revenue", "direct", "direct_revenue"), ("revenue", "unserved", "unserved_demand")])
+    rows = []
+    for scenario, group in compared.groupby("scenario", sort=False):
+        group = group.set_index("kpi")
+        rows.extend({"scenario": scenario, "measure": measure, "source": source, "kpi": kpi,
+                     **group.loc[kpi, ["difference", "ci_low", "ci_high"]].to_dict()}
+                    for measure, source, kpi in layout if kpi in group.index)
+    return pd.DataFrame(rows, columns=["scenario", "measure", "source", "kpi", "difference", "ci_low", "ci_high"])
 
 
 # --------------------------------------------------------------------------- figures
@@ -278,6 +353,69 @@ def _listed(booking: str) -> str:
     return ", ".join(f"<code>spend_{html.escape(name)}</code>" for name in sorted(booked_as(booking)))
 
 
+SOURCE_NAMES = {"focal": "focal vendor", "services": "partners' own services", "direct": "the vendor's direct sales",
+                "unserved": "demand left unserved"}
+
+
+def _with_interval(row: pd.Series) -> str:
+    """'value [low, high]'; '–' for a blank value, 'value [open]' for an interval left open."""
+    if not np.isfinite(row["difference"]):
+        return "–"
+    if not (np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"])):
+        return f"{number(row['difference'])} [open]"
+    return f"{number(row['difference'])} [{number(row['ci_low'])}, {number(row['ci_high'])}]"
+
+
+def _returns_section(compared: pd.DataFrame) -> list[str]:
+    """The incentive returns, in total and for each instrument with a return in some scenario, each scenario a
+    column; why a shown return is blank or its interval open."""
+    rows = compared[compared["kpi"].str.startswith(INCENTIVE_ROI)]
+    if rows.empty:
+        return []
+    measured = set(rows.loc[np.isfinite(rows["difference"].astype(float)), "kpi"])
+    kpis = [k for k in dict.fromkeys(rows["kpi"]) if k == INCENTIVE_ROI or k in measured]
+    table, notes = {}, []
+    for scenario, group in rows.groupby("scenario", sort=False):
+        group = group.set_index("kpi")
+        table[scenario] = [_with_interval(group.loc[k]) if k in group.index else "" for k in kpis]
+        notes += [f"{scenario}, {k}: {group.loc[k, 'note']}" for k in kpis
+                  if k in group.index and not np.isfinite(group.loc[k, "ci_low"])]
+    listed = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return ["<h2>Incentive return (gross profit, final year, paired replicates)</h2>"
+            f"<p class='note'><code>{INCENTIVE_ROI}</code> = (Δ <code>vendor_gross_profit</code> − Δ "
+            "<code>program_cost</code>) / Δ <code>program_cost</code>: what each extra dollar of channel cost "
+            "(discount and every instrument's spend) returned in gross profit beyond itself; above 0 it paid for "
+            f"itself. <code>{INCENTIVE_ROI}_&lt;instrument&gt;</code> divides by the change in that instrument's "
+            "spend instead and gives it the whole change in gross profit, so it reads right only where the scenario "
+            "changes that one instrument. A return is left blank (–) where its cost did not rise: when cost and "
+            "gross profit both fall, their ratio would read as a gain. Instruments whose spend rose in no "
+            "scenario are left out here; comparison.csv holds every return with its reason.</p>",
+            html_table(pd.DataFrame(table, index=pd.Index(kpis, name="kpi"))),
+            *([f"<ul class='note'>{listed}</ul>"] if notes else [])]
+
+
+def _sources_section(table: pd.DataFrame) -> list[str]:
+    """Where the focal vendor's mindshare and revenue came from, each scenario a column."""
+    if table.empty:
+        return []
+    cells: dict[str, dict[str, str]] = {}
+    for scenario, group in table.groupby("scenario", sort=False):
+        column = cells.setdefault(scenario, {})
+        for measure, part in group.groupby("measure", sort=False):
+            for _, row in part.iterrows():
+                column[f"{measure}: {SOURCE_NAMES.get(row['source'], row['source'])}"] = _with_interval(row)
+            if measure == "mindshare":
+                others = float(part.loc[part["source"] != "focal", "difference"].sum())
+                column["mindshare: all the others together"] = number(others)
+    return ["<h2>From where (final year, paired replicates)</h2>"
+            "<p class='note'>The change in the focal vendor's mindshare beside the change in each rival's and in "
+            "the effort partners keep for their own services: effort shares sum to one, so the others' changes "
+            "sum to minus the focal one, and a source's fall is what the focal vendor took from it. The change "
+            "in the focal vendor's partner-sourced revenue beside each rival's, the vendor's direct sales and, "
+            "where the run measures it, the demand left unserved. sources.csv holds the table.</p>",
+            html_table(pd.DataFrame(cells), "change in")]
+
+
 def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.DataFrame,
                images: dict[str, bytes], comparison_frame: pd.DataFrame | None = None, note: str = "") -> None:
     """One self-contained HTML page (figures embedded) a strategist can e-mail."""
@@ -301,12 +439,16 @@ def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.
                      "the programme costs (<code>program_cost</code>: the front-end discount, the incentives and "
                      "the operating spend). When both fall, it is the revenue lost for each dollar saved.</p>")
         parts.append(html_table(kpi_table(comparison_frame, "difference")))
+        parts.extend(_returns_section(comparison_frame))
+        parts.extend(_sources_section(sources(comparison_frame)))
     parts.append("<h2>Final-year KPIs</h2><p class='note'>Mean and 95 % interval across replicates. Revenue, "
                  "spend: sums over the last four quarters; shares and rates: their average; partners, "
                  "attrition: at the end. <code>discount</code> is the front-end margin given on partners' deals "
                  "(margin, tier and loyalty points); <code>incentive_spend</code> what the incentives booked "
                  f"against revenue paid ({_listed('contra_revenue')}), so that net revenue is revenue less both; "
                  f"<code>spend_total</code> adds the vendor's operating spend ({_listed('operating')}). "
+                 "<code>vendor_contribution</code> is the vendor's gross profit (partner-sourced and direct revenue "
+                 "at the product lines' gross margins before channel costs) less <code>program_cost</code>. "
                  "summary.csv also holds <code>partner_payments</code> (discount + incentive_spend: every dollar "
                  "given to partners) and <code>program_cost</code> (discount + spend_total: every dollar the "
                  "programme costs).</p>")

@@ -1,4 +1,4 @@
-"""The folder `run` and `compare` write: quarters.csv, summary.csv, comparison.csv (compare),
+"""The folder `run` and `compare` write: quarters.csv, summary.csv, comparison.csv and sources.csv (compare),
 partners.parquet (with the partner panel), every scenario's resolved parameters (a run's in
 scenario.resolved.toml, each compared scenario's in NAME.resolved.toml), the figures and report.html.
 
@@ -116,6 +116,7 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
         summary.to_csv(folder / "summary.csv", index=False)
         if compared is not None:
             compared.to_csv(folder / "comparison.csv", index=False)
+            report.sources(compared).to_csv(folder / "sources.csv", index=False)
         if panels:
             pd.concat(panels, ignore_index=True).to_parquet(folder / "partners.parquet", index=False)
         for name, item in zip(names, loaded, strict=True):
@@ -130,6 +131,6 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
                 f"{first.quarters} quarters per scenario; replicate r of every scenario runs on the same seed.")
         report.write_page(folder / "report.html", title, described, summary, images, compared, note)
     table = report.kpi_table(compared, "difference") if compare else report.kpi_table(summary, "mean")
-    files = ["report.html", "quarters.csv", "summary.csv", *(["comparison.csv"] if compare else []),
+    files = ["report.html", "quarters.csv", "summary.csv", *(["comparison.csv", "sources.csv"] if compare else []),
              *(["partners.parquet"] if panels else []), "figures"]
     return Written(title, table, files)

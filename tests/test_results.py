@@ -39,10 +39,10 @@ def test_a_runs_folder_holds_what_the_command_lists_and_its_table_the_headline_m
 def test_a_comparison_names_a_repeated_scenario_apart_and_shows_differences_from_the_first(tmp_path):
     out, names, done = written(tmp_path, "compare", [BASELINE, BASELINE], partners=True)
     assert names == ["baseline", "baseline_2"] and done.title == "baseline against baseline_2"
-    assert done.files == ["report.html", "quarters.csv", "summary.csv", "comparison.csv", "partners.parquet",
-                          "figures"]
-    assert {"comparison.csv", "partners.parquet", "baseline.resolved.toml", "baseline_2.resolved.toml"} <= {
-        p.name for p in out.iterdir()}
+    assert done.files == ["report.html", "quarters.csv", "summary.csv", "comparison.csv", "sources.csv",
+                          "partners.parquet", "figures"]
+    assert {"comparison.csv", "sources.csv", "partners.parquet", "baseline.resolved.toml",
+            "baseline_2.resolved.toml"} <= {p.name for p in out.iterdir()}
     assert list(done.table.columns) == ["baseline_2"] and list(done.table.index) == report.SHOWN
     # the same scenario on the same seeds: every difference is nought, and nothing was paid extra to divide by
     assert (done.table.loc[report.HEADLINE, "baseline_2"] == "0 [0, 0]").all()
