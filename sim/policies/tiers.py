@@ -1,4 +1,4 @@
-"""Partner tiers: requirements, benefits and a slow review.
+"""Partner tiers: requirements, benefits, a slow review, and partners who certify to reach a tier.
 
 A partner qualifies for the highest tier whose trailing-year revenue with the vendor and
 certified technical staff (capability x technical headcount) requirements it meets, and
@@ -6,6 +6,23 @@ all the tiers below. At each review (every `review_every` quarters) partners are
 to the tier they qualify for; a partner is demoted only after `demote_after` consecutive
 quarters below its tier (domain: about a year). Benefits: margin points, MDF weight (0 means
 not eligible) and eligibility for dedicated CAM coverage.
+
+Partners answer the requirements (`partners_certify`). A partner whose trailing-year revenue R
+meets a tier's revenue requirement, but whose certified staff fall short of it, funds
+certifications itself when the tier is worth more than they cost. It weighs tier k (at most one
+above the tier it holds or qualifies for, q) by a year of its benefits over tier q's,
+
+    V_k - V_q,   V_k = points_k R + 4 x perceived MDF value x (MDF claimed per unit of weight) x weight_k
+
+against the certifications that bring its capability to the requirement next quarter, counting
+on no learning of its own (it certifies the heads it needs before the review):
+
+    x = (c_k / T - (1 - d_C) C) / (1 - C),   n = x T / effect,   cost = n x certification_cost
+
+(c_k the certified staff tier k and the tiers below require, T technical heads, C capability,
+d_C its decay; x the training, in the certification-funding policy's units, at most 1: a tier
+out of reach within a quarter's training is not attempted). It takes the tier of the largest
+V_k - V_q - cost when positive, and its n certifications are added to the quarter's training.
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ class TierProgram(Policy):
     def __init__(self, program, vendor, model):
         super().__init__(program, vendor, model)
         self.running = False  # whether partners are placed in tiers (the programme as last seen enabled)
+        self.certifications: np.ndarray | None = None  # certifications partners fund themselves this quarter
 
     @property
     def enabled(self) -> bool:
@@ -58,9 +76,23 @@ class TierProgram(Policy):
         model.partners.buffer("tier_below")[self.vendor, rows] = 0
 
     def plan(self, model, offers):
-        if self.enabled:
-            points = np.asarray(self.params.margin_points, dtype=np.float32)
-            offers.margin[self.vendor] += points[model.partners.tier[self.vendor]]
+        self.certifications = None
+        if not self.enabled:
+            return
+        j = self.vendor
+        t = model.partners
+        points = np.asarray(self.params.margin_points, dtype=np.float32)
+        offers.margin[j] += points[t.tier[j]]
+        if self.params.partners_certify:
+            self.certifications = self.funded_certifications(model)
+            training = self.program.certification.effect * self.certifications / np.maximum(t.technical, 1.0)
+            offers.training[j] += training.astype(offers.training.dtype)
+
+    def settle(self, model, offers, sales, ledger):
+        if self.certifications is not None:
+            usage = ledger.usage[self.vendor]
+            usage["partner_certifications"] = ledger.total(self.certifications)
+            usage["partner_certification_spend"] = ledger.total(self.certifications * self.params.certification_cost)
 
     def review(self, model, ledger):
         if not self.enabled:
@@ -78,6 +110,56 @@ class TierProgram(Policy):
         ledger.lifecycle[self.vendor]["demotions"] += t.counts(demote)
         np.copyto(tier, qualified, where=promote | demote)
         below[demote] = 0
+
+    # ---- partners' answer to the requirements
+
+    def yearly_value(self, model) -> np.ndarray:
+        """What each tier is worth to each partner over a year (tiers x partners, dollars): its margin
+        points on the partner's trailing-year revenue, and the MDF its weight would bring, valued as
+        partners value MDF (the MDF a unit of weight brought the partner last, from its MDF stock)."""
+        p = self.params
+        t = model.partners
+        j = self.vendor
+        mdf = self.program.mdf
+        weights = np.asarray(p.mdf_weight, dtype=np.float64)
+        value = np.asarray(p.margin_points, dtype=np.float64)[:, None] * t.revenue_4q[j]
+        held = weights[t.tier[j]]
+        if mdf.enabled and weights.max() > weights.min():
+            claimed = (1.0 - mdf.carryover) * t.mdf_stock[j].astype(np.float64)  # a quarter's, at steady state
+            per_weight = np.divide(claimed, held, out=np.zeros(t.n), where=held > 0)
+            value += 4.0 * mdf.perceived_value * weights[:, None] * per_weight
+        return value
+
+    def funded_certifications(self, model) -> np.ndarray:
+        """Certifications each partner funds itself this quarter to reach or keep a tier worth more than they cost."""
+        p = self.params
+        t = model.partners
+        j = self.vendor
+        revenue = t.revenue_4q[j]
+        technical = t.technical.astype(np.float64)
+        capability = t.capability[j].astype(np.float64)
+        kept = 1.0 - model.params.partners.capability.decay
+        effect = self.program.certification.effect
+        qualified = self.qualified(model)
+        within_reach = np.maximum(t.tier[j], qualified) + 1  # the tier above the one held or qualified for
+        value = self.yearly_value(model)
+        gain_over = np.take_along_axis(value, qualified[None].astype(np.int64), axis=0)[0]
+        best = np.zeros(t.n)
+        funded = np.zeros(t.n)
+        required = 0.0
+        for k in range(1, len(p.names)):
+            required = max(required, p.certified[k])  # tier k requires the tiers below it too
+            candidate = (qualified < k) & (within_reach >= k) & (revenue >= p.revenue[k]) & (technical > 0)
+            if not candidate.any():
+                continue
+            target = required / np.maximum(technical, 1.0)
+            training = np.maximum(target - kept * capability, 0.0) / np.maximum(1.0 - capability, 1e-9)
+            certifications = training * technical / effect
+            net = value[k] - gain_over - certifications * p.certification_cost
+            take = candidate & (training <= 1.0) & (net > best)
+            best[take] = net[take]
+            funded[take] = certifications[take]
+        return funded
 
     # ---- benefits other policies read
 
