@@ -2,6 +2,7 @@
 
     .venv/bin/python docs/readme_outputs.py                 # run every block's commands, rewrite README.md
     .venv/bin/python docs/readme_outputs.py --only bench    # only the blocks whose first command contains "bench"
+    .venv/bin/python docs/readme_outputs.py --only responses  # the response card of the baseline (about 20 s)
     .venv/bin/python docs/readme_outputs.py --check         # print the new blocks, change nothing
 
 Each block's commands run, as written, in a scratch folder holding copies of `scenarios/`,

@@ -106,6 +106,27 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("others", type=Path, nargs="+", metavar="other", help="scenarios to compare with it")
     _run_options(compare, many=True)
 
+    responses = _command(sub, "responses", "Measure how the channel answers each headline lever (paired -10 %/+10 % "
+                                           "changes on the same seeds) and its elasticities to selling effort and MDF.",
+                         "  channelsim responses\n"
+                         "  channelsim responses scenarios/rival_attack.toml --replicates 16\n"
+                         "  channelsim responses --levers margin,rebate --partners 200 --quarters 20\n"
+                         "  channelsim responses scenarios/baseline.toml --json out/responses.json\n")
+    responses.add_argument("scenario", type=Path, nargs="?", default=Path(__file__).resolve().parent.parent
+                           / "scenarios" / "baseline.toml", help="scenario file (TOML; default: the baseline channel)")
+    responses.add_argument("--replicates", type=int, default=8, help="replicates, run on the same seeds for every "
+                                                                    "change (at least 2)")
+    responses.add_argument("--seed", type=int, help="base seed; replicate r runs on a seed derived from it and r, as "
+                                                    "in channelsim run (default: the scenario's `run.seed`)")
+    responses.add_argument("--quarters", type=int, help="quarters to run (default: the scenario's `quarters`)")
+    responses.add_argument("--partners", type=int, help="partner count (default: the scenario's `partners.count`)")
+    responses.add_argument("--levers", metavar="NAMES",
+                           help="only these levers, comma-separated: margin, rebate, mdf, cams, spif, "
+                                "deal_registration, certification (default: all)")
+    responses.add_argument("--json", type=Path, metavar="PATH",
+                           help="also write the card as JSON to this file (new, or a card channelsim wrote, replaced "
+                                "whole)")
+
     sweep = _command(sub, "sweep", "Run an experiment's design on local processes or a Dask cluster, resumably.",
                      "  channelsim sweep experiments/rebate_grid.toml --out out/rebate-grid\n"
                      "  channelsim sweep experiments/levers_sobol.toml --out out/sobol --workers 2\n"
@@ -257,6 +278,29 @@ def cmd_run(args) -> int:
 
 def cmd_compare(args) -> int:
     return _execute(args, [args.base, *args.others], "compare")
+
+
+def cmd_responses(args) -> int:
+    from sim import responses, scenarios
+    from sim.errors import display
+
+    levers = responses.pick_levers(args.levers)
+    options = {"quarters": "quarters", "seed": "run.seed", "partners": "partners.count", "replicates": "run.replicates"}
+    overrides = {path: getattr(args, option) for option, path in options.items() if getattr(args, option) is not None}
+    loaded = scenarios.load(args.scenario, overrides, {path: f"--{option}" for option, path in options.items()})
+    if args.replicates < 2:
+        raise UserError(f"--replicates {args.replicates}: the card's intervals need at least 2 replicates")
+    if args.partners is not None and loaded.params.partners.roster:
+        raise UserError(f"--partners {args.partners}: {display(args.scenario)} takes its partners from a roster "
+                        f"({display(loaded.params.partners.roster)}); --partners sets a synthetic population's size")
+    target = responses.check_json_path(args.json) if args.json is not None else None
+    params = loaded.params
+    card = responses.measure(params, args.replicates, params.run.seed, levers, scenario=display(args.scenario))
+    print(responses.render(card))
+    if target is not None:
+        responses.write_json(card, target)
+        print(f"written to {display(args.json)}")
+    return 0
 
 
 def cmd_sweep(args) -> int:
@@ -437,8 +481,8 @@ def cmd_viz(args) -> int:
     return 0  # not reached
 
 
-COMMANDS = {"run": cmd_run, "compare": cmd_compare, "sweep": cmd_sweep, "analyze": cmd_analyze,
-            "validate": cmd_validate, "bench": cmd_bench, "viz": cmd_viz}
+COMMANDS = {"run": cmd_run, "compare": cmd_compare, "responses": cmd_responses, "sweep": cmd_sweep,
+            "analyze": cmd_analyze, "validate": cmd_validate, "bench": cmd_bench, "viz": cmd_viz}
 
 
 class Terminated(BaseException):
