@@ -33,6 +33,7 @@ class Market:
         # the closing delays shape the pipeline ring: fixed during a run (params.FIXED_DURING_RUN)
         delays = params.market.close_delay.matrix()
         self.pipeline_quarters = delays.shape[1]
+        self._reference: list[np.ndarray] | None = None  # each lane's reference pursuit per cell (set by `size`)
         cdf = np.cumsum(delays, axis=1)
         cdf[:, -1] = 1.0
         self.delay_cdf = cdf.astype(np.float32)
@@ -48,6 +49,7 @@ class Market:
         self._fw_shift = -0.5 * s2
         self._fw_sd = np.sqrt(s2)
         self._potential_key: tuple | None = None
+        self.derive_demand()
 
     def demand_index(self, quarter: int) -> np.ndarray:
         """Relative addressable demand, segments x verticals, growing each quarter."""
@@ -59,37 +61,132 @@ class Market:
         m = self.params.market
         return m.deal_size_median.array() * np.exp(0.5 * m.deal_size_sigma.array() ** 2)
 
-    def rates(self, table: PartnerTable, offers: Offers, quarter: int) -> tuple[np.ndarray, np.ndarray]:
-        """Expected opportunities and win probabilities, vendors x segments x partners (float32)."""
+    def flow(self, table: PartnerTable) -> np.ndarray:
+        """Opportunities a partner's selling FTEs work a quarter at full effort, segments x partners (float32):
+        capacity x opportunities per FTE x segment mix, in segments needing presales staff in proportion to the
+        technical staff per seller (min(technical / needed, 1))."""
         m = self.params.market
-        vendors = offers.margin.shape[0]
-        partner_demand = self.demand_index(quarter).astype(np.float32) @ table.verticals  # segments x partners
         flow = table.segment_mix * (table.capacity * m.opportunities_per_fte.array()[:, None].astype(np.float32))
-        flow *= partner_demand
-        # segments that need presales staff are open in proportion to the technical staff per seller
         for s, ratio in enumerate(m.technical_ratio.array()):
             if ratio > 0:
                 needed = ratio * table.sales
-                flow[s] *= np.minimum(table.technical, needed) / needed  # min(technical / needed, 1), overflow-free
+                flow[s] *= np.minimum(table.technical, needed) / needed  # overflow-free
+        return flow
+
+    def pursuit(self, table: PartnerTable, offers: Offers) -> np.ndarray:
+        """Each vendor's selling pressure at each partner, vendors x partners (float32): a concave power of the
+        effort share around an even split e, e (scale x effort / e)^beta (Little 1970; Albers, Mantrala & Sridhar
+        2010), times what the partner's certification finds (floor + (1 - floor) C) and the vendor's demand
+        multiplier (MDF, ramp)."""
+        m = self.params.market
+        vendors = offers.margin.shape[0]
         effort = table.effort[:vendors]
-        capability = table.capability
-        floor = np.float32(m.capability_floor)
-        pursuit = effort * (floor + (1.0 - floor) * capability)
-        pursuit *= offers.demand
         if m.focal_effort_scale != 1.0:
-            pursuit[FOCAL] *= np.float32(m.focal_effort_scale)
+            effort = effort.copy()
+            effort[FOCAL] *= np.float32(m.focal_effort_scale)
+        even = np.float32(1.0 / (vendors + 1))  # the reference effort share: an even split over the lines
+        pursuit = (effort * (1.0 / even)) ** np.float32(m.effort_exponent)
+        pursuit *= even
+        floor = np.float32(m.capability_floor)
+        pursuit *= floor + (1.0 - floor) * table.capability
+        pursuit *= offers.demand
+        return pursuit
+
+    def rates(self, table: PartnerTable, offers: Offers, quarter: int) -> tuple[np.ndarray, np.ndarray]:
+        """Expected opportunities and win probabilities, vendors x segments x partners (float32).
+
+        Opportunities: each seller's pursuit x flow, times what the shared demand of its segment x vertical cells
+        gives a unit of pursuit there (`share_of_demand`). Wins: logistic(logit(w_s) + b_C (C - 0.5)
+        + b_E (effort - 0.25) + CAM co-selling x (1 - exp(-hours / half)) in the segment)."""
+        m = self.params.market
+        vendors = offers.margin.shape[0]
+        raw = self.pursuit(table, offers)[:, None, :] * self.flow(table)[None, :, :]
+        reach = self.share_of_demand(table, raw, quarter)
         # at extreme accepted values (MDF bought with the revenue it brings, at the bounds) the product can pass
         # float32's range; opportunities are taken at most COUNT_MAX, where deal counts stop anyway
         with np.errstate(over="ignore"):
-            opportunities = pursuit[:, None, :] * flow[None, :, :]
+            opportunities = raw * reach[None, :, :]
         np.minimum(opportunities, np.float32(COUNT_MAX), out=opportunities)
+        capability = table.capability
         base = m.win_base.array().clip(1e-6, 1 - 1e-6)
-        edge = m.win_capability * (capability - 0.5) + m.win_effort * (effort - 0.25)
+        edge = m.win_capability * (capability - 0.5)
+        if m.win_effort:
+            edge += m.win_effort * (table.effort[:vendors] - 0.25)
+        edge = np.broadcast_to(edge[:, None, :], opportunities.shape)
+        coselling = m.coselling.array()
+        if coselling.any() and offers.cam_hours.any():
+            hours = -np.expm1(offers.cam_hours * np.float32(-1.0 / m.coselling_half_hours))
+            edge = edge + coselling.astype(np.float32)[None, :, None] * hours[:, None, :]
         # logistic(logit(base) + edge) = 1 / (1 + odds_against x e^-edge)
-        win = np.exp(-edge)[:, None, :] * ((1.0 - base) / base).astype(np.float32)[None, :, None]
+        win = np.exp(-edge) * ((1.0 - base) / base).astype(np.float32)[None, :, None]
         win += np.float32(1.0)
         np.reciprocal(win, out=win)
         return opportunities, win
+
+    # ---- shared demand
+
+    def size(self, table: PartnerTable) -> None:
+        """Size each lane's addressable demand from its starting population (once, before the first quarter).
+
+        The reference pursuit of a cell (segment x vertical) is what the partners would put into it at an even
+        effort split and the initial capability, summed over the vendors' lines (scaled to
+        `demand_sized_for` partners when set). The vendor's direct sales pursue `direct_pursuit` x the focal
+        vendor's part of it; the half-saturation K is set so that `unserved_share` of the addressable demand goes
+        unserved at the reference."""
+        m = self.params.market
+        p = self.params.partners
+        vendors = 1 + self.params.rivals.count
+        even = 1.0 / (vendors + 1)
+        per_line = even * (m.capability_floor + (1.0 - m.capability_floor) * p.capability.initial)
+        flow = self.flow(table).astype(np.float64)
+        verticals = table.verticals.astype(np.float64)
+        self._reference = []
+        for a, b in table.blocks():
+            cells = flow[:, a:b] @ verticals[:, a:b].T  # segments x verticals
+            if m.demand_sized_for is not None and b > a:
+                cells *= m.demand_sized_for / (b - a)
+            self._reference.append(per_line * cells)  # one line's reference pursuit
+        self._vendors = vendors
+        self.derive_demand()
+
+    def derive_demand(self) -> None:
+        """Direct sales' pursuit and the half-saturation of each cell, from the reference pursuit (again when a
+        schedule entry changes the market's parameters)."""
+        m = self.params.market
+        if self._reference is None:
+            return
+        self._direct = [m.direct_pursuit * ref for ref in self._reference]
+        served = 1.0 - m.unserved_share
+        self._half = [(self._vendors * ref + direct) * (m.unserved_share / served)
+                      for ref, direct in zip(self._reference, self._direct, strict=True)]
+
+    def share_of_demand(self, table: PartnerTable, raw: np.ndarray, quarter: int) -> np.ndarray:
+        """What a unit of pursuit wins of the shared demand, segments x partners (float32), and the quarter's
+        direct sales and unserved demand (kept, per lane, in dollars at base win rates).
+
+        In each cell c (segment x vertical) the addressable demand A_c is split among all who pursue it, in
+        proportion to their pursuit, with saturation: a seller gets A_c x pursuit / (P_c + D_c + K_c), P_c the
+        partners' pursuit of every vendor's line, D_c the vendor's direct sales, K_c the demand nobody serves.
+        A_c = demand index_c x (P_ref + D + K): at the reference pursuit a unit of pursuit gets the demand index."""
+        if self._reference is None:
+            self.size(table)
+        index = self.demand_index(quarter)
+        value = self.params.market.win_base.array() * self.mean_deal_size()  # dollars per opportunity, by segment
+        total = raw.sum(axis=0)  # segments x partners
+        reach = np.empty_like(total)
+        verticals = table.verticals
+        self.direct_sales = np.zeros(table.lanes)
+        self.unserved = np.zeros(table.lanes)
+        for lane, (a, b) in enumerate(table.blocks()):
+            pursued = total[:, a:b].astype(np.float64) @ verticals[:, a:b].T.astype(np.float64)
+            direct, half = self._direct[lane], self._half[lane]
+            addressable = index * (self._vendors * self._reference[lane] + direct + half)
+            pursuers = pursued + direct + half
+            per_unit = np.divide(addressable, pursuers, out=np.zeros_like(pursuers), where=pursuers > 0)
+            reach[:, a:b] = per_unit.astype(np.float32) @ verticals[:, a:b]
+            self.direct_sales[lane] = value @ (per_unit * direct).sum(axis=1)
+            self.unserved[lane] = value @ (per_unit * half).sum(axis=1)
+        return reach
 
     def potential(self, table: PartnerTable, quarter: int) -> np.ndarray:
         """Capacity x addressable demand: revenue a quarter at full effort and reference win rates (float64).
@@ -138,22 +235,18 @@ class Market:
         key = vendor if table.lanes == 1 else vendor * table.lanes + table.lane_of(partner)
         direct = np.bincount(key, weights=value * (1.0 - kept), minlength=vendors * table.lanes)
         direct = direct.reshape(vendors, table.lanes)
+        direct[FOCAL] += self.direct_sales  # what the vendor's direct sales won of the shared demand
         value *= kept
 
         depth = self.pipeline_quarters
-        u = streams.uniform_at("deals.delay", quarter, partner, cell, width)
-        delay = np.zeros(cells.size, np.int64)
-        for k in range(depth - 1):
-            delay += u > self.delay_cdf[segment, k]
-        ring = table.buffer("pipeline")  # closing quarter x vendor x segment x partner (whole buffer)
-        closing = (quarter + delay) % depth
-        ring.reshape(-1)[(closing * width + cell) * ring.shape[-1] + partner] += value
+        self.book_wins(table, streams, quarter, partner, cell, count, z, value, kept, key, direct)
         due = table.pipeline[quarter % depth]
         closed = due.copy()
         due[...] = 0.0
         won = np.ascontiguousarray(won_rows.T).reshape(vendors, segments, n)
         return Sales(revenue=closed.sum(axis=1), revenue_by_segment=closed, won_deals=won.sum(axis=1),
-                     won_by_segment=won, opportunities=opportunities.sum(axis=1), direct=direct)
+                     won_by_segment=won, opportunities=opportunities.sum(axis=1), direct=direct,
+                     unserved=self.unserved.copy())
 
     def deal_values(self, count: np.ndarray, segment: np.ndarray, z: np.ndarray) -> np.ndarray:
         """Total value of `count` lognormal deals in `segment` (Fenton-Wilkinson approximation).
@@ -164,3 +257,132 @@ class Market:
         """
         k = np.minimum(count, _FW_TABLE - 1)
         return count * self._fw_mean[segment] * np.exp(self._fw_shift[segment, k] + self._fw_sd[segment, k] * z)
+
+    def book_wins(self, table: PartnerTable, streams: LaneStreams, quarter: int, partner: np.ndarray,
+                  cell: np.ndarray, count: np.ndarray, z: np.ndarray, value: np.ndarray, kept: np.ndarray,
+                  key: np.ndarray, direct: np.ndarray) -> None:
+        """Put the quarter's wins (one entry per partner x vendor x segment cell with a win) into the pipeline ring.
+
+        A segment with a single closing delay closes its cells' `value` then, with no draw. Elsewhere each won
+        deal closes on its own date: the cell's `count` is split over the delays (a multinomial drawn as
+        conditional binomials, `binomial_from_uniform`) and each delay's deals get their own value (the
+        Fenton-Wilkinson sum of that many deals, its own normal draw; the first delay's is the cell's `z`). The
+        bucket values replace the cell's single draw in the partner's share and in the direct share (`direct`,
+        vendors x lanes, corrected in place). Every draw is the partner's own ("deals.split", one column per
+        vendor x segment x draw), so it does not depend on other partners or on how many lanes run.
+        """
+        segments = len(SEGMENTS)
+        vendors = direct.shape[0]
+        width = vendors * segments
+        depth = self.pipeline_quarters
+        ring = table.buffer("pipeline").reshape(-1)  # closing quarter x vendor x segment x partner (whole buffer)
+        stride = table.buffer("pipeline").shape[-1]
+        at_once, spread, columns = self._delay_plan()
+        segment = cell % segments
+        delay = at_once[segment]
+        now = np.flatnonzero(delay >= 0)
+        ring[(((quarter + delay[now]) % depth) * width + cell[now]) * stride + partner[now]] += value[now]
+        later = np.flatnonzero(delay < 0)  # the work below is only for cells spread over several delays
+        if not later.size:
+            return
+        partner, cell, count, z, kept, key = (a[later] for a in (partner, cell, count, z, kept, key))
+        segment = segment[later]
+        vendor = cell // segments
+        # the draws of each cell, in one gather: rows stay ascending by partner
+        draws_per_cell = np.zeros(segments, np.int64)
+        first_column = np.zeros(segments, np.int64)
+        for s, active, _, first in spread:
+            draws_per_cell[s] = 2 * (active.size - 1)
+            first_column[s] = first
+        need = draws_per_cell[segment]
+        start = np.cumsum(need) - need
+        entry = np.repeat(np.arange(later.size), need)
+        offset = np.arange(entry.size) - start[entry]
+        u = streams.uniform_at("deals.split", quarter, partner[entry],
+                               vendor[entry] * columns + first_column[segment[entry]] + offset, vendors * columns)
+        unkept_change = -self.deal_values(count, segment, z)  # the cell's single draw, replaced below
+        for s, active, conditional, _ in spread:
+            rows = np.flatnonzero(segment == s)
+            if not rows.size:
+                continue
+            steps = active.size - 1
+            drawn = u[start[rows][:, None] + np.arange(2 * steps)]  # binomial uniforms, then normals
+            left = count[rows].astype(np.int64)
+            place = (cell[rows] * stride + partner[rows]).astype(np.int64)
+            for b, lag in enumerate(active):
+                n_b = left if b == steps else self.binomial_from_uniform(left, conditional[b], drawn[:, b])
+                left = left - n_b
+                z_b = z[rows] if b == 0 else ndtri(drawn[:, steps + b - 1])
+                v = self.deal_values(n_b, np.full(rows.size, s), z_b)
+                unkept_change[rows] += v
+                ring[((quarter + lag) % depth) * width * stride + place] += v * kept[rows]
+        direct += np.bincount(key, weights=unkept_change * (1.0 - kept), minlength=direct.size).reshape(direct.shape)
+
+    def _delay_plan(self) -> tuple[np.ndarray, list[tuple[int, np.ndarray, np.ndarray, int]], int]:
+        """How each segment's deals close (fixed during a run, kept): the delay of a segment with one possible delay
+        (-1 elsewhere); for the others (segment, possible delays, the conditional probabilities of the first ones,
+        first column of its draws in a vendor's block of "deals.split"); the block's width."""
+        plan = getattr(self, "_delay_plan_kept", None)
+        if plan is None:
+            delays = self.params.market.close_delay.matrix()
+            at_once = np.full(len(delays), -1, np.int64)
+            spread = []
+            columns = 0
+            for s, row in enumerate(delays):
+                active = np.flatnonzero(row > 0)
+                if active.size == 1:
+                    at_once[s] = active[0]
+                    continue
+                shares = row[active] / row[active].sum()
+                unassigned = 1.0 - np.cumsum(shares) + shares  # the share not yet given to an earlier delay
+                spread.append((s, active, (shares / unassigned)[:-1], columns))
+                columns += 2 * (active.size - 1)  # a binomial uniform and a normal per delay after the first
+            plan = self._delay_plan_kept = (at_once, spread, columns)
+        return plan
+
+    _binomial_cdf: dict[float, np.ndarray] = {}  # p -> the CDFs of Binomial(n, p), n = 0.._BINOMIAL_EXACT
+
+    @classmethod
+    def binomial_from_uniform(cls, trials: np.ndarray, p: float, u: np.ndarray) -> np.ndarray:
+        """Binomial(trials, p) counts by inversion of the CDF at `u`, element-wise (one p), monotone in `u`.
+
+        Exact up to _BINOMIAL_EXACT trials: one search of `u` in the CDF of its number of trials, the CDFs of every
+        n kept for p, end to end (row n shifted by 2n), so the search is one vectorised call; above it the normal
+        quantile with continuity and Cornish-Fisher skewness corrections, n p + sd z + (1 - 2p)(z^2 - 1) / 6 + 1/2,
+        clipped to [0, n]. For p > 1/2 the count is n minus the count of failures (p^n would underflow).
+        """
+        trials = np.asarray(trials, np.int64)
+        if p <= 0.0:
+            return np.zeros(trials.shape, np.int64)
+        if p >= 1.0:
+            return trials.copy()
+        u = np.asarray(u, np.float64)
+        if p > 0.5:
+            return trials - cls.binomial_from_uniform(trials, 1.0 - p, 1.0 - u)
+        out = np.zeros(trials.shape, np.int64)
+        top = _BINOMIAL_EXACT
+        small = np.flatnonzero((trials > 0) & (trials <= top))
+        if small.size:
+            cdf = cls._binomial_cdf.get(p)
+            if cdf is None:
+                n = np.arange(top + 1, dtype=np.float64)
+                pmf = (1.0 - p) ** n  # P(0) for every n
+                table = np.ones((top + 1, top + 2))
+                table[:, 0] = pmf
+                for k in range(top):
+                    pmf = pmf * np.maximum(n - k, 0.0) / (k + 1) * (p / (1.0 - p))
+                    table[:, k + 1] = table[:, k] + pmf
+                table[np.arange(top + 2)[None, :] >= n[:, None]] = 1.0  # at most n: the last step is exact
+                cdf = cls._binomial_cdf[p] = (table + 2.0 * n[:, None]).reshape(-1)
+            n = trials[small]
+            out[small] = np.searchsorted(cdf, u[small] + 2.0 * n) - n * (top + 2)
+        big = np.flatnonzero(trials > top)
+        if big.size:
+            n = trials[big].astype(np.float64)
+            z = ndtri(u[big])
+            approx = n * p + np.sqrt(n * p * (1.0 - p)) * z + (1.0 - 2.0 * p) * (z * z - 1.0) / 6.0 + 0.5
+            out[big] = np.clip(np.floor(approx), 0.0, n)
+        return out
+
+
+_BINOMIAL_EXACT = 128  # trials up to which binomial counts are drawn exactly (a 129 x 130 table per probability)

@@ -19,7 +19,7 @@ PANEL_COLUMNS = ["quarter", "partner_id", "headcount", "segment", "velocity", "t
                  "cam_hours", "mdf_claimed", "tenure"]
 LIFECYCLE = ["recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions"]
 # the focal vendor's P&L: its revenue through partners and direct, gross profit, and what is left after the channel
-VENDOR_PNL = ["vendor_revenue", "channel_share", "vendor_gross_profit", "vendor_contribution"]
+VENDOR_PNL = ["vendor_revenue", "channel_share", "vendor_gross_profit", "vendor_contribution", "unserved_demand"]
 
 
 def instruments(model: ChannelModel) -> list[str]:
@@ -106,6 +106,7 @@ def compute(view: View) -> dict[str, float]:
     out["vendor_revenue"] = vendor_revenue
     out["channel_share"] = revenue / vendor_revenue if vendor_revenue > 0 else 0.0
     out["vendor_gross_profit"] = vendor_revenue * params.vendor.margin.blended_gross_margin()
+    out["unserved_demand"] = float(sales.unserved[0])  # addressable demand nobody served (at base win rates)
 
     shares = (effort.astype(np.float64) @ capacity) / weight if weight > 0 else np.zeros(effort.shape[FOCAL])
     out["mindshare"] = float(shares[FOCAL])

@@ -94,8 +94,8 @@ class ChannelModel(mesa.Model):
         self._next_local = np.zeros(self.lanes, np.int64)
 
         Vendor(self, FOCAL, params.vendor, name=params.vendor.name)
-        for i in range(params.rivals.count):
-            Vendor(self, i + 1, params.rivals.program, name=f"{params.rivals.program.name}_{i + 1}")
+        for i, name in enumerate(params.rivals.names(), start=1):  # each runs its own programme (rivals.each)
+            Vendor(self, i, params.rivals.program_of(name), name=name)
         self.vendors: list[Vendor] = sorted(self.agents_by_type[Vendor], key=lambda v: v.index)
 
         self.roster = roster.read(params.partners.roster, params) if params.partners.roster else None
@@ -292,8 +292,9 @@ class ChannelModel(mesa.Model):
                 agent.remove()
         self.partners.remove(rows)
 
-    def recruit_partners(self, count: int, recruitment) -> np.ndarray:
-        """`count` new partners in each lane, drawn from the recruit profile (a cohort's own stream)."""
+    def recruit_partners(self, count: int, recruitment, keep=None) -> np.ndarray:
+        """`count` new partners in each lane, drawn from the recruit profile (a cohort's own stream); with `keep`,
+        only the candidates keep(columns, lanes) picks (a budget's), lane by lane in the order drawn."""
         profile = {k: v for k, v in recruitment.profile.model_dump().items() if v is not None}
         population = self.params.partners.model_copy(update=profile)
         cohort = np.arange(count, dtype=np.int64)
@@ -307,7 +308,11 @@ class ChannelModel(mesa.Model):
         columns["effort"] = softmax(columns["taste"])
         columns["tenure"] = np.zeros(engaged.size, np.int32)
         columns["joined"] = np.full(engaged.size, self.quarter, np.int32)
-        rows = self.add_partners(self._identify(columns, count))
+        columns = self._identify(columns, count)
+        if keep is not None:  # the candidates passed over keep their ids unused: every recruit's draws stay its own
+            kept = keep(columns, self.lanes)
+            columns = {name: values[..., kept] for name, values in columns.items()}
+        rows = self.add_partners(columns)
         for vendor in self.vendors:
             vendor.join(rows)
         return rows
@@ -334,7 +339,6 @@ class ChannelModel(mesa.Model):
             table.revenue_trend = revenue
             table.revenue_history = revenue
             table.revenue_4q = 4.0 * revenue
-            table.mdf_stock = offers.mdf / (1.0 - self.params.vendor.mdf.carryover)
             update_relationships(table, offers, offers.mdf, self.params, training=offers.training,
                                  conflict=offers.conflict)
             for vendor in self.vendors:  # e.g. tiers as partners qualify at the start

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 from pydantic_core import core_schema
 
 import sim.tree
@@ -25,6 +25,7 @@ from sim.outputs import SLUG_RULE, is_slug
 from sim.policies import instruments
 from sim.tree import (
     ParameterError,
+    Partial,
     child,
     copy_into,
     deep_copy,
@@ -32,6 +33,8 @@ from sim.tree import (
     dump,
     explain,
     merge,
+    partial,
+    problem_path,
     set_path,
     submodel,
     suggest,
@@ -214,7 +217,22 @@ class Market(Node):
     )
     win_capability: Slope = 1.5  # logit slope per unit of capability
     capability_floor: Share = 0.3  # share of the opportunity flow an uncertified partner still finds
-    win_effort: Slope = 1.0  # logit slope per unit of effort share
+    # logit slope per unit of effort share; 0: effort acts once, through the concave pursuit (no double count)
+    win_effort: Slope = 0.0
+    # pursuit = effort share ^ effort_exponent: diminishing returns to selling effort (ADBUDG's concave part,
+    # Little 1970); with shared demand it puts revenue's elasticity to effort near 0.34 (Albers, Mantrala &
+    # Sridhar 2010)
+    effort_exponent: Annotated[float, Field(gt=0.0, le=1.0)] = 0.4
+    # shared demand: share of the addressable demand nobody serves at the reference pursuit (saturation)
+    unserved_share: Annotated[float, Field(ge=0.01, le=0.99)] = 0.3
+    # the vendor's direct sales' pursuit of the shared demand, relative to its partners' reference pursuit
+    direct_pursuit: Relative = 1.0
+    # size the addressable demand for a channel of this many partners (default: the starting population)
+    demand_sized_for: Annotated[int, Field(ge=1, le=PARTNERS_MAX)] | None = None
+    # CAM co-selling: logit effect on the win probability of a partner's deals at full CAM time, by segment
+    # (deal coaching pays on large, long deals; high-velocity deals move through enablement instead)
+    coselling: SegmentValues = Field(default_factory=lambda: SegmentValues(smb=0.0, midmarket=0.1, enterprise=0.2))
+    coselling_half_hours: Annotated[float, Field(ge=1.0, le=10_000.0)] = 40.0
     # technical (presales) staff per seller needed to reach a segment's full opportunity flow
     technical_ratio: SegmentStaffRatios = Field(
         default_factory=lambda: SegmentStaffRatios(smb=0.0, midmarket=0.15, enterprise=0.4)
@@ -227,6 +245,8 @@ class Market(Node):
     # an exogenous scale on the focal vendor's selling effort as the market sees it (1: none); partners' choices
     # are untouched. For measuring revenue's elasticity to selling effort (channelsim responses)
     focal_effort_scale: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
+    # the same for the focal vendor's partners' demand-generation spending (own marketing and MDF)
+    demand_generation_scale: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
     # the partner's own services line
     services_revenue_per_fte: Money = 50_000.0
     services_margin: Share = 0.35
@@ -268,14 +288,17 @@ class Roles(Node):
 class Attraction(Node):
     """Weights of the attraction model a partner uses to split its effort."""
 
-    profit: Slope = 2.5  # exponent on expected profit per revenue dollar (margin + incentives)
+    # exponent on expected profit per revenue dollar (margin + incentives): with the concave pursuit and shared
+    # demand, +5 margin points move partner-sourced revenue by about a tenth, not by tens of percent
+    profit: Slope = 1.3
     alignment: Slope = 2.0  # logit weight on cosine(partner verticals, vendor push)
     capability: Slope = 0.5  # exponent on capability with the vendor
-    relationship: Slope = 0.5  # exponent on goodwill with the vendor
+    relationship: Slope = 0.35  # exponent on goodwill with the vendor, relative to reference_goodwill
     idiosyncrasy: Spread = 0.45  # s.d. of each partner's fixed taste for each line
     services: Lean = 1.0  # attraction of the partner's own services relative to a reference line
     # profit rate of the reference line (default margin plus incentives)
     reference_profit: Annotated[float, Field(ge=0.01, le=1.0)] = 0.22
+    reference_goodwill: Share = 0.5  # the goodwill at which the relationship term is neutral
 
 
 class Capability(Node):
@@ -285,7 +308,7 @@ class Capability(Node):
     spread: Spread = 0.6  # log-odds spread of the starting level across partners and vendors
     decay: Share = 0.125  # certifications lapse after ~2 years without renewal
     self_training: Effect = 0.8  # training partners fund themselves on lines they sell
-    cam_effect: Effect = 0.1  # training that CAM time brings (diminishing returns in hours)
+    cam_effect: Effect = 0.03  # training that CAM time brings (diminishing returns in hours)
 
 
 class Goodwill(Node):
@@ -295,10 +318,10 @@ class Goodwill(Node):
     spread: Spread = 0.5  # log-odds spread of the starting level across partners and vendors
     decay: Share = 0.15  # 0.10-0.25 a quarter
     baseline: Share = 0.3  # what the portal and programme sustain with no CAM time or MDF
-    cam_effect: Effect = 0.25
+    cam_effect: Effect = 0.05
     # CAM hours a quarter giving 63 % of the full effect
     cam_half_hours: Annotated[float, Field(ge=1.0, le=10_000.0)] = 40.0
-    mdf_effect: Effect = 0.15
+    mdf_effect: Effect = 0.03
     mdf_half_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 25_000.0
 
 
@@ -481,7 +504,13 @@ class MDF(Node):
     claim_max: Share = 0.9  # share of its allocation a partner with many marketers claims
     # marketers at which a partner claims 63 % of claim_max
     claim_half_marketers: Annotated[float, Field(ge=0.1, le=HEADCOUNT_MAX)] = 2.0
-    elasticity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.12  # short-term demand-generation elasticity
+    # long-term elasticity of the opportunity flow to demand generation (the partner's own marketing plus MDF);
+    # ~0.24 long-term, ~0.12 short-term (Sethuraman, Tellis & Briesch 2011)
+    elasticity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    # how that elasticity leans by segment (weights on the partner's segment mix): demand generation pays more
+    # on many small deals than on a few large ones
+    segment_weight: SegmentValues = Field(default_factory=lambda: SegmentValues(smb=1.5, midmarket=1.0,
+                                                                                enterprise=0.5))
     # 0.3-0.45 a quarter; at most 0.95, a stock of 20 quarters' spend (a half-life of 13 quarters)
     carryover: Annotated[float, Field(ge=0.0, le=0.95)] = 0.4
     # a partner's own marketing a quarter per marketer
@@ -499,8 +528,15 @@ class Spif(Node):
     start: Annotated[int, Field(ge=1, le=QUARTERS_MAX)] = 4  # first quarter of the window
     length: Annotated[int, Field(ge=1, le=40)] = 1  # quarters
     every: Annotated[int, Field(ge=0, le=40)] = 4  # repeat the window every so many quarters (0: once)
-    pull_forward: Share = 0.3  # share of next quarter's eligible pipeline closed early in a window
-    hold_back: Share = 0.1  # share of eligible deals held back the quarter before a window
+    # the most a SPIF moves: the share of next quarter's eligible pipeline closed early in the window's last
+    # quarter, and of the eligible deals closing the quarter before a window held back into it
+    pull_forward: Share = 0.3
+    hold_back: Share = 0.1
+    # the SPIF's value to the partner, amount / (partner margin x mean deal size of the segment), at which half of
+    # that most moves (share = most x (1 - 2^(-value / half_value))). 0.2: a SPIF about what the partner's seller
+    # earns on the deal in commission (resellers commonly pay sellers 20-30 % of the gross profit they book)
+    # doubles the seller's take; $50-$1,000 a deal (domain.md) is then a real move on small deals, not on $400k ones
+    half_value: Annotated[float, Field(gt=0.0, le=100.0)] = 0.2
     budget: Cap = math.inf  # cap on payouts a quarter (pro rata)
 
     @model_validator(mode="after")
@@ -535,7 +571,7 @@ class Certification(Node):
     cost: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 2_500.0  # per certification
     allocation: AllocationRule = "potential"
     target: str = ""  # the segment or vertical for a targeted allocation
-    effect: Effect = 1.0  # capability training per certification per technical head
+    effect: Effect = 0.3  # capability training per certification per technical head
 
 
 class CAMs(Node):
@@ -565,6 +601,11 @@ class Tiers(Node):
     cam_coverage: list[bool] = Field(default_factory=lambda: [False, True, True, True])
     review_every: Annotated[int, Field(ge=1, le=8)] = 2  # quarters
     demote_after: Annotated[int, Field(ge=1, le=12)] = 4  # quarters below the tier before demotion
+    # partners fund certifications themselves to reach or keep a tier whose year of benefits exceeds their cost
+    partners_certify: bool = True
+    # what a partner pays per certification (exam, training days); as the vendor's certification.cost, which
+    # buys the same certification
+    certification_cost: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 2_500.0
 
     @model_validator(mode="after")
     def _one_value_per_tier(self) -> Tiers:
@@ -606,12 +647,28 @@ class Recruitment(Node):
 
     enabled: bool = True
     per_quarter: Annotated[int, Field(ge=0, le=RECRUITS_MAX)] = 12
-    budget: Money | None = None  # if set, recruits = budget // cost_per_recruit
+    budget: Money | None = None  # if set, recruits in the order drawn until the budget is spent
+    # the reference recruit's cost: a generalist (priorities spread evenly) of reference_headcount people; a recruit
+    # costs cost_per_recruit x (headcount / reference_headcount)^cost_size_elasticity x (1 + specialist_cost x s),
+    # s its specialisation (0 spread evenly over the verticals, 1 in one vertical)
     cost_per_recruit: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 15_000.0
+    reference_headcount: Headcount = 5.0  # about the mean firm of the default population (5.7 people)
+    # argued: search, vetting and contracting grow with the firm, less than in proportion (square root)
+    cost_size_elasticity: Annotated[float, Field(ge=0.0, le=2.0)] = 0.5
+    # argued: a full specialist costs twice a generalist (fewer candidates in a vertical, a longer search)
+    specialist_cost: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0
     profile: RecruitProfile = Field(default_factory=RecruitProfile)
     activation: Share = 0.75  # chance a recruit ever engages
-    # onboarding: opportunity flow x (1 - exp(-tenure / ramp))
-    ramp_quarters: Annotated[float, Field(ge=0.1, le=100.0)] = 1.0
+    # onboarding: opportunity flow x (1 - exp(-(tenure + 1) / ramp)), ramp = ramp_quarters x (headcount /
+    # reference_headcount)^ramp_size_elasticity x (1 + cycle) x (1 + specialist_ramp x s): ramp_quarters for the
+    # reference recruit closing within the quarter; a longer sales cycle (cycle, quarters) and a specialist's
+    # vertical solutions take longer to learn. Calibrated: the median recruit's first deal about 2 quarters after it
+    # joins (domain: median ~4.7 months)
+    ramp_quarters: Annotated[float, Field(ge=0.1, le=100.0)] = 0.7
+    # argued: onboarding reaches about as many of a recruit's sellers a quarter whatever its size, so a larger firm
+    # takes proportionally longer to bring the line to all of them (its first quarter's flow is the reference's)
+    ramp_size_elasticity: Annotated[float, Field(ge=0.0, le=2.0)] = 1.0
+    specialist_ramp: Annotated[float, Field(ge=0.0, le=10.0)] = 1.0  # argued: a full specialist ramps twice as long
     initial_capability: Share = 0.15
     initial_goodwill: Share = 0.45
 
@@ -671,11 +728,19 @@ def _rival_program() -> Program:
     return Program.model_validate({"name": "rival", **{node: {"enabled": False} for node in _focal_only()}})
 
 
+# what one rival states of its own programme: any of `Program` but the name (a rival's is `<program.name>_<k>`) and
+# the tier names (one list for every rival: a schedule may not change them, FIXED_DURING_RUN)
+RivalProgram = partial(Program, frozenset({"name", "tiers.names"}))
+
+
 class Rivals(Node):
-    """Rival vendors: `count` of them, all running `program`."""
+    """Rival vendors: `count` of them, named `<program.name>_1` .. `_<count>`, each running `program` with what
+    `each` states for it laid over it (`each.rival_2.margin.base`); a rival `each` does not name runs `program`."""
 
     count: Annotated[int, Field(ge=0, le=8)] = 2
     program: Program = Field(default_factory=_rival_program)
+    each: dict[Name, RivalProgram] = Field(default_factory=dict)  # type: ignore[valid-type]
+    _programs: dict[str, Program] = PrivateAttr(default_factory=dict)  # each rival's, as its policies read it
 
     @model_validator(mode="after")
     def _focal_instruments_off(self) -> Rivals:
@@ -684,6 +749,49 @@ class Rivals(Node):
                 raise ValueError(f"program.{node}.enabled: rivals do not run {node}, which acts on the simulated "
                                  "channel's partners as the focal vendor's; set it to false")
         return self
+
+    def names(self) -> list[str]:
+        return [f"{self.program.name}_{k}" for k in range(1, self.count + 1)]
+
+    def program_of(self, name: str) -> Program:
+        """The programme rival `name` runs: one object for the run, kept up to date by `follow`."""
+        if not self._programs:
+            self._programs = self.resolved()
+        return self._programs[name]
+
+    def resolved(self) -> dict[str, Program]:
+        """Each rival's programme: `program` with `each[name]` laid over it (a table key by key, a value, a list or
+        a table of free keys whole). Raises ValueError naming the path (`rivals.each.<name>...`)."""
+        names = self.names()
+        for name in self.each:
+            if name not in names:
+                raise ValueError(f"rivals.each.{name}: no such rival{suggest(name, names)}; the rivals are "
+                                 f"{', '.join(names) or 'none'} (rivals.count = {self.count}, named after "
+                                 "rivals.program.name)")
+        base = self.program.model_dump()
+        programs = {}
+        for name in names:
+            where = f"rivals.each.{name}"
+            stated = self.each[name].model_dump() if name in self.each else {}
+            try:
+                programs[name] = Program.model_validate(merge(base, stated, Program))
+            except ValidationError as error:
+                raise ValueError("; ".join(f"{where}.{problem}" if problem_path(problem) else f"{where}: {problem}"
+                                           for problem in explain(error, Program))) from None
+            for node in _focal_only():
+                if getattr(programs[name], node).enabled:
+                    raise ValueError(f"{where}.{node}.enabled: rivals do not run {node}, which acts on the simulated "
+                                     "channel's partners as the focal vendor's; set it to false")
+        return programs
+
+    def follow(self, changed: Rivals) -> None:
+        """Each rival's programme takes the values of `changed`'s, in place (its policies hold it)."""
+        for name, program in self.programs().items():
+            copy_into(program, changed.program_of(name))
+
+    def programs(self) -> dict[str, Program]:
+        """Every rival's programme, by name."""
+        return {name: self.program_of(name) for name in self.names()}
 
 
 # --------------------------------------------------------------------------- the tree
@@ -781,6 +889,9 @@ class Scenario(Node):
         verticals = self.market.verticals
         known = set(verticals)
         programs = [("vendor", self.vendor), ("rivals.program", self.rivals.program)]
+        # each rival's own programme, as its vendor will run it; checked where `each` states something
+        self.rivals._programs = self.rivals.resolved()
+        programs += [(f"rivals.each.{name}", self.rivals.program_of(name)) for name in self.rivals.each]
         tables = [("market.vertical_demand", self.market.vertical_demand),
                   ("partners.vertical_mix", self.partners.vertical_mix)]
         for where, program in programs:
@@ -883,6 +994,8 @@ class Scenario(Node):
                 value = getattr(node, name)
                 path = f"{prefix}{name}"
                 table = dict_type(field.annotation)
+                if value is None and isinstance(node, Partial):
+                    continue  # not stated
                 if isinstance(value, BaseModel):
                     walk(f"{path}.", value)
                 elif table is not None and value and submodel(typing.get_args(table)[1]):
@@ -926,6 +1039,7 @@ def assign_paths(tree: Scenario, changes: Mapping[str, Any]) -> None:
             node[leaf] = value
         else:  # validated with the rest of the entry: not checked against the old values of the others
             object.__setattr__(node, leaf, value)
+    tree.rivals.follow(changed.rivals)  # each rival's programme, derived from `rivals.program` and `rivals.each`
 
 
 def build_scenario(base: Scenario | Mapping[str, Any] | None = None,

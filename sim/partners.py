@@ -222,7 +222,7 @@ def attraction_logits(table: PartnerTable, offers: Offers, params: Scenario) -> 
     a = params.partners.attraction
     n_vendors = offers.margin.shape[0]
     cap_ref = params.partners.capability.initial + 0.05
-    good_ref = params.partners.goodwill.initial + 0.05
+    good_ref = a.reference_goodwill + 0.05
     logits = np.empty((n_vendors + 1, table.n), dtype=REAL)
     vendor = logits[:n_vendors]
     np.maximum(offers.margin + offers.registration + offers.incentive, 1e-4, out=vendor)

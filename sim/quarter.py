@@ -58,12 +58,16 @@ class Sales:
     won_deals: np.ndarray  # deals signed this quarter (some close later)
     won_by_segment: np.ndarray
     opportunities: np.ndarray  # expected opportunities worked
-    direct: np.ndarray  # vendors x lanes: won value direct sales took from partners' registered deals
+    direct: np.ndarray  # vendors x lanes: won by the vendor's direct sales (of the shared demand, and registered deals)
+    unserved: np.ndarray  # lanes: addressable demand nobody served, dollars at base win rates
 
     def block(self, start: int, stop: int, lane: int) -> Sales:
         """The sales of partners [start, stop) of `lane` (views)."""
-        return Sales(**{k: v[:, lane:lane + 1] if k == "direct" else v[..., start:stop]
-                        for k, v in vars(self).items()})
+        def part(key, value):
+            if key == "direct":
+                return value[:, lane:lane + 1]
+            return value[lane:lane + 1] if key == "unserved" else value[..., start:stop]
+        return Sales(**{k: part(k, v) for k, v in vars(self).items()})
 
 
 class Ledger:

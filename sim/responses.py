@@ -24,9 +24,11 @@ the same seeds:
 
     selling effort       (ln R(s x 1.1) - ln R(s)) / ln 1.1, s = market.focal_effort_scale (the focal vendor's
                          selling effort as the market sees it, partners' choices untouched), R over the window
-    MDF, short-term      vendor.mdf.budget x 1.1 from quarter q0 = quarters // 2 + 1 on (a schedule entry; the run
-                         is the base run, bit for bit, until q0): Δ ln R over quarters q0 and q0 + 1, / ln 1.1
-    MDF, long-term       the same change: Δ ln R over the final 8 quarters (from q0 at the earliest), / ln 1.1
+    demand generation,   market.demand_generation_scale x 1.1 (the partners' demand-generation spending, their own
+      short-term         marketing and the MDF they claim) from quarter q0 = quarters // 2 + 1 on (a schedule entry;
+                         the run is the base run, bit for bit, until q0): Δ ln R over quarters q0 and q0 + 1, / ln 1.1
+    demand generation,   the same change: Δ ln R over the final 8 quarters (from q0 at the earliest), / ln 1.1
+      long-term
 
 against the ranges of the meta-analyses (Albers, Mantrala & Sridhar 2010: selling effort 0.34, most 0.2-0.5;
 Sethuraman, Tellis & Briesch 2011: advertising ~0.12 short-term, ~0.24 long-term).
@@ -75,7 +77,8 @@ LEVERS = (
     Lever("deal_registration", "vendor.deal_registration.points", "deal registration"),
     Lever("certification", "vendor.certification.budget", "certification funding"),
 )
-MDF = LEVERS[2]  # whose budget, raised part-way through, measures demand generation's elasticities
+# raised part-way through, it measures demand generation's elasticities (MDF is one part of what it scales)
+DEMAND_GENERATION = "market.demand_generation_scale"
 
 
 @dataclass(frozen=True)
@@ -373,10 +376,8 @@ def measure(params: Scenario, replicates: int, seed: int, levers: Sequence[Lever
         else:
             planned.append((lever, *pair))
     change = quarters // 2 + 1
-    mdf_changed, mdf_reason = None, why_off(params, MDF)
-    if mdf_reason is None:
-        mdf_changed, mdf_reason = _within_bounds(lambda: scaled(params, MDF.path, 1.0 + STEP, from_quarter=change),
-                                                 f"+{STEP:.0%}")
+    mdf_changed, mdf_reason = _within_bounds(
+        lambda: scaled(params, DEMAND_GENERATION, 1.0 + STEP, from_quarter=change), f"+{STEP:.0%}")
     effort = params.market.focal_effort_scale
     effort_changed, effort_reason = _within_bounds(
         lambda: params.with_overrides({"market.focal_effort_scale": effort * (1.0 + STEP)}), f"+{STEP:.0%}")
@@ -404,16 +405,20 @@ def measure(params: Scenario, replicates: int, seed: int, levers: Sequence[Lever
             short = (change, min(change + 1, quarters))
             long = window_of(quarters, first=change)
             card.elasticities += [
-                Elasticity("mdf_short_term", "revenue to MDF, short-term", log_response(base, mdf, short, 1.0 + STEP),
-                           MDF_SHORT_TARGET, f"vendor.mdf.budget x 1.1 from quarter {change}; revenue over quarters "
-                                             f"{short[0]}-{short[1]} (the first two under the change)"),
-                Elasticity("mdf_long_term", "revenue to MDF, long-term", log_response(base, mdf, long, 1.0 + STEP),
+                Elasticity("demand_generation_short_term", "revenue to demand generation, short-term",
+                           log_response(base, mdf, short, 1.0 + STEP), MDF_SHORT_TARGET,
+                           f"{DEMAND_GENERATION} x 1.1 (partners' own marketing and MDF) from quarter {change}; "
+                           f"revenue over quarters {short[0]}-{short[1]} (the first two under the change)"),
+                Elasticity("demand_generation_long_term", "revenue to demand generation, long-term",
+                           log_response(base, mdf, long, 1.0 + STEP),
                            MDF_LONG_TARGET, f"the same change; revenue over quarters {long[0]}-{long[1]} (the final "
                                             f"{long[1] - long[0] + 1})")]
         else:
             card.elasticities += [
-                Elasticity("mdf_short_term", "revenue to MDF, short-term", None, MDF_SHORT_TARGET, "", mdf_reason),
-                Elasticity("mdf_long_term", "revenue to MDF, long-term", None, MDF_LONG_TARGET, "", mdf_reason)]
+                Elasticity("demand_generation_short_term", "revenue to demand generation, short-term", None,
+                           MDF_SHORT_TARGET, "", mdf_reason),
+                Elasticity("demand_generation_long_term", "revenue to demand generation, long-term", None,
+                           MDF_LONG_TARGET, "", mdf_reason)]
     card.seconds = time.perf_counter() - started
     return card
 

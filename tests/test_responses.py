@@ -50,13 +50,14 @@ def test_the_card_has_a_row_per_lever_and_the_three_elasticities_beside_their_ra
         for estimate in (row.revenue_pct, row.mindshare_points, row.contribution, row.elasticity):
             assert estimate.low <= estimate.mean <= estimate.high, row.lever.name
         assert row.roi is not None or row.roi_note  # a blank return says why
-    assert [e.name for e in card.elasticities] == ["selling_effort", "mdf_short_term", "mdf_long_term"]
+    assert [e.name for e in card.elasticities] == ["selling_effort", "demand_generation_short_term",
+                                                   "demand_generation_long_term"]
     assert [(e.target.low, e.target.high) for e in card.elasticities] == [(0.2, 0.5), (0.05, 0.2), (0.15, 0.35)]
     assert all(math.isfinite(e.estimate.mean) and e.verdict for e in card.elasticities)
     text = responses.render(card)
     assert "3 replicates x 8 quarters, 80 partners; base seed 5" in text
     assert all(str(seed) in text for seed in card.seeds)
-    assert "quarters 5-6" in text  # the MDF change from quarter 8 // 2 + 1, its first two quarters
+    assert "quarters 5-6" in text  # the demand-generation change from quarter 8 // 2 + 1, its first two quarters
     json.dumps(card.to_dict(), allow_nan=False)
 
 
@@ -104,18 +105,15 @@ def test_a_lever_is_scaled_in_the_schedule_too():
 
 
 def test_an_instrument_switched_off_is_not_measured_and_the_card_says_so(small):
-    params = small.with_overrides({"vendor.rebate.enabled": False, "vendor.mdf.enabled": False,
-                                   "vendor.margin.base": 0.85})
+    params = small.with_overrides({"vendor.rebate.enabled": False, "vendor.margin.base": 0.85})
     card = responses.measure(params, 2, 1, responses.pick_levers("rebate,margin,cams"), progress=False,
                              run=lambda p, seeds: frames_of(p, seeds))
     assert [row.lever.name for row in card.rows] == ["cams"]
     skipped = dict((lever.name, why) for lever, why in card.skipped)
     assert skipped["rebate"] == "vendor.rebate.enabled = false"
     assert skipped["margin"].startswith("±10% leaves its bounds")  # 0.935 is above the margin's 0.9
-    assert [e.estimate for e in card.elasticities[1:]] == [None, None]  # no MDF to raise
     text = responses.render(card)
     assert "rebate (vendor.rebate.rate) not measured: vendor.rebate.enabled = false" in text
-    assert "vendor.mdf.enabled = false" in text
 
 
 # --------------------------------------------------------------------------- the formulas
