@@ -344,7 +344,7 @@ class Partners(Node):
     # a CSV of real partners (see sim/roster.py); when set it gives the starting population and its count
     roster: str = ""
     # headcount ~ Pareto(index, minimum), truncated. Revenue is more concentrated than headcount
-    # (bigger firms sell upmarket and differ in mindshare), so an index of 1.6 on headcount gives
+    # (bigger firms sell upmarket and differ in mindshare), so an index of 1.5 on headcount gives
     # the ~80/20 revenue split that an index of 1.16 would give on revenue itself
     size_pareto_index: Annotated[float, Field(gt=0.5, le=5.0)] = 1.5
     size_min: Headcount = 2.0

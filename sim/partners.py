@@ -257,9 +257,12 @@ def update_relationships(table: PartnerTable, offers: Offers, mdf_spent: np.ndar
                          training: np.ndarray | None = None, conflict: np.ndarray | None = None) -> None:
     """Goodwill and capability after a quarter (vendors x partners).
 
-    G' = (1-d_G) G + d_G g0 + (1-G)(a_h h~ + a_M m~) - conflict G   (Nerlove-Arrow, bounded)
-    C' = (1-d_C) C + (1-C) x training                                  (learning with lapse)
-    with diminishing returns h~ = 1 - exp(-hours / h_half), m~ = 1 - exp(-MDF / m_half).
+    G' = (1-d_G) G + d_G g0 + (1-G)(a_h h~ + a_M m~) - conflict G          (Nerlove-Arrow, bounded)
+    C' = (1-d_C) C + (1-C) min(1, eta s (0.25 + technical / headcount) + c_h h~ + training)
+                                                                          (learning with lapse)
+    with diminishing returns h~ = 1 - exp(-hours / h_half), m~ = 1 - exp(-MDF / m_half); eta s (...) is the
+    training partners fund themselves on the lines they sell (self_training x effort share s, more with more
+    technical staff), c_h h~ what CAM time brings, training what certification funding and tier certifying buy.
     """
     g = params.partners.goodwill
     c = params.partners.capability
