@@ -234,7 +234,7 @@ class Market:
         kept = offers.kept.reshape(-1)[vendor * n + partner]
         key = vendor if table.lanes == 1 else vendor * table.lanes + table.lane_of(partner)
         direct = np.bincount(key, weights=value * (1.0 - kept), minlength=vendors * table.lanes)
-        direct = direct.reshape(vendors, table.lanes)
+        direct = direct.reshape(vendors, table.lanes).astype(np.float64)  # (no wins: bincount gives integers)
         direct[FOCAL] += self.direct_sales  # what the vendor's direct sales won of the shared demand
         value *= kept
 
