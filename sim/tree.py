@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 import types
 import typing
 from collections.abc import Mapping
-from typing import Any
+from functools import cache
+from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_serializer
 
 from sim.errors import InputError
 
@@ -78,6 +80,44 @@ def model_at(loc: list[str], root: type[BaseModel]) -> type[BaseModel] | None:
             return None
         annotation = args[-1]  # list[X] -> X, dict[K, V] -> V
     return submodel(annotation)
+
+
+# --------------------------------------------------------------------------- tables in part
+
+
+class Partial(BaseModel):
+    """A table of the tree in part (made by `partial`): None is a value not stated, left out of its dumps."""
+
+    @model_serializer(mode="wrap")
+    def _stated(self, handler: Any) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if value is not None}
+
+
+@cache
+def partial(model: type[BaseModel], leave_out: frozenset[str] = frozenset()) -> type[Partial]:
+    """`model` in part: every field optional (None, not stated, by default) with its type and bounds, a table of
+    the tree in part too; `leave_out` names dotted fields it does not have. What needs a whole table (a check
+    across its fields) is checked once it is laid over one (`merge`). The class is named in this module, so
+    that a tree holding it pickles."""
+    annotations: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        if name in leave_out:
+            continue
+        sub = submodel(field.annotation) if dict_type(field.annotation) is None else None
+        if sub is not None:
+            inner: Any = partial(sub, frozenset(p.split(".", 1)[1] for p in leave_out if p.startswith(f"{name}.")))
+        else:
+            inner = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        annotations[name] = inner | None
+    module = sys.modules[__name__]
+    name = f"{model.__name__}InPart"
+    while hasattr(module, name):  # the same table with other fields left out
+        name += "_"
+    namespace = {"__annotations__": annotations, "__doc__": f"{model.__name__}, in part.", "__module__": __name__,
+                 "model_config": dict(model.model_config), **dict.fromkeys(annotations)}
+    made = types.new_class(name, (Partial,), exec_body=lambda body: body.update(namespace))
+    setattr(module, name, made)
+    return made
 
 
 # --------------------------------------------------------------------------- paths
@@ -176,13 +216,21 @@ def deep_copy(data: Mapping[str, Any]) -> dict:
 def merge(base: dict, patch: Mapping[str, Any], model: type[BaseModel]) -> dict:
     """`patch` laid over `base` (both dumped trees of `model`), table by table: a table of the tree is
     merged key by key (so a partial table keeps the defaults around it); a value, a list or a table of
-    free keys (a push, the product lines) is replaced whole. Unknown keys are kept, for validation to report."""
+    free keys (a push, the product lines) is replaced whole, except a table of tables in part (`partial`), merged
+    entry by entry. Unknown keys are kept, for validation to report."""
     out = dict(base)
     for key, value in patch.items():
         field = model.model_fields.get(key)
-        sub = submodel(field.annotation) if field is not None and dict_type(field.annotation) is None else None
+        table = dict_type(field.annotation) if field is not None else None
+        sub = submodel(field.annotation) if field is not None and table is None else None
+        parts = submodel(typing.get_args(table)[1]) if table is not None else None
         if sub is not None and isinstance(value, Mapping) and isinstance(out.get(key), dict):
             out[key] = merge(out[key], value, sub)
+        elif parts is not None and issubclass(parts, Partial) and isinstance(value, Mapping) \
+                and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **{name: merge(out[key][name], item, parts)
+                                       if isinstance(item, Mapping) and isinstance(out[key].get(name), dict) else item
+                                       for name, item in value.items()}}
         else:
             out[key] = value
     return out

@@ -37,9 +37,21 @@ from sim.tree import dict_type, submodel, unwrap
 # not the arithmetic of a quarter; the horizon is exercised below, by growth over the longest one)
 HARNESS = {"quarters", "partners.count", "run.seed", "run.replicates"}
 PARTNERS, QUARTERS = 40, 6
-# the tree the draws start from: a rebate ladder with a rung, so that the rung's numbers are leaves too
+
+
+def every_value_of_a_rival() -> dict:
+    """A rival's own programme (`rivals.each`) stating every value it may state, each as the rivals' programme has
+    it: the tables of a rival's own are reached, and the run is the same."""
+    stated = Scenario().rivals.program.model_dump(exclude={"name"})
+    del stated["tiers"]["names"]
+    return stated
+
+
+# the tree the draws start from: a rebate ladder with a rung, so that the rung's numbers are leaves too; a rival
+# stating its whole programme, so that the numbers of a rival's own are
 REFERENCE = build_scenario(None, {"partners.count": PARTNERS, "quarters": QUARTERS,
-                                  "vendor.rebate.ladder": [{"threshold": 500_000.0, "rate": 0.05}]})
+                                  "vendor.rebate.ladder": [{"threshold": 500_000.0, "rate": 0.05}],
+                                  "rivals.each": {"rival_1": every_value_of_a_rival()}})
 
 
 # ---------------------------------------------------------------- the leaves, from the tree
@@ -206,7 +218,7 @@ def values(leaf: Leaf) -> st.SearchStrategy:
 def place(data: dict, path: tuple, value) -> None:
     node = data
     for part in path[:-1]:
-        if node[part] is None:  # an optional table left unset
+        if isinstance(node, dict) and node.get(part) is None:  # an optional table left unset (or not stated)
             node[part] = {}
         node = node[part]
     node[path[-1]] = value

@@ -19,17 +19,20 @@ import numpy as np
 import pandas as pd
 import pytest
 from pydantic import BaseModel, ValidationError
-from test_bounds import Leaf, declared_bounds, ends, run_finite
+from test_bounds import Leaf, declared_bounds, ends, every_value_of_a_rival, run_finite
 
 from sim import ChannelModel, ParameterError, metrics
 from sim.params import FIXED_DURING_RUN, SEGMENTS, Change, Scenario, build_scenario
 from sim.partners import firm_profile
-from sim.tree import dict_type, submodel, unwrap
+from sim.tree import Partial, dict_type, submodel, unwrap
 
 PARTNERS, QUARTERS, AT = 40, 4, 2
-# the tree the changes start from: a rebate ladder with a rung, so that a list of tables has an item to change
+# the tree the changes start from: a rebate ladder with a rung, so that a list of tables has an item to change; a
+# rival stating its whole programme and another a value of it, so that a rival's own values change, and two swap
 REFERENCE = build_scenario(None, {"partners.count": PARTNERS, "quarters": QUARTERS,
-                                  "vendor.rebate.ladder": [{"threshold": 500_000.0, "rate": 0.05}]})
+                                  "vendor.rebate.ladder": [{"threshold": 500_000.0, "rate": 0.05}],
+                                  "rivals.each": {"rival_1": every_value_of_a_rival(),
+                                                  "rival_2": {"reaction": {"lag": 2}}}})
 DUMP = REFERENCE.model_dump()
 EXAMPLES = {Change: {"quarter": 1, "set": {}}}  # an item for an empty list of tables the reference has none of
 
@@ -75,6 +78,8 @@ def settings_of(node: BaseModel, location: tuple = ()) -> list[Setting]:
     for name, info in type(node).model_fields.items():
         value, where = getattr(node, name), (*location, name)
         table, inner = dict_type(info.annotation), unwrap(info.annotation)
+        if value is None and isinstance(node, Partial) and table is None and submodel(info.annotation):
+            continue  # a table a rival's own programme leaves to the rivals' (REFERENCE's first rival states it)
         if isinstance(value, BaseModel):
             found += settings_of(value, where)
         elif table is not None:
@@ -236,8 +241,12 @@ def first_accepted(setting: Setting) -> tuple[Any, Any] | None:
 def first_valid(setting: Setting) -> tuple[Any] | None:
     """(the first alternative the tree accepts at the start,): a refusal of its change is about the change."""
     for value in alternatives(setting):
+        tree = _put(DUMP, setting.location, value)
+        if setting.name == "rivals.program.name":  # the rivals' own programmes go by the rivals' new names
+            tree["rivals"]["each"] = {f"{value}_{key.rpartition('_')[2]}": own
+                                      for key, own in DUMP["rivals"]["each"].items()}
         try:
-            build_scenario(_put(DUMP, setting.location, value))
+            build_scenario(tree)
         except (ParameterError, ValidationError):
             continue
         return (value,)
