@@ -137,6 +137,27 @@ class VolumeRebate(Policy):
             period_revenue = model.partners.rebate_progress[j] + sales.revenue[j]
             pull_to_threshold(model, j, sales, period_revenue, [r.threshold for r in p.rungs()], p.pull_forward)
 
+    def forfeit(self, model, sales, held: np.ndarray) -> np.ndarray:
+        """What holding `held` dollars (per partner) of this quarter's deals over into the next costs in this rebate.
+
+        Within a period nothing: the deals still close in it. At a period's end the period loses them, but they
+        count in the next one at the rate the partner keeps, so the cost is payout(R) - payout(R - h) - h x rate(R - h)
+        (R the period's revenue): nothing while the partner stays above its threshold, rate x R of a retroactive
+        rebate when holding drops it below. Read by a SPIF deciding its hold-back, after this rebate's own pull to
+        the threshold (it acts first in the programme), so the two are decided together."""
+        p = self.params
+        if not p.enabled or model.quarter % self._period():
+            return np.zeros(held.shape)
+        rungs = p.rungs()
+        thresholds, rates = [r.threshold for r in rungs], [r.rate for r in rungs]
+        revenue = model.partners.rebate_progress[self.vendor].astype(np.float64) + sales.revenue[self.vendor]
+        kept = np.maximum(revenue - held, 0.0)
+        rate_kept = np.zeros(kept.shape)
+        for threshold, rate in zip(thresholds, rates, strict=True):
+            rate_kept = np.where(kept >= threshold, rate, rate_kept)
+        lost = payout(revenue, thresholds, rates, p.retroactive) - payout(kept, thresholds, rates, p.retroactive)
+        return np.maximum(lost - held * rate_kept, 0.0)
+
     def settle(self, model, offers, sales, ledger):
         p = self.params
         j = self.vendor

@@ -1,7 +1,8 @@
 """Deal timing: partners move closing dates when a period end or a SPIF window makes it pay.
 
 Both moves work on the pipeline ring (closing quarter x vendor x segment x partner) and on the
-quarter's sales, so that revenue is booked once, in the quarter it finally closes in.
+quarter's sales, so that revenue is booked once, in the quarter it finally closes in. A
+`fraction` is per partner, or per segment and partner (segments x partners).
 """
 
 from __future__ import annotations
