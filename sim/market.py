@@ -90,6 +90,7 @@ class Market:
         floor = np.float32(m.capability_floor)
         pursuit *= floor + (1.0 - floor) * table.capability
         pursuit *= offers.demand
+        pursuit[FOCAL] *= table.access
         return pursuit
 
     def rates(self, table: PartnerTable, offers: Offers, quarter: int) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +240,7 @@ class Market:
         value *= kept
 
         depth = self.pipeline_quarters
-        self.book_wins(table, streams, quarter, partner, cell, count, z, value, kept, key, direct)
+        self.book_wins(table, streams, quarter, partner, cell, segment, count, z, value, kept, key, direct)
         due = table.pipeline[quarter % depth]
         closed = due.copy()
         due[...] = 0.0
@@ -259,68 +260,83 @@ class Market:
         return count * self._fw_mean[segment] * np.exp(self._fw_shift[segment, k] + self._fw_sd[segment, k] * z)
 
     def book_wins(self, table: PartnerTable, streams: LaneStreams, quarter: int, partner: np.ndarray,
-                  cell: np.ndarray, count: np.ndarray, z: np.ndarray, value: np.ndarray, kept: np.ndarray,
-                  key: np.ndarray, direct: np.ndarray) -> None:
+                  cell: np.ndarray, segment: np.ndarray, count: np.ndarray, z: np.ndarray, value: np.ndarray,
+                  kept: np.ndarray, key: np.ndarray, direct: np.ndarray) -> None:
         """Put the quarter's wins (one entry per partner x vendor x segment cell with a win) into the pipeline ring.
 
         A segment with a single closing delay closes its cells' `value` then, with no draw. Elsewhere each won
         deal closes on its own date: the cell's `count` is split over the delays (a multinomial drawn as
-        conditional binomials, `binomial_from_uniform`) and each delay's deals get their own value (the
-        Fenton-Wilkinson sum of that many deals, its own normal draw; the first delay's is the cell's `z`). The
+        conditional binomials, `binomial_from_uniform`, from one uniform: each binomial's outcome is read off it
+        and the uniform rescaled within that outcome's interval, a fresh uniform for the next) and each delay's
+        deals get their own value (the Fenton-Wilkinson sum of that many deals with its own normal draw: the first
+        delay's is the cell's `z`, the last's what is left of the split's uniform, those between their own). A
+        single deal takes its delay from the inverse of the delay distribution and keeps the cell's value. The
         bucket values replace the cell's single draw in the partner's share and in the direct share (`direct`,
-        vendors x lanes, corrected in place). Every draw is the partner's own ("deals.split", one column per
-        vendor x segment x draw), so it does not depend on other partners or on how many lanes run.
+        vendors x lanes, corrected in place). The draws are the partner's own ("deals.split", a column per vendor x
+        segment x draw): they do not depend on other partners or on how many lanes run.
         """
         segments = len(SEGMENTS)
-        vendors = direct.shape[0]
-        width = vendors * segments
+        width = direct.shape[0] * segments
         depth = self.pipeline_quarters
-        ring = table.buffer("pipeline").reshape(-1)  # closing quarter x vendor x segment x partner (whole buffer)
-        stride = table.buffer("pipeline").shape[-1]
+        buffer = table.buffer("pipeline")  # closing quarter x vendor x segment x partner (whole buffer)
+        ring = buffer.reshape(-1)
+        slot = ((quarter + np.arange(depth)) % depth) * (width * buffer.shape[-1])  # where each delay closes
+        place = cell * buffer.shape[-1] + partner  # the cell's place in a closing quarter
         at_once, spread, columns = self._delay_plan()
-        segment = cell % segments
         delay = at_once[segment]
-        now = np.flatnonzero(delay >= 0)
-        ring[(((quarter + delay[now]) % depth) * width + cell[now]) * stride + partner[now]] += value[now]
-        later = np.flatnonzero(delay < 0)  # the work below is only for cells spread over several delays
-        if not later.size:
+        now = delay >= 0
+        if now.all():
+            ring[slot[delay] + place] += value
             return
-        partner, cell, count, z, kept, key = (a[later] for a in (partner, cell, count, z, kept, key))
-        segment = segment[later]
-        vendor = cell // segments
-        # the draws of each cell, in one gather: rows stay ascending by partner
-        draws_per_cell = np.zeros(segments, np.int64)
+        ring[slot[delay[now]] + place[now]] += value[now]
+        later = np.flatnonzero(~now)  # the work below is only for cells spread over several delays
+        partner, cell, segment, count, value, place = (a[later] for a in (partner, cell, segment, count, value, place))
+        # the cells' draws in one gather (rows stay ascending by partner): the split's uniform, then (two deals or
+        # more) a normal per delay between the first and the last
+        draws_per_cell = np.ones(segments, np.int64)
         first_column = np.zeros(segments, np.int64)
         for s, active, _, first in spread:
-            draws_per_cell[s] = 2 * (active.size - 1)
-            first_column[s] = first
-        need = draws_per_cell[segment]
+            draws_per_cell[s], first_column[s] = active.size - 1, first
+        need = np.where(count > 1, draws_per_cell[segment], 1)
         start = np.cumsum(need) - need
         entry = np.repeat(np.arange(later.size), need)
-        offset = np.arange(entry.size) - start[entry]
-        u = streams.uniform_at("deals.split", quarter, partner[entry],
-                               vendor[entry] * columns + first_column[segment[entry]] + offset, vendors * columns)
-        unkept_change = -self.deal_values(count, segment, z)  # the cell's single draw, replaced below
+        column = (cell // segments * columns + first_column[segment])[entry] + np.arange(entry.size) - start[entry]
+        u = streams.uniform_at("deals.split", quarter, partner[entry], column, direct.shape[0] * columns)
+        # one deal: its delay is the inverse of the segment's delay distribution at the uniform, its value the cell's
+        one = np.flatnonzero(count == 1)
+        lag = np.zeros(one.size, np.int64)
+        for k in range(depth - 1):
+            lag += u[start[one]] > self.delay_cdf[segment[one], k]
+        ring[slot[lag] + place[one]] += value[one]
+        many = np.flatnonzero(count > 1)
+        if not many.size:
+            return
+        z, kept, key = (a[later[many]] for a in (z, kept, key))
+        unkept_change = -self.deal_values(count[many], segment[many], z)  # their single draws, replaced below
         for s, active, conditional, _ in spread:
-            rows = np.flatnonzero(segment == s)
+            rows = np.flatnonzero(segment[many] == s)
             if not rows.size:
                 continue
-            steps = active.size - 1
-            drawn = u[start[rows][:, None] + np.arange(2 * steps)]  # binomial uniforms, then normals
-            left = count[rows].astype(np.int64)
-            place = (cell[rows] * stride + partner[rows]).astype(np.int64)
-            for b, lag in enumerate(active):
-                n_b = left if b == steps else self.binomial_from_uniform(left, conditional[b], drawn[:, b])
-                left = left - n_b
-                z_b = z[rows] if b == 0 else ndtri(drawn[:, steps + b - 1])
-                v = self.deal_values(n_b, np.full(rows.size, s), z_b)
+            cells = many[rows]
+            first = start[cells]
+            left = count[cells].astype(np.int64)
+            rest = u[first].astype(np.float64)
+            for b, after in enumerate(active):
+                if b < conditional.size:
+                    n_b, rest = self.binomial_from_uniform(left, conditional[b], rest, rest=True)
+                    left = left - n_b
+                else:
+                    n_b = left
+                # the first delay's normal is the cell's own, the last's what is left of the split's uniform
+                normal = z[rows] if b == 0 else ndtri(rest if b == conditional.size else u[first + b])
+                v = self.deal_values(n_b, s, normal)
                 unkept_change[rows] += v
-                ring[((quarter + lag) % depth) * width * stride + place] += v * kept[rows]
+                ring[slot[after] + place[cells]] += v * kept[rows]
         direct += np.bincount(key, weights=unkept_change * (1.0 - kept), minlength=direct.size).reshape(direct.shape)
 
     def _delay_plan(self) -> tuple[np.ndarray, list[tuple[int, np.ndarray, np.ndarray, int]], int]:
         """How each segment's deals close (fixed during a run, kept): the delay of a segment with one possible delay
-        (-1 elsewhere); for the others (segment, possible delays, the conditional probabilities of the first ones,
+        (-1 elsewhere); for the others (segment, possible delays, the conditional probabilities of all but the last,
         first column of its draws in a vendor's block of "deals.split"); the block's width."""
         plan = getattr(self, "_delay_plan_kept", None)
         if plan is None:
@@ -336,32 +352,36 @@ class Market:
                 shares = row[active] / row[active].sum()
                 unassigned = 1.0 - np.cumsum(shares) + shares  # the share not yet given to an earlier delay
                 spread.append((s, active, (shares / unassigned)[:-1], columns))
-                columns += 2 * (active.size - 1)  # a binomial uniform and a normal per delay after the first
+                columns += active.size - 1  # the split's uniform and a normal per delay between the first and last
             plan = self._delay_plan_kept = (at_once, spread, columns)
         return plan
 
     _binomial_cdf: dict[float, np.ndarray] = {}  # p -> the CDFs of Binomial(n, p), n = 0.._BINOMIAL_EXACT
 
     @classmethod
-    def binomial_from_uniform(cls, trials: np.ndarray, p: float, u: np.ndarray) -> np.ndarray:
-        """Binomial(trials, p) counts by inversion of the CDF at `u`, element-wise (one p), monotone in `u`.
+    def binomial_from_uniform(cls, trials: np.ndarray, p: float, u: np.ndarray, rest: bool = False):
+        """Binomial(trials, p) counts by inversion of the CDF at `u`, element-wise (one p), monotone in `u`; with
+        `rest`, also where `u` fell within its count's interval of the CDF, rescaled to (0, 1): a uniform
+        independent of the count, for the next draw.
 
         Exact up to _BINOMIAL_EXACT trials: one search of `u` in the CDF of its number of trials, the CDFs of every
         n kept for p, end to end (row n shifted by 2n), so the search is one vectorised call; above it the normal
-        quantile with continuity and Cornish-Fisher skewness corrections, n p + sd z + (1 - 2p)(z^2 - 1) / 6 + 1/2,
-        clipped to [0, n]. For p > 1/2 the count is n minus the count of failures (p^n would underflow).
+        quantile with continuity and Cornish-Fisher skewness corrections, x = n p + sd z + (1 - 2p)(z^2 - 1) / 6
+        + 1/2, the count floor(x) clipped to [0, n] and the rest x - floor(x) (about uniform: sd > 5 there). For
+        p > 1/2 the count is n minus the count of failures (p^n would underflow).
         """
         trials = np.asarray(trials, np.int64)
-        if p <= 0.0:
-            return np.zeros(trials.shape, np.int64)
-        if p >= 1.0:
-            return trials.copy()
         u = np.asarray(u, np.float64)
+        if p <= 0.0 or p >= 1.0:
+            counts = np.zeros(trials.shape, np.int64) if p <= 0.0 else trials.copy()
+            return (counts, u) if rest else counts
         if p > 0.5:
-            return trials - cls.binomial_from_uniform(trials, 1.0 - p, 1.0 - u)
+            failures, leftover = cls.binomial_from_uniform(trials, 1.0 - p, 1.0 - u, rest=True)
+            return (trials - failures, 1.0 - leftover) if rest else trials - failures
         out = np.zeros(trials.shape, np.int64)
+        leftover = u.copy() if rest else None
         top = _BINOMIAL_EXACT
-        small = np.flatnonzero((trials > 0) & (trials <= top))
+        small = np.flatnonzero(trials <= top)
         if small.size:
             cdf = cls._binomial_cdf.get(p)
             if cdf is None:
@@ -375,14 +395,21 @@ class Market:
                 table[np.arange(top + 2)[None, :] >= n[:, None]] = 1.0  # at most n: the last step is exact
                 cdf = cls._binomial_cdf[p] = (table + 2.0 * n[:, None]).reshape(-1)
             n = trials[small]
-            out[small] = np.searchsorted(cdf, u[small] + 2.0 * n) - n * (top + 2)
+            shifted = u[small] + 2.0 * n
+            at = np.searchsorted(cdf, shifted)
+            out[small] = at - n * (top + 2)
+            if rest:
+                below = np.where(out[small] > 0, cdf[at - 1], 2.0 * n)
+                leftover[small] = np.clip((shifted - below) / np.maximum(cdf[at] - below, 1e-300), 1e-12, 1 - 1e-12)
         big = np.flatnonzero(trials > top)
         if big.size:
             n = trials[big].astype(np.float64)
             z = ndtri(u[big])
-            approx = n * p + np.sqrt(n * p * (1.0 - p)) * z + (1.0 - 2.0 * p) * (z * z - 1.0) / 6.0 + 0.5
-            out[big] = np.clip(np.floor(approx), 0.0, n)
-        return out
+            x = n * p + np.sqrt(n * p * (1.0 - p)) * z + (1.0 - 2.0 * p) * (z * z - 1.0) / 6.0 + 0.5
+            out[big] = np.clip(np.floor(x), 0.0, n)
+            if rest:
+                leftover[big] = np.clip(x - np.floor(x), 1e-12, 1 - 1e-12)
+        return (out, leftover) if rest else out
 
 
 _BINOMIAL_EXACT = 128  # trials up to which binomial counts are drawn exactly (a 129 x 130 table per probability)

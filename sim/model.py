@@ -332,9 +332,13 @@ class ChannelModel(mesa.Model):
             if target is not None:  # a roster's trailing revenue: tune each partner's taste for the vendor to it
                 known = ~np.isnan(target)
                 ratio = (target[known] / 4.0 + 1.0) / (revenue[FOCAL, known] + 1.0)
-                # a Newton step on the share (d ln share / d taste = 1 - share), damped: capability follows effort
-                room = np.maximum(1.0 - table.effort[FOCAL, known], 0.05)
+                # a Newton step (d ln revenue / d taste = beta (1 - share): revenue answers effort^beta), damped:
+                # capability follows effort, and the partner's pursuit takes a little from its own other lines
+                room = np.maximum(1.0 - table.effort[FOCAL, known], 0.05) * self.params.market.effort_exponent
                 table.taste[FOCAL, known] += np.clip(0.6 * np.log(ratio) / room, -2.0, 2.0)
+                # what effort cannot reach (its returns diminish), the partner's reach into demand does
+                saturated = table.effort[FOCAL, known] > 0.6
+                table.access[known] *= np.where(saturated, np.clip(ratio, 0.5, 2.0) ** 0.5, 1.0).astype(np.float32)
             table.revenue = revenue
             table.revenue_trend = revenue
             table.revenue_history = revenue

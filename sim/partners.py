@@ -52,6 +52,8 @@ def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipel
         "cycle": ((), REAL),  # expected quarters from effort to close
         "deals_per_dollar": ((), REAL),  # expected deals per dollar of revenue (by segment mix)
         "taste": ((portfolios,), REAL),  # fixed idiosyncratic log-attraction of each portfolio
+        # its reach into demand for the focal vendor's line beyond its size (1; a roster's revenue sets it)
+        "access": ((), REAL),
         # how it works with each vendor
         "effort": ((portfolios,), REAL),  # shares of capacity; sum to 1
         "capability": ((n_vendors,), REAL),
@@ -72,7 +74,7 @@ def declare_columns(table: PartnerTable, n_vendors: int, n_verticals: int, pipel
         "profit_by_vendor": ((n_vendors,), REAL),
     }
     for name, (lead, dtype) in spec.items():
-        table.add_column(name, lead, dtype, fill=None if dtype is object else 0)
+        table.add_column(name, lead, dtype, fill=None if dtype is object else (1 if name == "access" else 0))
 
 
 # --------------------------------------------------------------------------- who partners are

@@ -76,7 +76,7 @@ def test_adding_a_partner_leaves_every_other_partners_draws_unchanged():
     more = ChannelModel(rng=9, partners__count=301, quarters=1)
     for column in ("headcount", "sales", "technical", "marketing", "segment_mix", "verticals", "taste"):
         np.testing.assert_array_equal(getattr(base.partners, column), getattr(more.partners, column)[..., :300])
-    for name in ("deals.won", "deals.size", "deals.delay"):
+    for name in ("deals.won", "deals.size", "deals.split"):
         np.testing.assert_array_equal(base.streams.uniform_rows(name, 4, 9),
                                       more.streams.uniform_rows(name, 4, 9)[:300])
 

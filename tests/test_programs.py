@@ -150,8 +150,9 @@ def test_a_retroactive_rebate_makes_partners_bunch_just_above_its_threshold():
 def test_a_spif_pulls_deals_into_its_window_then_revenue_dips():
     rises = []
     for seed in range(6):
+        # a SPIF worth a sizeable share of what a seller earns on a deal (timing answers its size)
         kwargs = {"rng": seed, "partners__count": 400, "quarters": 10, "vendor__spif__every": 0,
-                  "vendor__spif__start": 8}
+                  "vendor__spif__start": 8, "vendor__spif__amount": 1_000.0, "vendor__spif__line": ""}
         without = ChannelModel(**kwargs, vendor__spif__enabled=False).run()["revenue"]
         with_spif = ChannelModel(**kwargs).run()["revenue"]
         rises.append((with_spif / without - 1.0).to_numpy())

@@ -26,6 +26,8 @@ import numpy as np
 
 from sim.policies import Policy, allocation
 
+BOOST_MAX = 1e12
+
 
 class MarketDevelopmentFunds(Policy):
     node = "mdf"
@@ -80,7 +82,10 @@ class MarketDevelopmentFunds(Policy):
         if stock.any() or self.own_stock != 1.0:
             own = np.maximum(t.marketing, 0.5) * np.float32(p.reference_dollars / (1.0 - p.carryover))
             elasticity = np.float32(p.elasticity) * (p.segment_weight.array().astype(np.float32) @ t.segment_mix)
-            offers.demand[j] *= ((np.float32(self.own_stock) * own + stock) / own) ** elasticity
+            # at extreme accepted values (MDF bought with the revenue it brings, steep segment weights) the power
+            # passes float32's range: the boost is taken at most BOOST_MAX, where deal counts stop anyway
+            relative = (np.float32(self.own_stock) * own + stock).astype(np.float64) / own
+            offers.demand[j] *= np.minimum(relative ** elasticity, BOOST_MAX).astype(np.float32)
         if not p.enabled:
             return
         allocated = self.allocate(model)
