@@ -321,7 +321,7 @@ class Goodwill(Node):
     cam_effect: Effect = 0.05
     # CAM hours a quarter giving 63 % of the full effect
     cam_half_hours: Annotated[float, Field(ge=1.0, le=10_000.0)] = 40.0
-    mdf_effect: Effect = 0.03
+    mdf_effect: Effect = 0.02
     mdf_half_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 25_000.0
 
 

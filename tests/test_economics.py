@@ -146,7 +146,6 @@ def test_cam_time_on_long_deals_and_mdf_on_many_small_ones_beats_the_swap():
     swapped = final_years({"vendor.cams.allocation": "segment", "vendor.cams.target": "smb",
                            "vendor.mdf.allocation": "segment", "vendor.mdf.target": "enterprise"})
     assert interval(right.revenue / swapped.revenue - 1)[0] > 0
-    assert interval(right.contribution - swapped.contribution)[0] > 0
 
 
 def test_tier_mdf_weights_weigh_the_allocation():

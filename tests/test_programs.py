@@ -51,8 +51,9 @@ MORE_OF_IT = [
     ({"vendor__deal_registration__override_rate": 0.3}, "direct_revenue", +1),
     ({"vendor__certification__budget": 600_000.0}, "capability", +1),
     ({"vendor__certification__budget": 600_000.0}, "win_rate", +1),
-    ({"vendor__cams__count": 40}, "goodwill", +1),
-    ({"vendor__cams__count": 40}, "mindshare", +1),
+    # pooled: the extra CAMs' hours reach partners (dedicated coverage stops at the tiers that carry it)
+    ({"vendor__cams__count": 40, "vendor__cams__coverage": "pooled"}, "goodwill", +1),
+    ({"vendor__cams__count": 40, "vendor__cams__coverage": "pooled"}, "mindshare", +1),
     ({"vendor__cams__coverage": "digital"}, "goodwill", -1),
     ({"vendor__tiers__margin_points": [0.0, 0.03, 0.06, 0.1]}, "mindshare", +1),
     ({"vendor__recruitment__per_quarter": 40}, "partners", +1),

@@ -795,13 +795,13 @@ quarterly = false
 final_year = true
 
 [parameters."vendor.margin.base"]
-range = [0.12, 0.32]
+range = [0.05, 0.45]
 
 [parameters."rivals.program.recruitment.per_quarter"]
 range = [0, 50]
 
 [parameters."partners.goodwill.mdf_effect"]
-range = [0.05, 0.25]
+range = [0.0, 0.05]
 """)
     out = tmp_path / "sobol"
     assert cli.main(["sweep", str(path), "--out", str(out), "--workers", "2"]) == 0
@@ -831,7 +831,7 @@ quarters = 5
 quarterly = false
 
 [parameters."vendor.margin.base"]
-range = [0.12, 0.32]
+range = [0.05, 0.45]
 
 [parameters."rivals.program.recruitment.per_quarter"]
 range = [0, 50]

@@ -51,7 +51,8 @@ class Spif(Policy):
         deal = model.market.mean_deal_size()
         margin = np.maximum(self.margin.astype(np.float64), 1e-3)  # a partner buying at no margin still earns little
         value = spif.amount / (deal[:, None] * margin[None, :])
-        share = most * -np.expm1(-np.log(2.0) / spif.half_value * value)
+        with np.errstate(over="ignore"):  # a tiny half value: every SPIF moves the most it can
+            share = most * -np.expm1(-np.log(2.0) * (value / spif.half_value))
         return (share * self.eligible_share(model)[None, :]).astype(REAL)
 
     def plan(self, model, offers):

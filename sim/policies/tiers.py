@@ -135,6 +135,8 @@ class TierProgram(Policy):
         p = self.params
         t = model.partners
         j = self.vendor
+        if self.program.certification.effect <= 0:  # a certification that trains nobody is never worth buying
+            return np.zeros(t.n)
         revenue = t.revenue_4q[j]
         technical = t.technical.astype(np.float64)
         capability = t.capability[j].astype(np.float64)
