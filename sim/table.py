@@ -14,11 +14,45 @@ bit for bit, as the same replicate run by itself.
 
 from __future__ import annotations
 
+import ctypes
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 REAL = np.float32  # per-partner quantities: half the memory traffic of float64, ample precision
+
+
+def one_blas_thread() -> bool:
+    """Run numpy's BLAS (OpenBLAS) on one thread in this process; whether it could.
+
+    The model's matrix products are long, thin ones (a dot product over a lane's partners, segments x
+    partners by partners x verticals): on several threads OpenBLAS splits such a sum into one part per
+    thread, so its last bits depend on the machine's core count (same seed, other output on another
+    machine), and on a busy machine the threads wait on each other (at 100,000 partners a quarter took
+    2.5 times as long on 2 busy cores). A run is one process (replicates and sweeps run in processes of
+    their own): one thread each is also the fastest. Other BLAS builds are left alone."""
+    folder = Path(np.__file__).resolve().parent
+    found = False
+    for library in sorted([*folder.parent.glob("numpy.libs/*openblas*"), *folder.glob(".dylibs/*openblas*")]):
+        try:
+            handle = ctypes.CDLL(str(library))
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            for suffix in ("64_", "_64", ""):
+                setter = getattr(handle, f"{prefix}_set_num_threads{suffix}", None)
+                if setter is not None:
+                    setter(1)
+                    found = True
+                    break
+            else:
+                continue
+            break
+    return found
+
+
+one_blas_thread()
 
 
 class Lanes:
