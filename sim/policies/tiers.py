@@ -113,45 +113,69 @@ class TierProgram(Policy):
 
     # ---- partners' answer to the requirements
 
-    def yearly_value(self, model) -> np.ndarray:
+    def yearly_value(self, model, rows: np.ndarray | None = None) -> np.ndarray:
         """What each tier is worth to each partner over a year (tiers x partners, dollars): its margin
         points on the partner's trailing-year revenue, and the MDF its weight would bring, valued as
-        partners value MDF (the MDF a unit of weight brought the partner last, from its MDF stock)."""
+        partners value MDF (the MDF a unit of weight brought the partner last, from its MDF stock).
+        Only the partners at `rows`, when given."""
         p = self.params
         t = model.partners
         j = self.vendor
+        everyone = slice(None) if rows is None else rows
         mdf = self.program.mdf
         weights = np.asarray(p.mdf_weight, dtype=np.float64)
-        value = np.asarray(p.margin_points, dtype=np.float64)[:, None] * t.revenue_4q[j]
-        held = weights[t.tier[j]]
+        value = np.asarray(p.margin_points, dtype=np.float64)[:, None] * t.revenue_4q[j, everyone]
         if mdf.enabled and weights.max() > weights.min():
-            claimed = (1.0 - mdf.carryover) * t.mdf_stock[j].astype(np.float64)  # a quarter's, at steady state
-            per_weight = np.divide(claimed, held, out=np.zeros(t.n), where=held > 0)
+            held = weights[t.tier[j, everyone]]
+            # a quarter's MDF, at steady state
+            claimed = (1.0 - mdf.carryover) * t.mdf_stock[j, everyone].astype(np.float64)
+            per_weight = np.divide(claimed, held, out=np.zeros(held.size), where=held > 0)
             value += 4.0 * mdf.perceived_value * weights[:, None] * per_weight
         return value
 
+    def benefits_differ(self) -> bool:
+        """Whether one tier is worth more than another to any partner (margin points, or MDF weights MDF pays on)."""
+        p = self.params
+        points, weights = np.asarray(p.margin_points), np.asarray(p.mdf_weight)
+        return bool(points.max() > points.min() or (self.program.mdf.enabled and weights.max() > weights.min()))
+
     def funded_certifications(self, model) -> np.ndarray:
-        """Certifications each partner funds itself this quarter to reach or keep a tier worth more than they cost."""
+        """Certifications each partner funds itself this quarter to reach or keep a tier worth more than they cost.
+
+        Worked out only for the partners who could: technical staff, below the top tier, and the revenue of the
+        tier above the one they qualify for (elsewhere nothing is funded), and for none where every tier is worth
+        the same (a tier worth no more than the one a partner has is never paid for)."""
         p = self.params
         t = model.partners
         j = self.vendor
-        if self.program.certification.effect <= 0:  # a certification that trains nobody is never worth buying
-            return np.zeros(t.n)
+        funded = np.zeros(t.n)
+        # a certification that trains nobody is never worth buying
+        if self.program.certification.effect <= 0 or len(p.names) < 2 or not self.benefits_differ():
+            return funded
+        qualified = self.qualified(model)
         revenue = t.revenue_4q[j]
-        technical = t.technical.astype(np.float64)
-        capability = t.capability[j].astype(np.float64)
+        top = len(p.names) - 1
+        # the next tier's revenue requirement (as the float32 revenue is compared below): who meets it falls short
+        # on certified staff only, and the tiers above require more revenue still
+        next_revenue = np.asarray(p.revenue, dtype=revenue.dtype)[np.minimum(qualified, top - 1) + 1]
+        rows = np.flatnonzero((qualified < top) & (revenue >= next_revenue) & (t.technical > 0))
+        if not rows.size:
+            return funded
+        revenue = revenue[rows]
+        qualified = qualified[rows]
+        technical = t.technical[rows].astype(np.float64)
+        capability = t.capability[j, rows].astype(np.float64)
         kept = 1.0 - model.params.partners.capability.decay
         effect = self.program.certification.effect
-        qualified = self.qualified(model)
-        within_reach = np.maximum(t.tier[j], qualified) + 1  # the tier above the one held or qualified for
-        value = self.yearly_value(model)
+        within_reach = np.maximum(t.tier[j, rows], qualified) + 1  # the tier above the one held or qualified for
+        value = self.yearly_value(model, rows)
         gain_over = np.take_along_axis(value, qualified[None].astype(np.int64), axis=0)[0]
-        best = np.zeros(t.n)
-        funded = np.zeros(t.n)
+        best = np.zeros(rows.size)
+        chosen = np.zeros(rows.size)
         required = 0.0
         for k in range(1, len(p.names)):
             required = max(required, p.certified[k])  # tier k requires the tiers below it too
-            candidate = (qualified < k) & (within_reach >= k) & (revenue >= p.revenue[k]) & (technical > 0)
+            candidate = (qualified < k) & (within_reach >= k) & (revenue >= p.revenue[k])
             if not candidate.any():
                 continue
             target = required / np.maximum(technical, 1.0)
@@ -160,7 +184,8 @@ class TierProgram(Policy):
             net = value[k] - gain_over - certifications * p.certification_cost
             take = candidate & (training <= 1.0) & (net > best)
             best[take] = net[take]
-            funded[take] = certifications[take]
+            chosen[take] = certifications[take]
+        funded[rows] = chosen
         return funded
 
     # ---- benefits other policies read
