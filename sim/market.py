@@ -107,6 +107,7 @@ class Market:
         # float32's range; opportunities are taken at most COUNT_MAX, where deal counts stop anyway
         with np.errstate(over="ignore"):
             opportunities = raw * reach[None, :, :]
+            opportunities *= offers.generated[:, None, :]
         np.minimum(opportunities, np.float32(COUNT_MAX), out=opportunities)
         capability = table.capability
         base = m.win_base.array().clip(1e-6, 1 - 1e-6)

@@ -44,6 +44,7 @@ def names(model: ChannelModel) -> list[str]:
            "goodwill", "capability"]
         + [f"spend_{i}" for i in instruments(model)] + ["spend_total", "spend_pct_revenue"]
         + ["mdf_allocated", "mdf_claimed", "mdf_utilisation", "rebate_near_threshold"]
+        + ["partner_certifications", "partner_certification_spend"]
         + ["cam_hours_used", "cam_hours_available"] + [f"revenue_per_cam_hour_{s}" for s in SEGMENTS]
         + [f"partners_{t}" for t in tiers]
         + LIFECYCLE + ["attrition", "voluntary_attrition", "time_to_first_deal", "recruits_dealt_share"]
@@ -133,6 +134,9 @@ def compute(view: View) -> dict[str, float]:
     out["mdf_claimed"] = usage.get("mdf_claimed", 0.0)
     out["mdf_utilisation"] = out["mdf_claimed"] / allocated if allocated > 0 else 0.0
     out["rebate_near_threshold"] = float(usage.get("rebate_near_threshold", 0))
+    # what partners fund themselves to reach or keep a tier (sim.policies.tiers)
+    out["partner_certifications"] = float(usage.get("partner_certifications", 0.0))
+    out["partner_certification_spend"] = float(usage.get("partner_certification_spend", 0.0))
     out["cam_hours_used"] = float(usage.get("cam_hours_used", 0.0))
     out["cam_hours_available"] = float(usage.get("cam_hours_available", 0.0))
     hours = view.offers.cam_hours[FOCAL].astype(np.float64)

@@ -290,7 +290,7 @@ class Attraction(Node):
 
     # exponent on expected profit per revenue dollar (margin + incentives): with the concave pursuit and shared
     # demand, +5 margin points move partner-sourced revenue by about a tenth, not by tens of percent
-    profit: Slope = 1.3
+    profit: Slope = 1.4
     alignment: Slope = 2.0  # logit weight on cosine(partner verticals, vendor push)
     capability: Slope = 0.5  # exponent on capability with the vendor
     relationship: Slope = 0.35  # exponent on goodwill with the vendor, relative to reference_goodwill
@@ -309,6 +309,9 @@ class Capability(Node):
     decay: Share = 0.125  # certifications lapse after ~2 years without renewal
     self_training: Effect = 0.8  # training partners fund themselves on lines they sell
     cam_effect: Effect = 0.03  # training that CAM time brings (diminishing returns in hours)
+    # CAM hours a quarter giving 63 % of enablement's effect on high-velocity business (faster-diminishing returns
+    # than deal coaching's goodwill.cam_half_hours)
+    enablement_half_hours: Annotated[float, Field(ge=1.0, le=10_000.0)] = 10.0
 
 
 class Goodwill(Node):
@@ -318,10 +321,10 @@ class Goodwill(Node):
     spread: Spread = 0.5  # log-odds spread of the starting level across partners and vendors
     decay: Share = 0.15  # 0.10-0.25 a quarter
     baseline: Share = 0.3  # what the portal and programme sustain with no CAM time or MDF
-    cam_effect: Effect = 0.05
+    cam_effect: Effect = 0.04
     # CAM hours a quarter giving 63 % of the full effect
     cam_half_hours: Annotated[float, Field(ge=1.0, le=10_000.0)] = 40.0
-    mdf_effect: Effect = 0.02
+    mdf_effect: Effect = 0.01
     mdf_half_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 25_000.0
 
 
@@ -402,11 +405,12 @@ class ProductLine(Node):
 
 
 def _default_lines() -> dict[str, ProductLine]:
-    # a blended hardware + software vendor: hardware resells at thin margins, software at rich ones. Gross margins
-    # before channel costs, domain.md "Response magnitudes" (public vendor filings): hardware ~35-60 %,
-    # software ~75-90 %
-    return {"hardware": ProductLine(share=0.6, points=-0.05, gross_margin=0.40),
-            "software": ProductLine(share=0.4, points=0.075, gross_margin=0.80)}
+    # a blended hardware + software vendor: hardware resells at thin margins, software at rich ones. Partner
+    # margins with the base 0.20 (domain.md, instruments): hardware 0.08 (resale 1-10 %), software 0.30 (SaaS resale
+    # 20-40 %). Gross margins before channel costs, domain.md "Response magnitudes" (public vendor filings):
+    # hardware ~35-60 %, software ~75-90 %
+    return {"hardware": ProductLine(share=0.6, points=-0.12, gross_margin=0.40),
+            "software": ProductLine(share=0.4, points=0.10, gross_margin=0.80)}
 
 
 class Margin(Node):
@@ -506,16 +510,20 @@ class MDF(Node):
     claim_half_marketers: Annotated[float, Field(ge=0.1, le=HEADCOUNT_MAX)] = 2.0
     # long-term elasticity of the opportunity flow to demand generation (the partner's own marketing plus MDF);
     # ~0.24 long-term, ~0.12 short-term (Sethuraman, Tellis & Briesch 2011)
-    elasticity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.3
+    elasticity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.22
     # how that elasticity leans by segment (weights on the partner's segment mix): demand generation pays more
     # on many small deals than on a few large ones
     segment_weight: SegmentValues = Field(default_factory=lambda: SegmentValues(smb=1.5, midmarket=1.0,
                                                                                 enterprise=0.5))
     # 0.3-0.45 a quarter; at most 0.95, a stock of 20 quarters' spend (a half-life of 13 quarters)
     carryover: Annotated[float, Field(ge=0.0, le=0.95)] = 0.4
-    # a partner's own marketing a quarter per marketer
-    reference_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 25_000.0
-    perceived_value: Share = 0.5  # what a partner counts a dollar of MDF worth (co-op pays ~50 %)
+    # a partner's own demand-generation spending a quarter per marketer (programmes, not salaries): with the default
+    # population about 5 % of partners' revenue, the order of the MDF they claim (co-op reimburses ~50 % of the
+    # partner's cost, so a partner spends about as much as the MDF it claims on the same activity)
+    reference_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 10_000.0
+    # what a partner counts a dollar of MDF worth in its margin terms (co-op pays ~50 % of an activity the partner
+    # would not all have run)
+    perceived_value: Share = 0.25
 
 
 class Spif(Node):

@@ -260,11 +260,13 @@ def update_relationships(table: PartnerTable, offers: Offers, mdf_spent: np.ndar
     """Goodwill and capability after a quarter (vendors x partners).
 
     G' = (1-d_G) G + d_G g0 + (1-G)(a_h h~ + a_M m~) - conflict G          (Nerlove-Arrow, bounded)
-    C' = (1-d_C) C + (1-C) min(1, eta s (0.25 + technical / headcount) + c_h h~ + training)
+    C' = (1-d_C) C + (1-C) min(1, eta s (0.25 + technical / headcount) + c_h (v e~ + (1 - v) h~) + training)
                                                                           (learning with lapse)
     with diminishing returns h~ = 1 - exp(-hours / h_half), m~ = 1 - exp(-MDF / m_half); eta s (...) is the
     training partners fund themselves on the lines they sell (self_training x effort share s, more with more
-    technical staff), c_h h~ what CAM time brings, training what certification funding and tier certifying buy.
+    technical staff), c_h (...) what CAM time brings: on the share v of its business in high-velocity (SMB) deals
+    through enablement, e~ = 1 - exp(-hours / e_half) with a shorter half (returns diminish faster), on the rest
+    through deal coaching (h~); training what certification funding and tier certifying buy.
     """
     g = params.partners.goodwill
     c = params.partners.capability
@@ -285,7 +287,11 @@ def update_relationships(table: PartnerTable, offers: Offers, mdf_spent: np.ndar
     table.goodwill_change = goodwill - before
 
     learning = table.effort[:n_vendors] * (c.self_training * (0.25 + table.technical / table.headcount))
-    learning += c.cam_effect * cam
+    # CAM time reaches high-velocity partners through enablement, whose returns diminish faster (a few hours of
+    # portal and playbook training do most of it); the rest of the partner's business through deal coaching
+    enablement = -np.expm1(offers.cam_hours * (-1.0 / c.enablement_half_hours))
+    velocity = table.segment_mix[0]  # the share of its business in high-velocity (SMB) deals
+    learning += c.cam_effect * (velocity * enablement + (1.0 - velocity) * cam)
     if training is not None:
         learning += training
     np.minimum(learning, 1.0, out=learning)

@@ -28,7 +28,8 @@ class Offers:
     mdf: np.ndarray  # MDF allocated, dollars
     cam_hours: np.ndarray  # CAM hours given
     training: np.ndarray  # certification training funded (capability units)
-    demand: np.ndarray  # multiplier on the partner's opportunity flow (demand generation, onboarding)
+    demand: np.ndarray  # multiplier on the vendor's pursuit at the partner (onboarding ramp)
+    generated: np.ndarray  # demand the partner's demand generation creates for itself: a multiplier on its share
     kept: np.ndarray  # share of won value the partner keeps (the rest is taken by direct sales)
     conflict: np.ndarray  # channel conflict the terms carry (goodwill lost per quarter, as a share)
     push: np.ndarray  # vendors x verticals, relative push
@@ -46,7 +47,8 @@ class Offers:
             return np.ones((vendors, partners), dtype=REAL)
 
         return cls(margin=zeros(), registration=zeros(), incentive=zeros(), mdf=zeros(), cam_hours=zeros(),
-                   training=zeros(), demand=ones(), kept=ones(), conflict=zeros(), push=np.ones((vendors, verticals)))
+                   training=zeros(), demand=ones(), generated=ones(), kept=ones(), conflict=zeros(),
+                   push=np.ones((vendors, verticals)))
 
 
 @dataclass

@@ -86,7 +86,7 @@ class MarketDevelopmentFunds(Policy):
             # passes float32's range: the boost is taken at most BOOST_MAX, where deal counts stop anyway
             relative = (np.float32(self.own_stock) * own + stock).astype(np.float64) / own
             with np.errstate(over="ignore"):
-                offers.demand[j] *= np.minimum(relative ** elasticity, BOOST_MAX).astype(np.float32)
+                offers.generated[j] *= np.minimum(relative ** elasticity, BOOST_MAX).astype(np.float32)
         if not p.enabled:
             return
         allocated = self.allocate(model)
