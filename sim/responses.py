@@ -90,8 +90,8 @@ class Target:
 
 # domain.md, "Response magnitudes"
 EFFORT_TARGET = Target(0.2, 0.5, "Albers, Mantrala & Sridhar 2010 (mean 0.34)")
-MDF_SHORT_TARGET = Target(0.05, 0.2, "Sethuraman, Tellis & Briesch 2011 (~0.12)")
-MDF_LONG_TARGET = Target(0.15, 0.35, "Sethuraman, Tellis & Briesch 2011 (~0.24)")
+DEMAND_GENERATION_SHORT = Target(0.05, 0.2, "Sethuraman, Tellis & Briesch 2011 (~0.12)")
+DEMAND_GENERATION_LONG = Target(0.15, 0.35, "Sethuraman, Tellis & Briesch 2011 (~0.24)")
 
 
 def pick_levers(text: str | None) -> list[Lever]:
@@ -376,13 +376,13 @@ def measure(params: Scenario, replicates: int, seed: int, levers: Sequence[Lever
         else:
             planned.append((lever, *pair))
     change = quarters // 2 + 1
-    mdf_changed, mdf_reason = _within_bounds(
+    generation_changed, generation_reason = _within_bounds(
         lambda: scaled(params, DEMAND_GENERATION, 1.0 + STEP, from_quarter=change), f"+{STEP:.0%}")
     effort = params.market.focal_effort_scale
     effort_changed, effort_reason = _within_bounds(
         lambda: params.with_overrides({"market.focal_effort_scale": effort * (1.0 + STEP)}), f"+{STEP:.0%}")
 
-    total = 1 + 2 * len(planned) + (effort_changed is not None) + (mdf_changed is not None)
+    total = 1 + 2 * len(planned) + (effort_changed is not None) + (generation_changed is not None)
     with tqdm(total=total, desc="responses", unit="run", disable=not progress, file=sys.stderr, leave=False) as bar:
         def done(p: Scenario) -> list[pd.DataFrame]:
             frames = run(p, seeds)
@@ -400,25 +400,26 @@ def measure(params: Scenario, replicates: int, seed: int, levers: Sequence[Lever
             "" if effort_changed is None else f"market.focal_effort_scale {effort:g} -> {effort * (1.0 + STEP):g} "
                                               f"over the whole run; revenue over quarters {window[0]}-{window[1]}",
             effort_reason))
-        if mdf_changed is not None:
-            mdf = done(mdf_changed)
+        if generation_changed is not None:
+            generation = done(generation_changed)
             short = (change, min(change + 1, quarters))
             long = window_of(quarters, first=change)
             card.elasticities += [
                 Elasticity("demand_generation_short_term", "revenue to demand generation, short-term",
-                           log_response(base, mdf, short, 1.0 + STEP), MDF_SHORT_TARGET,
+                           log_response(base, generation, short, 1.0 + STEP), DEMAND_GENERATION_SHORT,
                            f"{DEMAND_GENERATION} x 1.1 (partners' own marketing and MDF) from quarter {change}; "
                            f"revenue over quarters {short[0]}-{short[1]} (the first two under the change)"),
                 Elasticity("demand_generation_long_term", "revenue to demand generation, long-term",
-                           log_response(base, mdf, long, 1.0 + STEP),
-                           MDF_LONG_TARGET, f"the same change; revenue over quarters {long[0]}-{long[1]} (the final "
-                                            f"{long[1] - long[0] + 1})")]
+                           log_response(base, generation, long, 1.0 + STEP),
+                           DEMAND_GENERATION_LONG,
+                           f"the same change; revenue over quarters {long[0]}-{long[1]} (the final "
+                           f"{long[1] - long[0] + 1})")]
         else:
             card.elasticities += [
                 Elasticity("demand_generation_short_term", "revenue to demand generation, short-term", None,
-                           MDF_SHORT_TARGET, "", mdf_reason),
+                           DEMAND_GENERATION_SHORT, "", generation_reason),
                 Elasticity("demand_generation_long_term", "revenue to demand generation, long-term", None,
-                           MDF_LONG_TARGET, "", mdf_reason)]
+                           DEMAND_GENERATION_LONG, "", generation_reason)]
     card.seconds = time.perf_counter() - started
     return card
 

@@ -203,3 +203,22 @@ def test_cam_time_enables_high_velocity_partners_with_faster_diminishing_returns
     rest = many - few  # what 70 more do
     assert first[fast] > 0 and first[slow] > 0
     assert rest[fast] / first[fast] < rest[slow] / first[slow]  # high velocity: most of it in the first hours
+
+
+def test_channel_revenue_is_as_smooth_as_independent_deals_allow():
+    # each won deal closes on its own date: quarter-on-quarter noise is what deals of these sizes and numbers give
+    # when every deal is independent (compound Poisson: variance sum_s n_s E[X_s^2]), nothing more. One closing date
+    # per partner x segment (the rule before) put it about a quarter above that floor.
+    from sim.params import SEGMENTS
+
+    model = ChannelModel(seeds=SEEDS, quarters=QUARTERS, vendor__spif__enabled=False)
+    model.run()
+    mean = model.market.mean_deal_size()
+    second_moment = mean ** 2 * np.exp(model.params.market.deal_size_sigma.array() ** 2)
+    ratios = []
+    for frame in model.lane_frames():
+        steady = frame.iloc[4:]
+        deals = np.array([steady[f"revenue_{s}"].mean() for s in SEGMENTS]) / mean
+        floor = np.sqrt(2.0 * deals @ second_moment) / steady.revenue.mean()  # s.d. of a change in log revenue
+        ratios.append(np.diff(np.log(steady.revenue.to_numpy())).std() / floor)
+    assert np.mean(ratios) <= 1.12

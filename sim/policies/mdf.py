@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.policies import Policy, allocation
+from sim.quarter import FOCAL
 
 BOOST_MAX = 1e12
 
@@ -42,7 +43,7 @@ class MarketDevelopmentFunds(Policy):
 
     def demand_scale(self, model) -> float:
         """The exogenous scale on demand-generation spending (the focal vendor's only)."""
-        return model.params.market.demand_generation_scale if self.vendor == 0 else 1.0
+        return model.params.market.demand_generation_scale if self.vendor == FOCAL else 1.0
 
     def claim_rate(self, model) -> np.ndarray:
         p = self.params
