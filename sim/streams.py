@@ -34,13 +34,18 @@ class Streams:
         return np.random.Generator(np.random.PCG64(sequence))
 
     def _block(self, name: str, quarter: int, ids: np.ndarray, width: int, normal: bool = False) -> np.ndarray:
-        """The stream's (slots x width) block: row k belongs to partner id k."""
+        """The stream's (slots x width) block: row k belongs to partner id k. Uniforms come raw, on the grid of
+        [0, 1): `_open` moves the ones taken into (0, 1)."""
         slots = int(ids.max()) + 1 if ids.size else 0
         gen = self.generator(name, quarter)
         if normal:
             return gen.standard_normal((slots, width), dtype=np.float32)
-        draws = gen.random((slots, width), dtype=np.float32)
-        # shift the grid of [0, 1) by half a step so that inverse CDFs stay finite
+        return gen.random((slots, width), dtype=np.float32)
+
+    @staticmethod
+    def _open(draws: np.ndarray) -> np.ndarray:
+        """Raw uniforms shifted by half a step of their grid, so that inverse CDFs stay finite (in place). Taken
+        after the partners' draws are gathered from the block: element-wise, so the same numbers, fewer of them."""
         draws += np.float32(2.0**-25)
         np.minimum(draws, np.float32(1.0 - 2.0**-24), out=draws)
         return draws
@@ -48,20 +53,23 @@ class Streams:
     def uniform(self, name: str, quarter: int, ids: np.ndarray, lead: tuple[int, ...] = ()) -> np.ndarray:
         """Uniforms in (0, 1) (float32), shaped lead + (len(ids),): one block of `lead` per partner id."""
         width = int(np.prod(lead, dtype=int))
-        return np.ascontiguousarray(self._block(name, quarter, ids, width)[ids].T).reshape(*lead, ids.size)
+        rows = np.take(self._block(name, quarter, ids, width), ids, axis=0)
+        return self._open(np.ascontiguousarray(rows.T)).reshape(*lead, ids.size)
 
     def normal(self, name: str, quarter: int, ids: np.ndarray, lead: tuple[int, ...] = ()) -> np.ndarray:
         """Standard normals (float32), shaped lead + (len(ids),), keyed by partner id."""
         width = int(np.prod(lead, dtype=int))
-        return np.ascontiguousarray(self._block(name, quarter, ids, width, True)[ids].T).reshape(*lead, ids.size)
+        rows = np.take(self._block(name, quarter, ids, width, True), ids, axis=0)
+        return np.ascontiguousarray(rows.T).reshape(*lead, ids.size)
 
     def uniform_rows(self, name: str, quarter: int, ids: np.ndarray, width: int) -> np.ndarray:
         """Uniforms shaped (len(ids), width): partner-major, the cheapest layout to gather."""
-        return self._block(name, quarter, ids, width)[ids]
+        return self._open(np.take(self._block(name, quarter, ids, width), ids, axis=0))
 
     def uniform_at(self, name: str, quarter: int, ids: np.ndarray, columns: np.ndarray, width: int) -> np.ndarray:
         """Only the draws at (ids[k], columns[k]) of a (partner x width) block: for sparse use."""
-        return self._block(name, quarter, ids, width)[ids, columns]
+        flat = self._block(name, quarter, ids, width).reshape(-1)
+        return self._open(np.take(flat, ids * width + columns))
 
 
 class LaneStreams:
