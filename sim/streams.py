@@ -12,9 +12,14 @@ policy caused, not by reshuffled noise.
 from __future__ import annotations
 
 import hashlib
+import sys
 
 import numpy as np
 from scipy.special import ndtri
+
+# numpy's PCG64 hands a 64-bit output out as two 32-bit draws, its low half first: on a little-endian machine the
+# 32-bit view of the outputs is the draws in order (elsewhere the uniforms come from Generator.random)
+_LITTLE = sys.byteorder == "little"
 
 
 def stream_key(name: str) -> int:
@@ -34,18 +39,29 @@ class Streams:
         return np.random.Generator(np.random.PCG64(sequence))
 
     def _block(self, name: str, quarter: int, ids: np.ndarray, width: int, normal: bool = False) -> np.ndarray:
-        """The stream's (slots x width) block: row k belongs to partner id k. Uniforms come raw, on the grid of
-        [0, 1): `_open` moves the ones taken into (0, 1)."""
+        """The stream's (slots x width) block: row k belongs to partner id k. Normals come as float32; uniforms
+        as their raw 32 bits, `_uniforms` making the ones taken uniforms in (0, 1)."""
         slots = int(ids.max()) + 1 if ids.size else 0
         gen = self.generator(name, quarter)
         if normal:
             return gen.standard_normal((slots, width), dtype=np.float32)
-        return gen.random((slots, width), dtype=np.float32)
+        if not _LITTLE:
+            return gen.random((slots, width), dtype=np.float32)
+        # what Generator.random((slots, width), float32) draws, before its conversion to floats: the 64-bit
+        # outputs, each the source of two float32s (its low 32 bits first); converted only where taken
+        count = slots * width
+        return gen.bit_generator.random_raw((count + 1) // 2).view(np.uint32)[:count].reshape(slots, width)
 
     @staticmethod
-    def _open(draws: np.ndarray) -> np.ndarray:
-        """Raw uniforms shifted by half a step of their grid, so that inverse CDFs stay finite (in place). Taken
-        after the partners' draws are gathered from the block: element-wise, so the same numbers, fewer of them."""
+    def _uniforms(bits: np.ndarray) -> np.ndarray:
+        """Raw 32-bit draws as Generator.random makes float32s of them (their top 24 bits x 2^-24, on the grid of
+        [0, 1)), shifted by half a step so that inverse CDFs stay finite. Element-wise: done on the draws taken
+        only, after they are gathered from the block, the same numbers as on the whole block."""
+        if bits.dtype == np.uint32:
+            draws = (bits >> np.uint32(8)).astype(np.float32)
+            draws *= np.float32(2.0**-24)
+        else:  # a big-endian machine's block: numpy's own floats
+            draws = bits
         draws += np.float32(2.0**-25)
         np.minimum(draws, np.float32(1.0 - 2.0**-24), out=draws)
         return draws
@@ -54,7 +70,7 @@ class Streams:
         """Uniforms in (0, 1) (float32), shaped lead + (len(ids),): one block of `lead` per partner id."""
         width = int(np.prod(lead, dtype=int))
         rows = np.take(self._block(name, quarter, ids, width), ids, axis=0)
-        return self._open(np.ascontiguousarray(rows.T)).reshape(*lead, ids.size)
+        return self._uniforms(np.ascontiguousarray(rows.T)).reshape(*lead, ids.size)
 
     def normal(self, name: str, quarter: int, ids: np.ndarray, lead: tuple[int, ...] = ()) -> np.ndarray:
         """Standard normals (float32), shaped lead + (len(ids),), keyed by partner id."""
@@ -64,12 +80,12 @@ class Streams:
 
     def uniform_rows(self, name: str, quarter: int, ids: np.ndarray, width: int) -> np.ndarray:
         """Uniforms shaped (len(ids), width): partner-major, the cheapest layout to gather."""
-        return self._open(np.take(self._block(name, quarter, ids, width), ids, axis=0))
+        return self._uniforms(np.take(self._block(name, quarter, ids, width), ids, axis=0))
 
     def uniform_at(self, name: str, quarter: int, ids: np.ndarray, columns: np.ndarray, width: int) -> np.ndarray:
         """Only the draws at (ids[k], columns[k]) of a (partner x width) block: for sparse use."""
         flat = self._block(name, quarter, ids, width).reshape(-1)
-        return self._open(np.take(flat, ids * width + columns))
+        return self._uniforms(np.take(flat, ids * width + columns))
 
 
 class LaneStreams:

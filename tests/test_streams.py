@@ -18,6 +18,19 @@ def test_a_partners_draws_depend_on_its_id_not_on_who_else_is_drawn():
                                   full.reshape(9, -1)[[0, 4, 8, 2], some])
 
 
+@pytest.mark.parametrize("slots, width", [(1, 1), (3, 3), (5, 7), (2001, 9)])
+def test_uniforms_are_generator_randoms_on_the_grid_moved_half_a_step(slots, width):
+    # the draws taken from the raw 64-bit outputs are exactly numpy's Generator.random float32s (the saved outputs
+    # depend on it: a numpy that made its floats otherwise would fail here first)
+    streams = Streams(9)
+    grid = streams.generator("deals.size", 4).random((slots, width), dtype=np.float32)
+    expected = np.minimum(grid + np.float32(2.0**-25), np.float32(1.0 - 2.0**-24))
+    ids = np.random.default_rng(0).permutation(slots)
+    np.testing.assert_array_equal(streams.uniform_rows("deals.size", 4, ids, width), expected[ids])
+    columns = np.arange(slots) % width
+    np.testing.assert_array_equal(streams.uniform_at("deals.size", 4, ids, columns, width), expected[ids, columns])
+
+
 def test_streams_differ_by_name_quarter_and_seed_and_stay_in_the_open_interval():
     ids = np.arange(5000)
     a = Streams(1).uniform("x", 1, ids)
