@@ -63,7 +63,8 @@ def test_a_scheduled_change_happens_at_its_quarter():
     for _ in range(8):
         model.step()
         margins.append(model.vendors[1].margin_history[-1])  # the rival's list margin each quarter
-    assert margins[:5] == [pytest.approx(0.20)] * 5 and margins[5:] == [pytest.approx(0.24)] * 3
+    lines = loaded.params.rivals.program.margin.line_points()  # the product lines' points over the base
+    assert margins[:5] == [pytest.approx(0.20 + lines)] * 5 and margins[5:] == [pytest.approx(0.24 + lines)] * 3
 
 
 def test_the_baseline_file_is_the_models_default_channel():
