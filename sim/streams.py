@@ -160,11 +160,11 @@ def poisson_from_uniform(mean: np.ndarray, u: np.ndarray, exact_below: float = 3
     nonzero &= small
     searching = np.flatnonzero(nonzero)
     if searching.size:
-        lam, target = mean[searching], u[searching]
+        at, lam, target = searching, mean[searching], u[searching]
         p = np.exp(-lam)
         cdf = p.copy()
-        count = np.zeros(searching.size, np.int32)
-        going = np.ones(searching.size, bool)
+        count = np.zeros(at.size, np.int32)
+        going = np.ones(at.size, bool)
         k = 1
         while True:
             p *= lam
@@ -173,9 +173,17 @@ def poisson_from_uniform(mean: np.ndarray, u: np.ndarray, exact_below: float = 3
             cdf += p
             going &= target > cdf
             k += 1
-            if k > 64 or not going.any():
+            left = np.count_nonzero(going)
+            if k > 64 or not left:
                 break
-        out[searching] = count
+            if left * 4 < going.size:
+                # most cells found: the search goes on with the others only (each cell's steps are its own, so
+                # their numbers stay as they were); the counts found so far are final
+                out[at] = count
+                still = np.flatnonzero(going)
+                at, lam, target, p, cdf, count = (np.take(a, still) for a in (at, lam, target, p, cdf, count))
+                going = np.ones(at.size, bool)
+        out[at] = count
     big = np.flatnonzero(mean >= exact_below)
     if big.size:
         lam_b = np.minimum(mean[big], np.float32(COUNT_MAX)).astype(np.float64)
