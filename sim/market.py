@@ -206,7 +206,19 @@ class Market:
     def expected_revenue(self, table: PartnerTable, offers: Offers, quarter: int) -> np.ndarray:
         """Expected value won and kept, vendors x segments x partners (no randomness)."""
         opportunities, win = self.rates(table, offers, quarter)
-        return opportunities * win * self.mean_deal_size()[None, :, None] * offers.kept[:, None, :]
+        value = opportunities * win * self.mean_deal_size()[None, :, None] * offers.kept[:, None, :]
+        size = self.coselling_size(offers)
+        return value if size is None else value * size.reshape(value.shape)
+
+    def coselling_size(self, offers: Offers) -> np.ndarray | None:
+        """How much CAM co-selling enlarges each vendor's deals at each partner, by segment: 1 + x_s (1 - exp(-hours /
+        half)), flattened vendors x segments x partners (None when no deal grows)."""
+        m = self.params.market
+        growth = m.coselling_size.array()
+        if not growth.any() or not offers.cam_hours.any():
+            return None
+        hours = -np.expm1(offers.cam_hours.astype(np.float64) * (-1.0 / m.coselling_half_hours))
+        return (1.0 + growth[None, :, None] * hours[:, None, :]).reshape(-1)
 
     def fill_pipeline(self, table: PartnerTable, won_value: np.ndarray, quarter: int) -> None:
         """Put the steady-state pipeline in place: what earlier quarters' wins would have left."""
@@ -232,6 +244,10 @@ class Market:
         vendor, segment = np.divmod(cell, segments)
         z = ndtri(streams.uniform_at("deals.size", quarter, partner, cell, width))
         value = self.deal_values(count, segment, z)
+        size = self.coselling_size(offers)  # vendors x segments x partners, or None
+        if size is not None:
+            size = np.take(size, cell * n + partner)
+            value *= size
         # the share of registered deals the vendor's direct sales take never reaches the partner
         kept = np.take(offers.kept, vendor * n + partner)
         key = vendor if table.lanes == 1 else vendor * table.lanes + table.lane_of(partner)
@@ -241,7 +257,7 @@ class Market:
         value *= kept
 
         depth = self.pipeline_quarters
-        self.book_wins(table, streams, quarter, partner, cell, segment, count, z, value, kept, key, direct)
+        self.book_wins(table, streams, quarter, partner, cell, segment, count, z, value, kept, key, direct, size)
         due = table.pipeline[quarter % depth]
         closed = due.copy()
         due[...] = 0.0
@@ -262,7 +278,7 @@ class Market:
 
     def book_wins(self, table: PartnerTable, streams: LaneStreams, quarter: int, partner: np.ndarray,
                   cell: np.ndarray, segment: np.ndarray, count: np.ndarray, z: np.ndarray, value: np.ndarray,
-                  kept: np.ndarray, key: np.ndarray, direct: np.ndarray) -> None:
+                  kept: np.ndarray, key: np.ndarray, direct: np.ndarray, size: np.ndarray | None = None) -> None:
         """Put the quarter's wins (one entry per partner x vendor x segment cell with a win) into the pipeline ring.
 
         A segment with a single closing delay closes its cells' `value` then, with no draw. Elsewhere each won
@@ -273,7 +289,8 @@ class Market:
         delay's is the cell's `z`, the last's what is left of the split's uniform, those between their own). A
         single deal takes its delay from the inverse of the delay distribution and keeps the cell's value. The
         bucket values replace the cell's single draw in the partner's share and in the direct share (`direct`,
-        vendors x lanes, corrected in place). The draws are the partner's own ("deals.split", a column per vendor x
+        vendors x lanes, corrected in place); `size` (per cell, or None) scales every value, as it scaled the cell's.
+        The draws are the partner's own ("deals.split", a column per vendor x
         segment x draw): they do not depend on other partners or on how many lanes run.
         """
         segments = len(SEGMENTS)
@@ -317,7 +334,8 @@ class Market:
         if not many.size:
             return
         z, kept, key = (np.take(a, later[many]) for a in (z, kept, key))
-        unkept_change = -self.deal_values(count[many], segment[many], z)  # their single draws, replaced below
+        scale = np.ones(many.size) if size is None else np.take(size, later[many])
+        unkept_change = -self.deal_values(count[many], segment[many], z) * scale  # their single draws, replaced below
         for s, active, conditional, _ in spread:
             rows = np.flatnonzero(segment[many] == s)
             if not rows.size:
@@ -334,7 +352,7 @@ class Market:
                     n_b = left
                 # the first delay's normal is the cell's own, the last's what is left of the split's uniform
                 normal = z[rows] if b == 0 else ndtri(rest if b == conditional.size else u[first + b])
-                v = self.deal_values(n_b, s, normal)
+                v = self.deal_values(n_b, s, normal) * scale[rows]
                 unkept_change[rows] += v
                 ring[slot[after] + place[cells]] += v * kept[rows]
         direct += np.bincount(key, weights=unkept_change * (1.0 - kept), minlength=direct.size).reshape(direct.shape)

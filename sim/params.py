@@ -231,8 +231,12 @@ class Market(Node):
     demand_sized_for: Annotated[int, Field(ge=1, le=PARTNERS_MAX)] | None = None
     # CAM co-selling: logit effect on the win probability of a partner's deals at full CAM time, by segment
     # (deal coaching pays on large, long deals; high-velocity deals move through enablement instead)
-    coselling: SegmentValues = Field(default_factory=lambda: SegmentValues(smb=0.0, midmarket=0.1, enterprise=0.2))
+    coselling: SegmentValues = Field(default_factory=lambda: SegmentValues(smb=0.0, midmarket=0.05, enterprise=0.1))
     coselling_half_hours: Annotated[float, Field(ge=1.0, le=10_000.0)] = 40.0
+    # CAM co-selling: how much larger a partner's deals grow at full CAM time, by segment (scoping and deal
+    # coaching enlarge long, complex deals; a high-velocity transaction is what it is)
+    coselling_size: SegmentValues = Field(default_factory=lambda: SegmentValues(smb=0.0, midmarket=0.05,
+                                                                                enterprise=0.1))
     # technical (presales) staff per seller needed to reach a segment's full opportunity flow
     technical_ratio: SegmentStaffRatios = Field(
         default_factory=lambda: SegmentStaffRatios(smb=0.0, midmarket=0.15, enterprise=0.4)
@@ -290,7 +294,7 @@ class Attraction(Node):
 
     # exponent on expected profit per revenue dollar (margin + incentives): with the concave pursuit and shared
     # demand, +5 margin points move partner-sourced revenue by about a tenth, not by tens of percent
-    profit: Slope = 1.4
+    profit: Slope = 1.3
     alignment: Slope = 2.0  # logit weight on cosine(partner verticals, vendor push)
     capability: Slope = 0.5  # exponent on capability with the vendor
     relationship: Slope = 0.35  # exponent on goodwill with the vendor, relative to reference_goodwill
@@ -321,7 +325,7 @@ class Goodwill(Node):
     spread: Spread = 0.5  # log-odds spread of the starting level across partners and vendors
     decay: Share = 0.15  # 0.10-0.25 a quarter
     baseline: Share = 0.3  # what the portal and programme sustain with no CAM time or MDF
-    cam_effect: Effect = 0.04
+    cam_effect: Effect = 0.03
     # CAM hours a quarter giving 63 % of the full effect
     cam_half_hours: Annotated[float, Field(ge=1.0, le=10_000.0)] = 40.0
     mdf_effect: Effect = 0.01
