@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 PANEL_COLUMNS = ["quarter", "partner_id", "headcount", "segment", "velocity", "tier", "recruit", "mindshare",
                  "revenue", "trailing_revenue", "won_deals", "profit", "capability", "goodwill",
                  "cam_hours", "mdf_claimed", "tenure"]
-LIFECYCLE = ["recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions"]
+LIFECYCLE = ["recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions", "technical_hires"]
 # the focal vendor's P&L: its revenue through partners and direct, gross profit, and what is left after the channel
 VENDOR_PNL = ["vendor_revenue", "channel_share", "vendor_gross_profit", "vendor_contribution", "unserved_demand"]
 

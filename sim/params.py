@@ -618,6 +618,10 @@ class Tiers(Node):
     # what a partner pays per certification (exam, training days); as the vendor's certification.cost, which
     # buys the same certification
     certification_cost: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 2_500.0
+    # and, slowly (one head a year at most), hire technical staff where the next tier needs more certified heads
+    # than they have and its year of benefits exceeds a year of the hire's cost
+    partners_hire: bool = True
+    technical_hire_cost: Money = 120_000.0  # a presales engineer a year, fully loaded (a modelling choice)
 
     @model_validator(mode="after")
     def _one_value_per_tier(self) -> Tiers:

@@ -51,7 +51,7 @@ HEADLINE = ["revenue", "net_revenue", "vendor_contribution", "mindshare", "win_r
             "mdf_utilisation"]
 SUMMED_PREFIXES = ("revenue", "net_revenue", "direct_revenue", "discount", "vendor_", "won_deals", "spend_",
                    "mdf_allocated", "mdf_claimed", "recruits", "exits", "terminations", "moved_to_digital",
-                   "promotions", "demotions", "unserved_demand", "partner_certification")
+                   "promotions", "demotions", "technical_hires", "unserved_demand", "partner_certification")
 PER_EXTRA_DOLLAR = "revenue_per_extra_program_dollar"  # a comparison's: the change in revenue over that in program_cost
 INCENTIVE_ROI = "incentive_roi"  # a comparison's: the return on the change in program_cost, in gross profit
 SHOWN = [*HEADLINE, PER_EXTRA_DOLLAR, INCENTIVE_ROI]  # what the command and the report show

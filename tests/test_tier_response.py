@@ -154,3 +154,24 @@ def test_a_budget_buys_each_lane_what_it_buys_the_replicate_run_alone():
     for lane, seed in enumerate([3, 4]):
         alone = ChannelModel(rng=seed, **kwargs).run()
         pd.testing.assert_frame_equal(together.lane_frames()[lane], alone.reset_index(drop=True), check_dtype=False)
+
+
+def test_partners_short_of_technical_heads_hire_them_slowly_when_the_tier_pays():
+    # gold needs more certified heads than most firms have: only hiring reaches it
+    kwargs = {"partners__count": 300, "quarters": 12, "vendor__tiers__certified": [0.0, 0.5, 4.0, 6.0],
+              "vendor__tiers__margin_points": [0.0, 0.01, 0.06, 0.08],
+              "vendor__tiers__technical_hire_cost": 20_000.0}  # a rich gold and a cheap hire: worth one for some
+    gains, none = [], []
+    for seed in (0, 1, 2):
+        hiring = ChannelModel(rng=seed, **kwargs)
+        frame = hiring.run()
+        technical_before = ChannelModel(rng=seed, **kwargs).partners.technical.sum()
+        gains.append(hiring.partners.technical.sum() - technical_before)
+        hires = frame.technical_hires
+        assert (hires[frame.quarter % 4 != 0] == 0).all()  # once a year at most
+        assert hires.sum() > 0
+        worthless = ChannelModel(rng=seed, **{**kwargs, "vendor__tiers__margin_points": [0.0, 0.0, 0.0, 0.0],
+                                              "vendor__tiers__mdf_weight": [1.0, 1.0, 1.0, 1.0]})
+        none.append(worthless.run().technical_hires.sum())
+    assert np.mean(gains) > 0
+    assert none == [0, 0, 0]  # a tier that brings nothing is not worth a hire

@@ -102,6 +102,8 @@ class TierProgram(Policy):
         tier, below = t.tier[self.vendor], t.tier_below[self.vendor]
         qualified = self.qualified(model)
         np.copyto(below, np.where(qualified < tier, below + 1, 0))
+        if p.partners_hire and model.quarter % 4 == 0:
+            self.hire(model, ledger, qualified)
         if model.quarter % p.review_every:
             return
         promote = qualified > tier
@@ -112,6 +114,35 @@ class TierProgram(Policy):
         below[demote] = 0
 
     # ---- partners' answer to the requirements
+
+    def hire(self, model, ledger, qualified: np.ndarray) -> None:
+        """Once a year, a partner whose revenue meets the next tier's requirement but who has fewer technical heads
+        than the tier needs certified (no training can close that) hires one, where the tier's year of benefits
+        over its own exceeds the hire's year of cost. The head sells part time (`partners.presales_selling`)."""
+        p = self.params
+        t = model.partners
+        j = self.vendor
+        next_tier = qualified.astype(np.int64) + 1
+        reachable = next_tier < len(p.names)
+        if not reachable.any():
+            return
+        k = np.minimum(next_tier, len(p.names) - 1)
+        required = np.maximum.accumulate(np.asarray(p.certified, dtype=np.float64))[k]
+        candidate = reachable & (t.revenue_4q[j] >= np.asarray(p.revenue, dtype=np.float64)[k])
+        candidate &= t.technical < required
+        rows = np.flatnonzero(candidate)
+        if not rows.size:
+            return
+        value = self.yearly_value(model, rows)
+        gain = np.take_along_axis(value, k[rows][None], axis=0)[0] - np.take_along_axis(
+            value, qualified[rows].astype(np.int64)[None], axis=0)[0]
+        hires = rows[gain > p.technical_hire_cost]
+        if not hires.size:
+            return
+        t.technical[hires] += 1.0
+        t.headcount[hires] += 1.0
+        t.capacity[hires] += model.params.partners.presales_selling
+        ledger.count(j, "technical_hires", hires)
 
     def yearly_value(self, model, rows: np.ndarray | None = None) -> np.ndarray:
         """What each tier is worth to each partner over a year (tiers x partners, dollars): its margin
