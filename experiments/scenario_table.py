@@ -29,9 +29,11 @@ def money(value: float) -> str:
 
 
 def cell(row: pd.Series, kind: str) -> str:
-    fmt = {"money": money, "points": lambda v: f"{100 * v:+.1f} pts", "ratio": lambda v: f"{v:,.1f}"}[kind]
+    fmt = {"money": money, "points": lambda v: f"{100 * v:+.1f} pts", "ratio": lambda v: f"{v:+,.2f}"}[kind]
     if pd.isna(row["difference"]):
         return "–"
+    if pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):  # an interval left open (a cost change near zero)
+        return f"{fmt(row['difference'])} [open]"
     return f"{fmt(row['difference'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
 
 
@@ -46,7 +48,7 @@ def table(base_path: Path, others: list[Path], workers: int) -> str:
     # transient effects (a SPIF window) show in the whole run rather than in its final year
     totals = quarters.groupby(["scenario", "replicate"])["revenue"].sum().unstack(0)
     lines = ["| scenario | what it changes | revenue, whole run | revenue, final year | mindshare | programme cost "
-             "| revenue per extra programme $ | attrition |", "|---|---|---|---|---|---|---|---|"]
+             "| contribution | incentive ROI | attrition |", "|---|---|---|---|---|---|---|---|---|"]
     for item in loaded:
         rows = compared[compared["scenario"] == item.name].set_index("kpi")
         mean, low, high, _ = report.interval((totals[item.name] - totals[base.name]).to_numpy())
@@ -54,7 +56,7 @@ def table(base_path: Path, others: list[Path], workers: int) -> str:
         lines.append(f"| `{item.path.name}` | {item.params.meta.title} | {cell(whole, 'money')} | "
                      f"{cell(rows.loc['revenue'], 'money')} | "
                      f"{cell(rows.loc['mindshare'], 'points')} | {cell(rows.loc['program_cost'], 'money')} | "
-                     f"{cell(rows.loc[report.PER_EXTRA_DOLLAR], 'ratio')} | "
+                     f"{cell(rows.loc['vendor_contribution'], 'money')} | {cell(rows.loc['incentive_roi'], 'ratio')} | "
                      f"{cell(rows.loc['attrition'], 'points')} |")
     return "\n".join(lines)
 
