@@ -749,6 +749,14 @@ def _rival_program() -> Program:
 RivalProgram = partial(Program, frozenset({"name", "tiers.names"}))
 
 
+def _refuse_focal_only(program: Program, where: str) -> None:
+    """Raise ValueError if a rival's `program` runs an instrument only the focal vendor runs."""
+    for node in _focal_only():
+        if getattr(program, node).enabled:
+            raise ValueError(f"{where}.{node}.enabled: rivals do not run {node}, which acts on the simulated "
+                             "channel's partners as the focal vendor's; set it to false")
+
+
 class Rivals(Node):
     """Rival vendors: `count` of them, named `<program.name>_1` .. `_<count>`, each running `program` with what
     `each` states for it laid over it (`each.rival_2.margin.base`); a rival `each` does not name runs `program`."""
@@ -760,10 +768,7 @@ class Rivals(Node):
 
     @model_validator(mode="after")
     def _focal_instruments_off(self) -> Rivals:
-        for node in _focal_only():
-            if getattr(self.program, node).enabled:
-                raise ValueError(f"program.{node}.enabled: rivals do not run {node}, which acts on the simulated "
-                                 "channel's partners as the focal vendor's; set it to false")
+        _refuse_focal_only(self.program, "program")
         return self
 
     def names(self) -> list[str]:
@@ -794,10 +799,7 @@ class Rivals(Node):
             except ValidationError as error:
                 raise ValueError("; ".join(f"{where}.{problem}" if problem_path(problem) else f"{where}: {problem}"
                                            for problem in explain(error, Program))) from None
-            for node in _focal_only():
-                if getattr(programs[name], node).enabled:
-                    raise ValueError(f"{where}.{node}.enabled: rivals do not run {node}, which acts on the simulated "
-                                     "channel's partners as the focal vendor's; set it to false")
+            _refuse_focal_only(programs[name], where)
         return programs
 
     def follow(self, changed: Rivals) -> None:
