@@ -222,9 +222,11 @@ class PartnerTable(Lanes):
 
     def remove(self, rows: np.ndarray) -> None:
         """Drop partners, filling the holes with the last live partners (of their lane)."""
-        rows = np.unique(np.asarray(rows, dtype=np.int64))
+        rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
             return
+        if not (rows[1:] > rows[:-1]).all():  # (most often they come ascending, as np.flatnonzero gives them)
+            rows = np.unique(rows)
         if self.lanes > 1:
             order, starts = [], [0]
             for start, stop in self.blocks():
@@ -238,9 +240,13 @@ class PartnerTable(Lanes):
         pid = self._buffers["pid"]
         gone = pid[rows].copy()
         holes = rows[rows < keep]
-        tail = np.setdiff1d(np.arange(keep, self.n), rows, assume_unique=True)
+        staying = np.ones(self.n - keep, bool)  # the rows past `keep` that stay, to fill the holes (ascending)
+        staying[rows[holes.size:] - keep] = False
+        tail = np.flatnonzero(staying) + keep
         for buffer in self._buffers.values():
-            buffer[..., holes] = buffer[..., tail]
+            # row by row: fancy indexing of a 1-d array is several times faster than of the last axis of an n-d one
+            for row in buffer.reshape(-1, buffer.shape[-1]):
+                row[holes] = row[tail]
         self.row_of[pid[holes]] = holes
         self.row_of[gone] = -1
         self._buffers["agent"][keep : self.n] = None
