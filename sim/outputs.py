@@ -118,10 +118,23 @@ def marker_text(kind: str, files: list[str] | None = None) -> str:
     return json.dumps(record, indent=2) + "\n"
 
 
+def write_atomically(path: Path, data: bytes) -> None:
+    """`data` at `path`, whole or not at all: written beside it under a name of its own and renamed over it in one
+    step; on any failure the previous file is as it was and nothing is left behind."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.partial")
+    try:
+        with open(partial, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def write_marker(folder: Path, kind: str, files: list[str] | None = None) -> None:
-    partial = folder / f"{MARKER}.{os.getpid()}"
-    partial.write_text(marker_text(kind, files), encoding="utf-8")
-    os.replace(partial, folder / MARKER)
+    write_atomically(folder / MARKER, marker_text(kind, files).encode("utf-8"))
 
 
 def check(path: Path, kind: str, option: str = "--out", inputs: Iterable[Path] = ()) -> Path:

@@ -53,6 +53,7 @@ from tqdm import tqdm
 
 from sim import runner
 from sim.errors import InputError
+from sim.outputs import write_atomically
 from sim.params import Change, Scenario, applied_order, build_scenario
 from sim.tree import ParameterError
 
@@ -532,14 +533,4 @@ def write_json(card: Card, path: Path) -> None:
     """The card as JSON at `path` (checked with `check_json_path`), whole or not at all: written beside it and
     renamed over it in one step; on any failure the previous file is as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}-{os.urandom(4).hex()}.partial")
-    try:
-        with open(partial, "w", encoding="utf-8") as handle:
-            json.dump(card.to_dict(), handle, indent=2, allow_nan=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(partial, path)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
+    write_atomically(path, (json.dumps(card.to_dict(), indent=2, allow_nan=False) + "\n").encode("utf-8"))

@@ -372,11 +372,11 @@ def prepare(plan: Plan, experiment: Experiment) -> None:
     the design is the experiment's, and a damaged design.csv is mended)."""
     folder = plan.folder
     (folder / SHARDS).mkdir(exist_ok=True)
-    _atomic_write(folder / "design.csv", experiment.points.to_csv().encode())
+    outputs.write_atomically(folder / "design.csv", experiment.points.to_csv().encode())
     if plan.outdated:
         info = _read_info(folder, plan.shown)
         info["fingerprint"] = experiment.fingerprint()
-        _atomic_write(folder / INFO, json.dumps(info, indent=2).encode())
+        outputs.write_atomically(folder / INFO, json.dumps(info, indent=2).encode())
     if not plan.fresh:
         return
     info = {"experiment": experiment.name, "file": str(experiment.path), "fingerprint": experiment.fingerprint(),
@@ -388,13 +388,7 @@ def prepare(plan: Plan, experiment: Experiment) -> None:
             "log": [name for name, s in experiment.spec.parameters.items() if s.log],
             "kpis": experiment.spec.analysis.kpis,
             "spec": experiment.spec.model_dump(mode="json"), "base": experiment.base.model_dump(mode="json")}
-    _atomic_write(folder / INFO, json.dumps(info, indent=2).encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    partial.write_bytes(data)
-    os.replace(partial, path)
+    outputs.write_atomically(folder / INFO, json.dumps(info, indent=2).encode())
 
 
 # --------------------------------------------------------------------------- the lock
@@ -602,7 +596,7 @@ def repair(folder: Path, experiment: Experiment, say: Callable[[str], None] = _s
     if not bad and not damaged:
         return
     kept = [line for line, e in lines if e["batch"] not in damaged]
-    _atomic_write(path, "".join(f"{line}\n" for line in kept).encode())
+    outputs.write_atomically(path, "".join(f"{line}\n" for line in kept).encode())
     for batch in damaged:
         for shard in (folder / SHARDS).glob(f"*-{batch}.parquet"):
             shard.unlink()
@@ -648,7 +642,7 @@ def consolidate(folder: Path, experiment: Experiment) -> dict[str, int]:
                               "params": json.dumps(e["params"]), "error": _last_line(e.get("error", "")),
                               "traceback": e.get("error", "")} for _, e in sorted(failed.items())],
                             columns=["run", "point", "replicate", "seed", "params", "error", "traceback"])
-    _atomic_write(folder / FAILURES, failures.to_csv(index=False).encode())
+    outputs.write_atomically(folder / FAILURES, failures.to_csv(index=False).encode())
     return counts
 
 

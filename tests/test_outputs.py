@@ -568,3 +568,17 @@ def test_an_interrupt_a_library_turns_into_its_own_error_is_still_an_interruptio
     error = capsys.readouterr().err
     assert "interrupted; no results were written" in error and "Traceback" not in error
     assert snapshot(project / "results") == before
+
+
+def test_a_file_written_atomically_is_whole_or_as_it_was(tmp_path, monkeypatch):
+    target = tmp_path / "card.json"
+    outputs.write_atomically(target, b"first")
+    assert target.read_bytes() == b"first"
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(outputs.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        outputs.write_atomically(target, b"second")
+    assert target.read_bytes() == b"first" and [p.name for p in tmp_path.iterdir()] == ["card.json"]
