@@ -109,6 +109,9 @@ class Lanes:
 
     def normalise(self, score: np.ndarray) -> np.ndarray:
         """Each lane's scores as shares of its total (all zero where the total is not positive)."""
+        if self.lanes == 1 and score.dtype.kind == "f":  # one lane: no zeroed array to fill
+            total = score.sum()
+            return score / total if total > 0 else np.zeros_like(score)
         out = np.zeros_like(score)
         for a, b in self.blocks():
             total = score[a:b].sum()
