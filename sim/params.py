@@ -312,7 +312,7 @@ class Capability(Node):
     spread: Spread = 0.6  # log-odds spread of the starting level across partners and vendors
     decay: Share = 0.125  # certifications lapse after ~2 years without renewal
     self_training: Effect = 0.8  # training partners fund themselves on lines they sell
-    cam_effect: Effect = 0.03  # training that CAM time brings (diminishing returns in hours)
+    cam_effect: Effect = 0.025  # training that CAM time brings (diminishing returns in hours)
     # CAM hours a quarter giving 63 % of enablement's effect on high-velocity business (faster-diminishing returns
     # than deal coaching's goodwill.cam_half_hours)
     enablement_half_hours: Annotated[float, Field(ge=1.0, le=10_000.0)] = 10.0
@@ -413,7 +413,7 @@ def _default_lines() -> dict[str, ProductLine]:
     # margins with the base 0.20 (domain.md, instruments): hardware 0.08 (resale 1-10 %), software 0.30 (SaaS resale
     # 20-40 %). Gross margins before channel costs, domain.md "Response magnitudes" (public vendor filings):
     # hardware ~35-60 %, software ~75-90 %
-    return {"hardware": ProductLine(share=0.6, points=-0.12, gross_margin=0.40),
+    return {"hardware": ProductLine(share=0.6, points=-0.12, gross_margin=0.55),
             "software": ProductLine(share=0.4, points=0.10, gross_margin=0.80)}
 
 
@@ -424,8 +424,8 @@ class Margin(Node):
     segment_points: SegmentPoints = Field(default_factory=SegmentPoints)
     lines: dict[Name, ProductLine] = Field(default_factory=_default_lines)
     # the vendor's gross margin before channel costs where no product line states its own: the default lines'
-    # blend (0.6 x 0.40 + 0.4 x 0.80; domain.md: hardware ~35-60 %, software ~75-90 %, public vendor filings)
-    gross_margin: Share = 0.56
+    # blend (0.6 x 0.55 + 0.4 x 0.80; domain.md: hardware ~35-60 %, software ~75-90 %, public vendor filings)
+    gross_margin: Share = 0.65
 
     @model_validator(mode="after")
     def _lines_cover_the_business(self) -> Margin:
@@ -503,7 +503,7 @@ class MDF(Node):
 
     enabled: bool = True
     mode: Literal["budget", "accrual"] = "budget"
-    budget: Money = 1_000_000.0  # a quarter; ~2 % of channel revenue
+    budget: Money = 500_000.0  # a quarter; ~2 % of channel revenue
     accrual_rate: Annotated[float, Field(ge=0.0, le=0.2)] = 0.02  # of last quarter's revenue (1-4 %)
     allocation: AllocationRule = "trailing_revenue"
     target: str = ""  # the segment or vertical for a targeted allocation
@@ -522,9 +522,13 @@ class MDF(Node):
     # 0.3-0.45 a quarter; at most 0.95, a stock of 20 quarters' spend (a half-life of 13 quarters)
     carryover: Annotated[float, Field(ge=0.0, le=0.95)] = 0.4
     # a partner's own demand-generation spending a quarter per marketer (programmes, not salaries): with the default
-    # population about 5 % of partners' revenue, the order of the MDF they claim (co-op reimburses ~50 % of the
-    # partner's cost, so a partner spends about as much as the MDF it claims on the same activity)
-    reference_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 10_000.0
+    # population the order of the MDF it claims (co-op reimburses ~50 % of the partner's cost, so a partner spends
+    # about as much as the MDF it claims on the same activity); *calibrated* with `absorption` so that MDF's
+    # contribution peaks near the default budget and removing it costs under a tenth of revenue
+    reference_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 3_000.0
+    # a partner's marketers run only so many campaigns: an MDF stock of `absorption` x its own stock generates
+    # demand like half as much without that limit (MDF beyond its capacity buys less and less); 1,000: no limit
+    absorption: Annotated[float, Field(ge=0.01, le=1_000.0)] = 2.0
     # what a partner counts a dollar of MDF worth in its margin terms (co-op pays ~50 % of an activity the partner
     # would not all have run)
     perceived_value: Share = 0.25

@@ -99,11 +99,15 @@ def test_a_ten_percent_override_rate_is_costly_but_not_a_collapse(base):
     assert -0.30 <= low and high < -0.02
 
 
-@pytest.mark.parametrize(("path", "values"), [("vendor.margin.base", [0.05, 0.2, 0.45]),
-                                              ("vendor.cams.count", [0, 3, 48])])
-def test_contribution_peaks_inside_the_range_of_a_lever(path, values):
-    # sixteen seeds: a CAM's contribution is a small difference of large noisy totals
-    low, middle, high = (final_years({path: value}, seeds=SEEDS16).contribution for value in values)
+@pytest.mark.parametrize(("path", "values", "replicates"), [("vendor.margin.base", [0.05, 0.2, 0.45], 16),
+                                                            ("vendor.rebate.rate", [0.0, 0.03, 0.10], 48),
+                                                            ("vendor.mdf.budget", [0.0, 5e5, 2e6], 16),
+                                                            ("vendor.cams.count", [0, 3, 48], 16)])
+def test_contribution_peaks_inside_the_range_of_a_lever(path, values, replicates):
+    # the ranges of the issue: margin 0.05-0.45, rebate 0-0.10, MDF and CAMs 0-4x default. Contribution is a small
+    # difference of large noisy totals: sixteen replicates, forty-eight for the rebate, whose optimum is flat
+    seeds = list(range(101, 101 + replicates))
+    low, middle, high = (final_years({path: value}, seeds=seeds).contribution for value in values)
     assert (middle - low).mean() > 0 and (middle - high).mean() > 0
     assert interval(middle - low)[0] > 0 and interval(middle - high)[0] > 0
 
@@ -165,6 +169,24 @@ def test_tier_mdf_weights_weigh_the_allocation():
     assert platinum.any() and (tier == 1).any()
     assert offers[1].mdf[FOCAL, platinum].sum() > offers[0].mdf[FOCAL, platinum].sum()
     assert offers[1].mdf[FOCAL, tier == 1].sum() < offers[0].mdf[FOCAL, tier == 1].sum()
+
+
+def test_mdf_beyond_what_a_partners_marketers_can_use_buys_less_and_less():
+    # used = stock / (1 + stock / (absorption x own stock)): with the limit, the second MDF dollar generates less
+    # demand than the first, and far less than with no limit
+    def boost(absorption: float, multiple: float) -> np.ndarray:
+        model = ChannelModel(rng=3, quarters=1, partners__count=100, vendor__mdf__absorption=absorption)
+        p = model.params.vendor.mdf
+        own = np.maximum(model.partners.marketing, 0.5) * p.reference_dollars / (1.0 - p.carryover)
+        model.partners.mdf_stock[FOCAL] = multiple * own
+        return np.log(model.plan().generated[FOCAL].astype(np.float64))
+
+    limited = [boost(2.0, m) for m in (0.0, 2.0, 4.0)]
+    free = [boost(1_000.0, m) for m in (0.0, 2.0, 4.0)]
+    np.testing.assert_allclose(limited[0], free[0], rtol=1e-6)  # no MDF: the limit is nothing
+    first, second = limited[1] - limited[0], limited[2] - limited[1]
+    assert (first > 0).all() and (second < 0.5 * first).all()
+    assert ((limited[2] - limited[0]) < 0.7 * (free[2] - free[0])).all()
 
 
 def test_goodwill_reference_is_its_own_parameter():

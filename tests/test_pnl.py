@@ -36,7 +36,7 @@ def test_contribution_is_gross_profit_less_the_discount_and_every_instruments_sp
             == frame["vendor_gross_profit"] - frame["discount"] - frame["spend_total"]).all()
     assert (frame["vendor_revenue"] == frame["revenue"] + frame["direct_revenue"]).all()
     assert (frame["direct_revenue"] > 0).all()  # the override is in the vendor's revenue
-    np.testing.assert_allclose(frame["vendor_gross_profit"], 0.56 * frame["vendor_revenue"], rtol=1e-12)
+    np.testing.assert_allclose(frame["vendor_gross_profit"], 0.65 * frame["vendor_revenue"], rtol=1e-12)
     # what partners keep and what the programme spends, counted once: contribution is net revenue's gross profit
     # less the operating spend, in the same dollars
     operating = frame["spend_total"] - (frame["revenue"] - frame["discount"] - frame["net_revenue"])
@@ -59,7 +59,7 @@ def test_gross_profit_follows_the_line_margins_as_the_line_shares_say_and_moves_
     base = quarters_of(ChannelModel(rng=6, **SMALL))
     richer = quarters_of(ChannelModel(rng=6, **SMALL, vendor__margin__lines__software__gross_margin=0.9))
     assert (base["vendor_revenue"] == richer["vendor_revenue"]).all()  # a margin on the vendor's books only
-    # software is 0.4 of the deal value: its 10 more points are 4 more on the blend (0.56 -> 0.60)
+    # software is 0.4 of the deal value: its 10 more points are 4 more on the blend (0.65 -> 0.69)
     np.testing.assert_allclose(richer["vendor_gross_profit"] - base["vendor_gross_profit"],
                                0.04 * base["vendor_revenue"], rtol=1e-9)
     np.testing.assert_allclose(richer["vendor_contribution"] - base["vendor_contribution"],
@@ -67,7 +67,7 @@ def test_gross_profit_follows_the_line_margins_as_the_line_shares_say_and_moves_
 
 
 def test_a_programme_without_lines_or_a_line_without_its_own_margin_uses_the_programmes_gross_margin():
-    assert Margin().blended_gross_margin() == pytest.approx(0.6 * 0.40 + 0.4 * 0.80)
+    assert Margin().blended_gross_margin() == pytest.approx(0.6 * 0.55 + 0.4 * 0.80)
     assert Margin(lines={}, gross_margin=0.5).blended_gross_margin() == 0.5
     mixed = Margin(gross_margin=0.7, lines={"a": ProductLine(share=0.5, gross_margin=0.3), "b": ProductLine(share=0.5)})
     assert mixed.blended_gross_margin() == pytest.approx(0.5 * 0.3 + 0.5 * 0.7)

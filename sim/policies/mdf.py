@@ -11,7 +11,8 @@ Tellis & Briesch 2011: ~0.24 long-term, ~0.12 short-term: the first quarter move
 only 1 - lambda of a lasting change):
 
     own stock = own marketing / (1 - lambda);   stock' = lambda x stock + MDF claimed
-    opportunities x ((g x own stock + stock) / own stock)^e_i,   e_i = elasticity x segment_weight . mix_i
+    used = stock / (1 + stock / (absorption x own stock))     (marketers run only so many campaigns)
+    opportunities x ((g x own stock + used) / own stock)^e_i,   e_i = elasticity x segment_weight . mix_i
 
 Demand generation pays more on many small deals (segment_weight: SMB over enterprise) and
 only where there are marketers to spend it. MDF is part of a partner's demand generation, so
@@ -85,7 +86,8 @@ class MarketDevelopmentFunds(Policy):
             elasticity = np.float32(p.elasticity) * (p.segment_weight.array().astype(np.float32) @ t.segment_mix)
             # at extreme accepted values (MDF bought with the revenue it brings, steep segment weights) the power
             # passes float32's range: the boost is taken at most BOOST_MAX, where deal counts stop anyway
-            relative = (np.float32(self.own_stock) * own + stock).astype(np.float64) / own
+            used = stock / (1.0 + stock / (np.float32(p.absorption) * own))  # what its marketers can put to work
+            relative = (np.float32(self.own_stock) * own + used).astype(np.float64) / own
             with np.errstate(over="ignore"):
                 offers.generated[j] *= np.minimum(relative ** elasticity, BOOST_MAX).astype(np.float32)
         if not p.enabled:
