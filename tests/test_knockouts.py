@@ -1,0 +1,534 @@
+"""Knock-out tests: each mechanism of MODEL.md switched off alone, and what must follow.
+
+A reader finds here the list of the model's mechanisms and the evidence that each one is there and does what
+MODEL.md says. Each test switches one mechanism off (a parameter at its neutral value, or a documented switch) and
+asserts the consequence that must follow: its direction and, where MODEL.md gives one, its size. Channel-level
+effects are paired differences on common random numbers: the knocked-out channel and the intact one run on the same
+seeds, side by side as lanes, and every replicate must show the effect (not only their mean). Mechanisms whose
+consequence is a formula (partial adjustment, decay, win probability) are checked on the formula itself, exactly.
+
+The section numbers are MODEL.md's. The channel is small (300 partners, 16 quarters) so the file runs in seconds:
+it is the suite mutation testing runs (`make mutants`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.model import ChannelModel
+from sim.partners import attraction_logits, choose_effort, softmax, update_relationships
+from sim.quarter import FOCAL
+
+SEEDS = list(range(201, 207))
+QUARTERS = 16
+WINDOW = 4  # the final year
+PARTNERS = 300
+
+
+@functools.cache
+def _lanes(key: str, quarters: int) -> tuple[pd.DataFrame, ...]:
+    overrides = json.loads(key)
+    schedule = overrides.pop("schedule", None)
+    kwargs = {name.replace(".", "__"): value for name, value in overrides.items()}
+    kwargs.setdefault("partners__count", PARTNERS)
+    if schedule:
+        kwargs["schedule"] = schedule
+    model = ChannelModel(seeds=SEEDS, quarters=quarters, **kwargs)
+    model.run()
+    return tuple(model.lane_frames())
+
+
+def lanes(overrides: dict | None = None, quarters: int = QUARTERS) -> tuple[pd.DataFrame, ...]:
+    """One frame per replicate (cached: several tests share a run)."""
+    return _lanes(json.dumps(overrides or {}, sort_keys=True), quarters)
+
+
+def pairs(base: dict | None, changed: dict) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """The replicates of two settings side by side: the same seeds, one pair a replicate."""
+    return list(zip(lanes(base), lanes(changed), strict=True))
+
+
+def final(overrides: dict | None, column: str, window: int = WINDOW) -> np.ndarray:
+    """Per replicate, the column's mean over the final quarters."""
+    return np.array([frame[column].iloc[-window:].mean() for frame in lanes(overrides)])
+
+
+def total(overrides: dict | None, column: str) -> np.ndarray:
+    """Per replicate, the column's sum over the whole run."""
+    return np.array([frame[column].sum() for frame in lanes(overrides)])
+
+
+def effect(change: dict, column: str, under: dict | None = None, relative: bool = False) -> np.ndarray:
+    """Per replicate, what `change` does to the column over the final year, under the settings `under` (the knock-out;
+    none: the intact model). Paired: both sides run on the same seeds."""
+    base = dict(under or {})
+    before, after = final(base, column), final({**base, **change}, column)
+    return after / before - 1.0 if relative else after - before
+
+
+def small_model(**overrides) -> ChannelModel:
+    return ChannelModel(rng=7, quarters=1, partners__count=200, **overrides)
+
+
+# --------------------------------------------------------------------------- 3.3.2 how a partner splits its effort
+
+def test_profit_term_makes_margin_move_mindshare():
+    five_points = {"vendor.margin.base": 0.25}
+    intact = effect(five_points, "mindshare")
+    knocked = effect(five_points, "mindshare", under={"partners.attraction.profit": 0.0})
+    # MODEL.md 3.3.2: five margin points raise mindshare by about five points
+    assert (intact > 0.02).all() and 0.03 < intact.mean() < 0.08
+    assert np.abs(knocked).max() < 0.1 * intact.mean()
+
+
+def test_alignment_term_makes_a_vertical_push_move_effort_there():
+    push = {"vendor.push": {"manufacturing": 3.0}}
+    intact = effect(push, "push_effort_share")
+    assert (intact > 0.005).all()
+    knocked = {"partners.attraction.alignment": 0.0}
+    for column in ("push_effort_share", "mindshare", "revenue"):  # with no alignment term the push is nothing
+        np.testing.assert_array_equal(final({**knocked, **push}, column), final(knocked, column))
+
+
+def test_capability_term_draws_effort_to_lines_a_partner_is_certified_on():
+    funding = {"vendor.certification.budget": 500_000.0}
+    intact = effect(funding, "mindshare")
+    knocked = effect(funding, "mindshare", under={"partners.attraction.capability": 0.0})
+    assert (intact > 0).all()
+    assert knocked.mean() < 0.5 * intact.mean()  # what is left comes through wins and incentives
+
+
+def test_relationship_term_draws_effort_to_vendors_with_goodwill():
+    # the term itself: b_g ln((G + .05) / (G_ref + .05)) on every vendor's line, nothing without it
+    for weight in (0.35, 0.0):
+        model = small_model(partners__attraction__relationship=weight)
+        offers = model.plan()
+        t = model.partners
+        t.goodwill[:] = 0.2
+        cold = attraction_logits(t, offers, model.params)
+        t.goodwill[:] = 0.8
+        warm = attraction_logits(t, offers, model.params)
+        np.testing.assert_allclose(warm[:-1] - cold[:-1], weight * np.log(0.85 / 0.25), rtol=1e-4, atol=1e-6)
+        np.testing.assert_array_equal(warm[-1], cold[-1])  # the partner's own services owe the vendor nothing
+    # in the channel: warmer relationships draw effort; without the term what is left comes through registration
+    # (goodwill registers deals, and registration points are profit) and through partners who stay
+    warmer = {"partners.goodwill.baseline": 0.6}
+    intact = effect(warmer, "mindshare")
+    knocked = effect(warmer, "mindshare", under={"partners.attraction.relationship": 0.0})
+    assert (intact > 0).all()
+    assert knocked.mean() < 0.5 * intact.mean()
+
+
+def test_the_services_line_takes_effort_from_every_vendor():
+    intact = final(None, "mindshare_services")
+    knocked = final({"partners.attraction.services": 0.001}, "mindshare_services")
+    assert (intact > 0.1).all() and (knocked < 0.1 * intact).all()
+    assert (effect({"partners.attraction.services": 0.001}, "mindshare") > 0.05).all()
+
+
+def test_taste_makes_partners_differ_in_what_they_sell():
+    def spread(idiosyncrasy: float) -> float:
+        model = ChannelModel(rng=11, quarters=4, partners__count=300,
+                             partners__attraction__idiosyncrasy=idiosyncrasy)
+        model.run()
+        return float(np.std(model.partners.effort[FOCAL]))
+
+    assert spread(0.0) < 0.6 * spread(0.45)
+
+
+def test_effort_moves_exactly_theta_of_the_way_to_its_target_in_a_quarter():
+    model = small_model(partners__inertia=0.3)
+    offers = model.plan()
+    offers.margin[FOCAL] += 0.15  # a new offer: the target moves away from where effort is
+    before = model.partners.effort.copy()
+    target = softmax(attraction_logits(model.partners, offers, model.params))
+    choose_effort(model.partners, offers, model.params)
+    np.testing.assert_allclose(model.partners.effort, before + 0.3 * (target - before), rtol=0, atol=2e-6)
+    assert np.abs(target - before).max() > 0.05  # the target was far enough to tell theta from 0 or 1
+
+
+def test_inertia_sets_how_much_of_a_change_shows_in_its_first_quarter():
+    # margin +5 points from quarter 9: the first quarter's move in mindshare over the move a year on. With theta = 1
+    # partners jump to their target at once (what follows later is goodwill, capability and who stays); with the
+    # default 0.3 the first quarter shows about a third of it
+    def first_over_later(inertia: float) -> float:
+        base = {"partners.inertia": inertia}
+        change = {**base, "schedule": [{"quarter": 9, "set": {"vendor.margin.base": 0.25}}]}
+        moved = np.array([b.mindshare.to_numpy() - a.mindshare.to_numpy() for a, b in pairs(base, change)])
+        assert (moved[:, 12] > 0.02).all()
+        return moved[:, 8].mean() / moved[:, 12].mean()
+
+    jump, default = first_over_later(1.0), first_over_later(0.3)
+    assert jump > 0.75 and 0.15 < default < 0.5
+
+
+def test_with_no_adjustment_effort_stays_where_it_started():
+    model = small_model(partners__inertia=0.0)
+    before = model.partners.effort.copy()
+    choose_effort(model.partners, model.plan(), model.params)
+    np.testing.assert_array_equal(model.partners.effort, before)
+
+
+# --------------------------------------------------------------------------- 3.3.3 the market
+
+def test_opportunities_flow_from_selling_capacity_and_need_presales_staff_upmarket():
+    model = small_model()
+    t = model.partners
+    flow = model.market.flow(t)
+    per_fte = model.params.market.opportunities_per_fte.array()
+    # SMB needs no presales staff: capacity x opportunities per FTE x the partner's SMB share, exactly
+    np.testing.assert_allclose(flow[0], t.capacity * per_fte[0] * t.segment_mix[0], rtol=1e-5)
+    # enterprise needs 0.4 technical staff per seller: a partner short of them finds proportionally less
+    short = t.technical < 0.4 * t.sales
+    assert short.any()
+    full = t.capacity * per_fte[2] * t.segment_mix[2]
+    np.testing.assert_allclose(flow[2][short], (full * t.technical / (0.4 * t.sales))[short], rtol=1e-4)
+    unlimited = small_model(market__technical_ratio={"smb": 0.0, "midmarket": 0.0, "enterprise": 0.0})
+    np.testing.assert_allclose(unlimited.market.flow(unlimited.partners)[2], full, rtol=1e-5)
+
+
+def test_selling_effort_has_diminishing_returns():
+    more = {"market.focal_effort_scale": 1.1}
+    concave = effect(more, "revenue", relative=True)
+    linear = effect(more, "revenue", under={"market.effort_exponent": 1.0}, relative=True)
+    assert (concave > 0).all()
+    assert linear.mean() > 1.8 * concave.mean()  # pursuit goes as effort^0.4: a linear one answers ~2.5x as much
+
+
+def test_win_probability_rises_with_capability_and_only_through_win_capability():
+    for slope, differs in ((1.5, True), (0.0, False)):
+        model = small_model(market__win_capability=slope)
+        offers = model.plan()
+        t = model.partners
+        t.capability[FOCAL] = 0.2
+        _, low = model.market.rates(t, offers, 1)
+        t.capability[FOCAL] = 0.8
+        _, high = model.market.rates(t, offers, 1)
+        if differs:
+            # logistic(logit(w) + 1.5 (C - 0.5)): odds rise by e^(1.5 x 0.6) from C = 0.2 to 0.8
+            odds = lambda p: p / (1.0 - p)  # noqa: E731
+            np.testing.assert_allclose(odds(high[FOCAL]) / odds(low[FOCAL]), np.exp(0.9), rtol=1e-4)
+        else:
+            np.testing.assert_array_equal(high[FOCAL], low[FOCAL])
+
+
+def test_an_uncertified_partner_finds_only_the_capability_floor_of_its_opportunities():
+    model = small_model()
+    offers = model.plan()
+    t = model.partners
+    t.capability[FOCAL] = 0.0
+    none = model.market.pursuit(t, offers)[FOCAL]
+    t.capability[FOCAL] = 1.0
+    full = model.market.pursuit(t, offers)[FOCAL]
+    np.testing.assert_allclose(none / full, 0.3, rtol=1e-5)  # market.capability_floor
+    knocked = small_model(market__capability_floor=1.0)
+    offers = knocked.plan()
+    knocked.partners.capability[FOCAL] = 0.0
+    low = knocked.market.pursuit(knocked.partners, offers)[FOCAL]
+    knocked.partners.capability[FOCAL] = 1.0
+    np.testing.assert_array_equal(knocked.market.pursuit(knocked.partners, offers)[FOCAL], low)
+
+
+def test_deal_sizes_vary_and_make_revenue_noisy():
+    model = small_model()
+    counts, segments = np.array([1, 1, 1, 1]), np.array([2, 2, 2, 2])
+    z = np.array([-1.0, 0.0, 1.0, 2.0])
+    values = model.market.deal_values(counts, segments, z)
+    assert np.all(np.diff(values) > 0)  # a lognormal draw: larger z, larger deal
+    fixed = small_model(market__deal_size_sigma={"smb": 0.0, "midmarket": 0.0, "enterprise": 0.0})
+    np.testing.assert_allclose(fixed.market.deal_values(counts, segments, z), 300_000.0, rtol=1e-6)
+
+    def noise(overrides: dict | None) -> np.ndarray:
+        return np.array([np.diff(np.log(f.revenue.to_numpy()[4:])).std() for f in lanes(overrides)])
+
+    no_spif = {"vendor.spif.enabled": False}
+    spreadless = {**no_spif, "market.deal_size_sigma": {"smb": 0.0, "midmarket": 0.0, "enterprise": 0.0}}
+    assert noise(spreadless).mean() < 0.8 * noise(no_spif).mean()
+
+
+def test_won_deals_close_later_through_the_pipeline():
+    immediate = {"market.close_delay": {"smb": [1.0], "midmarket": [1.0], "enterprise": [1.0]}}
+    delayed, at_once = ChannelModel(rng=5, quarters=3, partners__count=200), None
+    delayed.run()
+    at_once = ChannelModel(rng=5, quarters=3, partners__count=200, market__close_delay=immediate["market.close_delay"])
+    at_once.run()
+    assert delayed.partners.pipeline.sum() > 0
+    assert at_once.partners.pipeline.sum() == 0
+    # a margin change reaches enterprise revenue only over the quarters its deals take to close
+    change = {"schedule": [{"quarter": 9, "set": {"vendor.margin.base": 0.3}}]}
+    untimed = {"vendor.rebate.pull_forward": 0.0, "vendor.spif.enabled": False}  # nothing moves a closing date
+
+    def first_quarter(overrides: dict) -> np.ndarray:
+        return np.array([b.revenue_enterprise.iloc[8] / a.revenue_enterprise.iloc[8] - 1.0
+                         for a, b in pairs(overrides, {**overrides, **change})])
+
+    np.testing.assert_array_equal(first_quarter(untimed), 0.0)  # no enterprise deal closes in the quarter it is won
+    assert first_quarter({**untimed, **immediate}).mean() > 0.02
+
+
+def test_demand_is_shared_so_more_partners_add_less_than_their_number():
+    def gain(without: dict | None) -> float:
+        few = final({**(without or {}), "partners.count": 150, "market.demand_sized_for": 150}, "revenue")
+        many = final({**(without or {}), "partners.count": 300, "market.demand_sized_for": 150}, "revenue")
+        return float((many / few).mean())
+
+    intact = gain(None)
+    assert intact < 1.5  # issue 12: at most +50 %
+    # with nearly all demand unserved the partners hardly compete for it (what is left: the new partners are not
+    # the size of the old ones)
+    assert gain({"market.unserved_share": 0.99}) > intact + 0.25
+
+
+def test_the_vendors_direct_sales_take_part_of_the_shared_demand():
+    intact, knocked = final(None, "direct_revenue"), final({"market.direct_pursuit": 0.0}, "direct_revenue")
+    assert (intact > 3 * knocked).all() and (knocked > 0).all()  # what is left: the deals the vendor overrides
+
+
+def test_cam_co_selling_is_what_cam_time_does_for_enterprise_wins():
+    no_cams = {"vendor.cams.count": 0}
+    knocked = {"market.coselling": {"smb": 0.0, "midmarket": 0.0, "enterprise": 0.0},
+               "market.coselling_size": {"smb": 0.0, "midmarket": 0.0, "enterprise": 0.0}}
+    intact = effect(no_cams, "revenue_enterprise", relative=True)
+    without = effect(no_cams, "revenue_enterprise", under=knocked, relative=True)
+    assert (intact < 0).all()
+    assert without.mean() > 0.7 * intact.mean()  # removing CAMs costs enterprise revenue less without co-selling
+
+
+# --------------------------------------------------------------------------- 3.3.4-3.3.6, 3.3.10 instruments
+
+@pytest.mark.parametrize(("switch", "spend"), [
+    ({"vendor.rebate.enabled": False}, "spend_rebate"),
+    ({"vendor.growth_rebate.enabled": False}, "spend_growth_rebate"),
+    ({"vendor.mdf.enabled": False}, "spend_mdf"),
+    ({"vendor.spif.enabled": False}, "spend_spif"),
+    ({"vendor.deal_registration.enabled": False}, "spend_deal_registration"),
+    ({"vendor.certification.enabled": False}, "spend_certification"),
+    ({"vendor.cams.count": 0}, "spend_cam"),
+])
+def test_each_instrument_costs_what_it_pays_and_moves_partner_effort(switch, spend):
+    assert (total(None, spend) > 0).all() and (total(switch, spend) == 0).all()
+    moved = effect(switch, "mindshare")
+    assert moved.mean() < 0  # switching an instrument off takes mindshare (paired, on average over replicates)
+
+
+def test_the_front_end_margin_is_the_discount_partners_keep():
+    richer = effect({"vendor.margin.base": 0.25}, "discount")
+    assert (richer > 0).all()
+    frames = lanes({"vendor.margin.base": 0.25, "vendor.tiers.margin_points": [0.0, 0.0, 0.0, 0.0]})
+    for frame in frames:  # margin points by line average to the base: the discount is a quarter of revenue
+        np.testing.assert_allclose(frame.discount / frame.revenue, 0.25 + 0.6 * -0.12 + 0.4 * 0.10, rtol=0.02)
+
+
+def test_a_retroactive_rebate_pulls_deals_over_its_threshold():
+    def crossings(pull: float) -> float:
+        return float(np.mean([f.rebate_near_threshold.iloc[4:].mean()
+                              for f in lanes({"vendor.rebate.pull_forward": pull})]))
+
+    assert crossings(0.9) < crossings(0.0)  # partners pull deals in: fewer are left just short
+
+
+def test_a_spif_pulls_deals_into_its_window_and_the_next_quarter_dips():
+    def around(pull: float, hold: float) -> np.ndarray:
+        """Revenue in the SPIF's one quarter (10) and the quarter after, over the same channel without it."""
+        spif = {"vendor.spif.amount": 5_000.0, "vendor.spif.pull_forward": pull, "vendor.spif.hold_back": hold,
+                "vendor.spif.every": 0, "vendor.spif.start": 10}
+        return np.mean([b.revenue.to_numpy()[9:11] / a.revenue.to_numpy()[9:11]
+                        for a, b in pairs({**spif, "vendor.spif.enabled": False}, spif)], axis=0)
+
+    timed, untimed = around(0.3, 0.1), around(0.0, 0.0)
+    assert timed[0] > untimed[0] + 0.005  # deals pulled into the window
+    assert timed[1] < untimed[1]  # and missing from the quarter after
+
+
+def test_mdf_works_mostly_through_demand_generation():
+    off = {"vendor.mdf.enabled": False}
+    intact = effect(off, "revenue", relative=True)
+    knocked = effect(off, "revenue", under={"vendor.mdf.elasticity": 0.0}, relative=True)
+    assert (intact < 0).all()
+    assert knocked.mean() > 0.5 * intact.mean()  # without demand generation MDF is worth less than half as much
+
+
+def test_mdf_beyond_what_marketers_can_use_pays_less():
+    # absorption: four times the MDF budget adds less revenue with the limit than without it
+    four_times = {"vendor.mdf.budget": 2_000_000.0}
+    limited = effect(four_times, "revenue", relative=True)
+    unlimited = effect(four_times, "revenue", under={"vendor.mdf.absorption": 1_000.0}, relative=True)
+    assert (limited > 0).all()
+    assert limited.mean() < 0.7 * unlimited.mean()
+
+
+def test_only_partners_with_marketers_claim_mdf():
+    claimed = final(None, "mdf_utilisation")
+    assert (claimed > 0.3).all() and (claimed < 0.9).all()
+    assert (final({"vendor.mdf.claim_max": 0.0}, "spend_mdf") == 0).all()
+
+
+def test_deal_registration_points_attract_effort_and_overrides_cost_goodwill():
+    assert (effect({"vendor.deal_registration.points": 0.0}, "mindshare") < 0).all()
+    many_overrides = {"vendor.deal_registration.override_rate": 0.2}
+    intact = effect(many_overrides, "goodwill")
+    knocked = effect(many_overrides, "goodwill", under={"vendor.deal_registration.conflict_effect": 0.0})
+    assert (intact < 0).all()
+    assert np.abs(knocked).mean() < 0.3 * np.abs(intact).mean()
+    assert (effect(many_overrides, "direct_revenue") > 0).all()  # an overridden deal is the vendor's own
+
+
+def test_certification_funding_trains_partners():
+    more = {"vendor.certification.budget": 500_000.0}
+    assert (effect(more, "capability") > 0.01).all()
+    np.testing.assert_allclose(effect(more, "capability", under={"vendor.certification.effect": 0.0}), 0.0,
+                               atol=2e-3)
+
+
+def test_loyalty_points_add_to_the_discount_of_partners_who_stayed():
+    loyal = {"vendor.loyalty.enabled": True, "vendor.loyalty.after_quarters": 4}
+    assert (effect(loyal, "discount") > 0).all()
+
+
+# --------------------------------------------------------------------------- 3.3.7 goodwill and capability
+
+def relationships(**overrides):
+    """Goodwill and capability of the focal vendor after one update, with and without 40 CAM hours and $20k MDF."""
+    out = []
+    for hours, mdf in ((0.0, 0.0), (40.0, 0.0), (0.0, 20_000.0)):
+        model = small_model(**overrides)
+        offers = model.plan()
+        offers.cam_hours[FOCAL] = hours
+        spent = np.zeros_like(offers.mdf)
+        spent[FOCAL] = mdf
+        update_relationships(model.partners, offers, spent, model.params)
+        out.append((model.partners.goodwill[FOCAL].copy(), model.partners.capability[FOCAL].copy()))
+    return out
+
+
+def test_cam_hours_raise_goodwill_and_capability_through_their_own_effects():
+    (g0, c0), (g_cam, c_cam), _ = relationships()
+    assert (g_cam > g0).all() and (c_cam > c0).all()
+    (g0, c0), (g_cam, c_cam), _ = relationships(partners__goodwill__cam_effect=0.0,
+                                                partners__capability__cam_effect=0.0)
+    np.testing.assert_array_equal(g_cam, g0)
+    np.testing.assert_array_equal(c_cam, c0)
+
+
+def test_mdf_raises_goodwill_only_through_its_goodwill_effect():
+    (g0, _), _, (g_mdf, _) = relationships()
+    assert (g_mdf > g0).all()
+    (g0, _), _, (g_mdf, _) = relationships(partners__goodwill__mdf_effect=0.0)
+    np.testing.assert_array_equal(g_mdf, g0)
+
+
+def test_goodwill_decays_toward_its_baseline_and_capability_lapses():
+    model = small_model(partners__goodwill__baseline=0.3)
+    offers = model.plan()
+    offers.cam_hours[:] = 0.0
+    t = model.partners
+    t.goodwill[:] = 0.9
+    t.capability[:] = 0.9
+    t.effort[:] = 0.0  # no selling: no self-training
+    t.effort[-1] = 1.0
+    update_relationships(t, offers, np.zeros_like(offers.mdf), model.params)
+    np.testing.assert_allclose(t.goodwill[FOCAL], 0.9 * (1 - 0.15) + 0.15 * 0.3, rtol=1e-5)
+    np.testing.assert_allclose(t.capability[FOCAL], 0.9 * (1 - 0.125), rtol=1e-5)
+    knocked = small_model(partners__goodwill__decay=0.0, partners__capability__decay=0.0)
+    offers = knocked.plan()
+    offers.cam_hours[:] = 0.0
+    t = knocked.partners
+    t.goodwill[:], t.capability[:] = 0.9, 0.9
+    t.effort[:] = 0.0
+    t.effort[-1] = 1.0
+    update_relationships(t, offers, np.zeros_like(offers.mdf), knocked.params)
+    np.testing.assert_allclose(t.goodwill[FOCAL], 0.9, rtol=1e-6)
+    np.testing.assert_allclose(t.capability[FOCAL], 0.9, rtol=1e-6)
+
+
+def test_partners_train_themselves_on_the_lines_they_sell():
+    def learned(self_training: float) -> np.ndarray:
+        model = small_model(partners__capability__self_training=self_training)
+        offers = model.plan()
+        offers.cam_hours[:] = 0.0
+        t = model.partners
+        t.capability[:] = 0.2
+        update_relationships(t, offers, np.zeros_like(offers.mdf), model.params)
+        return t.capability[FOCAL] - 0.2 * (1 - 0.125)
+
+    assert (learned(0.8) > 0).all()
+    np.testing.assert_allclose(learned(0.0), 0.0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- 3.3.8 tiers
+
+def test_tiers_give_points_and_move_partners_between_them():
+    assert total(None, "promotions").sum() > 0
+    assert (effect({"vendor.tiers.enabled": False}, "discount") < 0).all()  # no tier margin points
+    assert total({"vendor.tiers.enabled": False}, "promotions").sum() == 0
+
+
+def test_demotion_waits_the_quarters_it_is_given():
+    quick = total({"vendor.tiers.demote_after": 1}, "demotions")
+    slow = total({"vendor.tiers.demote_after": 12}, "demotions")
+    assert quick.sum() > slow.sum()
+
+
+def test_partners_certify_and_hire_to_reach_a_tier():
+    assert total(None, "partner_certifications").sum() > 0
+    assert total({"vendor.tiers.partners_certify": False}, "partner_certifications").sum() == 0
+    assert (effect({"vendor.tiers.partners_certify": False}, "capability") < 0).all()
+    assert total({"vendor.tiers.partners_hire": False}, "technical_hires").sum() == 0
+
+
+# --------------------------------------------------------------------------- 3.3.9 the partner lifecycle
+
+def test_termination_moves_partners_without_deals_to_the_digital_tier():
+    assert total(None, "moved_to_digital").sum() > 0
+    off = {"vendor.termination.enabled": False}
+    assert total(off, "moved_to_digital").sum() == 0 and total(off, "terminations").sum() == 0
+
+
+def test_partners_leave_by_a_hazard_that_goodwill_lowers():
+    assert (total(None, "exits") > 0).all()
+    assert (total({"partners.exit.base": -20.0}, "exits") == 0).all()
+    warm = {"partners.goodwill.baseline": 0.6}
+    intact = total(warm, "exits").sum() - total(None, "exits").sum()
+    knocked_off = {"partners.exit.goodwill": 0.0, "partners.exit.goodwill_change": 0.0}
+    knocked = total({**knocked_off, **warm}, "exits").sum() - total(knocked_off, "exits").sum()
+    assert intact < 0 and abs(knocked) < 0.5 * abs(intact)
+
+
+def test_partners_who_earn_much_of_their_profit_with_the_vendor_stay():
+    # hazard = logistic(k0 - k1 x profit share - ...): without the profit-share term more partners leave
+    intact = total(None, "exits")
+    knocked = total({"partners.exit.profit_share": 0.0}, "exits")
+    assert knocked.sum() > 1.08 * intact.sum()  # about 15 % more
+
+
+def test_partners_whose_deals_the_vendor_overrides_leave():
+    # + k4 x conflict: overriding a fifth of registered deals drives partners out, far less without the term
+    overrides = {"vendor.deal_registration.override_rate": 0.2}
+    intact = total(overrides, "exits").sum() - total(None, "exits").sum()
+    no_term = {"partners.exit.conflict": 0.0}
+    knocked = total({**no_term, **overrides}, "exits").sum() - total(no_term, "exits").sum()
+    assert intact > 0 and knocked < 0.6 * intact
+
+
+def test_recruits_join_and_ramp_before_their_first_deal():
+    assert (total(None, "recruits") > 0).all()
+    assert (total({"vendor.recruitment.enabled": False}, "recruits") == 0).all()
+    assert (effect({"vendor.recruitment.enabled": False}, "partners") < 0).all()
+    slow = final({"vendor.recruitment.ramp_quarters": 4.0}, "time_to_first_deal")
+    quick = final({"vendor.recruitment.ramp_quarters": 0.1}, "time_to_first_deal")
+    assert slow.mean() > quick.mean()
+
+
+# --------------------------------------------------------------------------- rivals
+
+def test_a_rival_that_matches_a_margin_increase_takes_back_part_of_the_gain():
+    raise_margin = {"schedule": [{"quarter": 5, "set": {"vendor.margin.base": 0.25}}]}
+    alone = effect(raise_margin, "mindshare")
+    matched = effect(raise_margin, "mindshare", under={"rivals.program.reaction.kind": "match_margin"})
+    assert (alone > 0).all()
+    assert matched.mean() < 0.8 * alone.mean()
