@@ -29,7 +29,7 @@ bench: $(STAMP)
 MUTANTS :=
 mutants: $(STAMP)
 	$(VENV)/bin/mutmut run --max-children $$(nproc) $(MUTANTS)
-	$(VENV)/bin/mutmut results
+	$(VENV)/bin/python docs/mutants.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis mutants

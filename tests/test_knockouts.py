@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from sim.model import ChannelModel
-from sim.partners import attraction_logits, choose_effort, softmax, update_relationships
+from sim.partners import alignment, attraction_logits, choose_effort, softmax, update_relationships
 from sim.quarter import FOCAL
 
 SEEDS = list(range(201, 207))
@@ -41,6 +41,15 @@ def _lanes(key: str, quarters: int) -> tuple[pd.DataFrame, ...]:
     model = ChannelModel(seeds=SEEDS, quarters=quarters, **kwargs)
     model.run()
     return tuple(model.lane_frames())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_runs():
+    """Runs are cached within this module's session only: a process forked after an earlier session (as mutation
+    testing does) must not see runs of other code."""
+    _lanes.cache_clear()
+    yield
+    _lanes.cache_clear()
 
 
 def lanes(overrides: dict | None = None, quarters: int = QUARTERS) -> tuple[pd.DataFrame, ...]:
@@ -76,6 +85,40 @@ def small_model(**overrides) -> ChannelModel:
 
 
 # --------------------------------------------------------------------------- 3.3.2 how a partner splits its effort
+
+def test_attraction_is_the_product_of_its_terms():
+    # ln A_ij = b_p ln(max(margin + registration + incentive, 1e-4) / pi_ref) + b_a A_ij
+    #           + b_c ln((C + .05) / (C0 + .05)) + b_g ln((G + .05) / (G_ref + .05)) + taste
+    # ln A_i,services = ln(services) + taste
+    # A_ij = cos(w_i, p_j) - cos(w_i, 1)
+    model = small_model(partners__attraction__services=1.7)
+    offers = model.plan()
+    t, a = model.partners, model.params.partners.attraction
+    vendors, n = offers.margin.shape
+    rng = np.random.default_rng(1)
+    offers.margin[:] = rng.uniform(0.0, 0.4, (vendors, n))
+    offers.registration[:] = rng.uniform(0.0, 0.05, (vendors, n))
+    offers.incentive[:] = rng.uniform(0.0, 0.05, (vendors, n))
+    offers.margin[:, :5] = -0.2  # a profit rate below zero is taken at 1e-4
+    offers.push[:] = rng.uniform(0.1, 3.0, offers.push.shape)
+    t.capability[:] = rng.uniform(0.0, 1.0, t.capability.shape)
+    t.goodwill[:] = rng.uniform(0.0, 1.0, t.goodwill.shape)
+    w = t.verticals.astype(np.float64)
+    unit = w / np.linalg.norm(w, axis=0)
+    push = offers.push / np.linalg.norm(offers.push, axis=1, keepdims=True)
+    fit = push @ unit - (np.ones(w.shape[0]) / np.sqrt(w.shape[0])) @ unit
+    np.testing.assert_allclose(alignment(t, offers.push), fit, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(alignment(t, offers.push * 1e-170), fit, rtol=1e-5, atol=1e-6)  # squares underflow
+    profit = np.maximum(offers.margin + offers.registration + offers.incentive, 1e-4)
+    expected = np.empty((vendors + 1, n))
+    expected[:vendors] = (a.profit * np.log(profit / a.reference_profit) + a.alignment * fit
+                          + a.capability * np.log((t.capability + 0.05) / (model.params.partners.capability.initial
+                                                                            + 0.05))
+                          + a.relationship * np.log((t.goodwill + 0.05) / (a.reference_goodwill + 0.05)))
+    expected[vendors] = np.log(1.7)
+    expected += t.taste
+    np.testing.assert_allclose(attraction_logits(t, offers, model.params), expected, rtol=1e-5, atol=1e-5)
+
 
 def test_profit_term_makes_margin_move_mindshare():
     five_points = {"vendor.margin.base": 0.25}
@@ -192,6 +235,71 @@ def test_opportunities_flow_from_selling_capacity_and_need_presales_staff_upmark
     np.testing.assert_allclose(unlimited.market.flow(unlimited.partners)[2], full, rtol=1e-5)
 
 
+def test_pursuit_is_a_concave_power_of_effort_around_an_even_split():
+    # e (scale x effort / e)^beta x (floor + (1 - floor) C) x demand, times access for the focal vendor, e = 1 / (V + 1)
+    model = small_model(market__focal_effort_scale=2.0)
+    offers = model.plan()
+    t = model.partners
+    t.access[:] = np.linspace(0.2, 1.0, t.n)
+    offers.demand[:] = np.linspace(0.5, 2.0, t.n)
+    vendors = offers.margin.shape[0]
+    even = 1.0 / (vendors + 1)
+    effort = t.effort[:vendors].astype(np.float64)
+    effort[FOCAL] *= 2.0
+    expected = even * (effort / even) ** 0.4 * (0.3 + 0.7 * t.capability) * offers.demand
+    expected[FOCAL] *= t.access
+    np.testing.assert_allclose(model.market.pursuit(t, offers), expected, rtol=2e-5)
+
+
+def test_win_probability_is_logistic_in_capability_effort_and_co_selling():
+    # logistic(logit(w_s) + b_C (C - 0.5) + b_E (effort - 0.25) + co-selling_s (1 - exp(-hours / 40)))
+    model = small_model(market__win_effort=0.5)
+    offers = model.plan()
+    t = model.partners
+    vendors = offers.margin.shape[0]
+    t.capability[:] = np.linspace(0.0, 1.0, t.n)
+    offers.cam_hours[FOCAL] = np.linspace(0.0, 120.0, t.n)
+    _, win = model.market.rates(t, offers, 1)
+    base = model.params.market.win_base.array()
+    coselling = model.params.market.coselling.array()
+    edge = (1.5 * (t.capability[:vendors, None, :] - 0.5) + 0.5 * (t.effort[:vendors, None, :] - 0.25)
+            + coselling[None, :, None] * (1.0 - np.exp(-offers.cam_hours[:vendors, None, :] / 40.0)))
+    expected = 1.0 / (1.0 + (1.0 - base)[None, :, None] / base[None, :, None] * np.exp(-edge))
+    np.testing.assert_allclose(win, expected, rtol=2e-5)
+    # at the reference (capability 0.5, no effort term, no CAM time) the win probability is the segment's base
+    plain = small_model()
+    offers = plain.plan()
+    offers.cam_hours[:] = 0.0
+    plain.partners.capability[:] = 0.5
+    _, win = plain.market.rates(plain.partners, offers, 1)
+    np.testing.assert_allclose(win, np.broadcast_to(base[None, :, None], win.shape), rtol=1e-5)
+
+
+def test_win_rates_at_the_bounds_of_win_base_and_opportunity_counts_stay_finite():
+    model = small_model(market__win_base={"smb": 0.0, "midmarket": 0.5, "enterprise": 1.0})
+    offers = model.plan()
+    offers.generated[:] = 1e30  # demand generation far beyond any channel
+    opportunities, win = model.market.rates(model.partners, offers, 1)
+    assert np.isfinite(win).all() and (win >= 0).all() and (win <= 1).all()
+    from sim.streams import COUNT_MAX
+
+    assert np.isfinite(opportunities).all() and opportunities.max() <= COUNT_MAX
+
+
+def test_a_bundle_of_deals_is_worth_a_fenton_wilkinson_lognormal_draw():
+    # k deals: lognormal with the sum's mean and variance, s_k^2 = ln(1 + (e^(s^2) - 1) / k), frozen at k = 64
+    model = small_model()
+    m = model.params.market
+    sigma, mean = m.deal_size_sigma.array(), model.market.mean_deal_size()
+    counts = np.array([0, 1, 5, 64, 100, 1_000, 1, 7, 300])
+    segments = np.array([0, 0, 1, 2, 2, 1, 2, 0, 0])
+    z = np.linspace(-2.0, 2.0, counts.size)
+    k = np.clip(counts, 1, 64)
+    s2 = np.log1p(np.expm1(sigma[segments] ** 2) / k)
+    expected = counts * mean[segments] * np.exp(-0.5 * s2 + np.sqrt(s2) * z)
+    np.testing.assert_allclose(model.market.deal_values(counts, segments, z), expected, rtol=1e-9)
+
+
 def test_selling_effort_has_diminishing_returns():
     more = {"market.focal_effort_scale": 1.1}
     concave = effect(more, "revenue", relative=True)
@@ -271,6 +379,46 @@ def test_won_deals_close_later_through_the_pipeline():
     assert first_quarter({**untimed, **immediate}).mean() > 0.02
 
 
+def shared(model: ChannelModel, scale: float = 1.0) -> tuple[float, float, float, float]:
+    """What the partners, direct sales and nobody take of the addressable demand in the first quarter (dollars at
+    base win rates), and that demand, with the partners' pursuit scaled."""
+    market, t = model.market, model.partners
+    offers = model.plan()
+    raw = scale * market.pursuit(t, offers)[:, None, :] * market.flow(t)[None, :, :]
+    reach = market.share_of_demand(t, raw, 1)
+    value = model.params.market.win_base.array() * market.mean_deal_size()
+    partners = float(value @ (raw.sum(axis=0).astype(np.float64) * reach).sum(axis=1))
+    lane = 0
+    cells = market._vendors * market._reference[lane] + market._direct[lane] + market._half[lane]
+    addressable = float(value @ (market.demand_index(1) * cells).sum(axis=1))
+    return partners, float(market.direct_sales[lane]), float(market.unserved[lane]), addressable
+
+
+def test_the_addressable_demand_is_split_among_partners_direct_sales_and_nobody():
+    model = ChannelModel(rng=2, quarters=1, partners__count=60)
+    partners, direct, unserved, addressable = shared(model)
+    assert min(partners, direct, unserved) > 0
+    np.testing.assert_allclose(partners + direct + unserved, addressable, rtol=1e-5)  # all of it, no more
+    # twice the pursuit takes more, but less than twice as much: the rest comes from direct sales and nobody
+    more, less_direct, less_unserved, same = shared(model, 2.0)
+    np.testing.assert_allclose(more + less_direct + less_unserved, same, rtol=1e-5)
+    assert partners < more < 2 * partners and less_direct < direct and less_unserved < unserved
+    # a thin channel (pursuit below one opportunity a cell) splits its demand the same way
+    thin = ChannelModel(rng=2, quarters=1, partners__count=60,
+                        market__opportunities_per_fte={"smb": 0.008, "midmarket": 0.003, "enterprise": 0.0008})
+    partners, direct, unserved, addressable = shared(thin)
+    np.testing.assert_allclose(partners + direct + unserved, addressable, rtol=1e-5)
+    # a segment nobody can sell in (no opportunities) is no demand and no division by zero
+    empty = ChannelModel(rng=2, quarters=1, partners__count=60,
+                         market__opportunities_per_fte={"smb": 8.0, "midmarket": 3.0, "enterprise": 0.0})
+    partners, direct, unserved, addressable = shared(empty)
+    np.testing.assert_allclose(partners + direct + unserved, addressable, rtol=1e-5)
+    offers = empty.plan()
+    raw = empty.market.pursuit(empty.partners, offers)[:, None, :] * empty.market.flow(empty.partners)[None]
+    reach = empty.market.share_of_demand(empty.partners, raw, 1)
+    assert np.isfinite(reach).all() and (reach[2] == 0).all()
+
+
 def test_demand_is_shared_so_more_partners_add_less_than_their_number():
     def gain(without: dict | None) -> float:
         few = final({**(without or {}), "partners.count": 150, "market.demand_sized_for": 150}, "revenue")
@@ -287,6 +435,23 @@ def test_demand_is_shared_so_more_partners_add_less_than_their_number():
 def test_the_vendors_direct_sales_take_part_of_the_shared_demand():
     intact, knocked = final(None, "direct_revenue"), final({"market.direct_pursuit": 0.0}, "direct_revenue")
     assert (intact > 3 * knocked).all() and (knocked > 0).all()  # what is left: the deals the vendor overrides
+
+
+def test_co_selling_enlarges_deals_by_its_segment_growth_at_full_cam_time():
+    # deal size x (1 + x_s (1 - exp(-hours / 40))), for each vendor, segment and partner; the same at single wins
+    model = small_model(market__coselling_size={"smb": 0.0, "midmarket": 0.05, "enterprise": 0.1})
+    offers = model.plan()
+    offers.cam_hours[:] = 0.0
+    offers.cam_hours[FOCAL] = np.linspace(0.0, 160.0, model.partners.n)
+    vendors, n = offers.cam_hours.shape
+    size = model.market.coselling_size(offers).reshape(vendors, 3, n)
+    growth = np.array([0.0, 0.05, 0.1])
+    expected = 1.0 + growth[None, :, None] * (1.0 - np.exp(-offers.cam_hours[:, None, :] / 40.0))
+    np.testing.assert_allclose(size, expected, rtol=1e-6)
+    at = np.array([0, 5, n - 1, n + 3])  # vendor x partners + partner
+    segment = np.array([2, 1, 2, 2])
+    np.testing.assert_allclose(model.market.coselling_size_at(offers, at, segment),
+                               expected.transpose(1, 0, 2).reshape(3, -1)[segment, at], rtol=1e-6)
 
 
 def test_cam_co_selling_is_what_cam_time_does_for_enterprise_wins():
@@ -360,6 +525,44 @@ def test_mdf_beyond_what_marketers_can_use_pays_less():
     unlimited = effect(four_times, "revenue", under={"vendor.mdf.absorption": 1_000.0}, relative=True)
     assert (limited > 0).all()
     assert limited.mean() < 0.7 * unlimited.mean()
+
+
+def test_mdf_claims_demand_generation_and_perceived_value_follow_their_equations():
+    # claim = claim_max (1 - exp(-marketers / claim_half)); own stock g' = lambda g + (1 - lambda) scale;
+    # generated = ((g own + used) / own)^e_i, used = stock / (1 + stock / (absorption own)),
+    # own = max(marketers, 0.5) x reference_dollars / (1 - lambda), e_i = elasticity x segment_weight . mix_i;
+    # incentive += min(perceived_value x usable / max(revenue trend, 1,000), 0.2)
+    from sim.policies.mdf import MarketDevelopmentFunds
+
+    model = small_model(market__demand_generation_scale=1.5)
+    policy = next(p for p in model.vendors[FOCAL].policies if isinstance(p, MarketDevelopmentFunds))
+    t = model.partners
+    t.mdf_stock[FOCAL] = np.linspace(0.0, 40_000.0, t.n)
+    t.revenue_trend[FOCAL] = np.linspace(0.0, 60_000.0, t.n)
+    p = model.params.vendor.mdf
+    np.testing.assert_allclose(policy.claim_rate(model), 0.9 * (1.0 - np.exp(-t.marketing / 2.0)), rtol=1e-5)
+    own_stock = 0.4 * policy.own_stock + 0.6 * 1.5
+    offers = model.plan()
+    assert policy.own_stock == pytest.approx(own_stock, rel=1e-12)
+    own = np.maximum(t.marketing, 0.5) * 3_000.0 / 0.6
+    stock = t.mdf_stock[FOCAL].astype(np.float64)
+    used = stock / (1.0 + stock / (2.0 * own))
+    e = 0.22 * (np.array([1.5, 1.0, 0.5]) @ t.segment_mix)
+    np.testing.assert_allclose(offers.generated[FOCAL], ((own_stock * own + used) / own) ** e, rtol=1e-5)
+
+    # with no MDF at all, the partners' own demand generation still answers the scale
+    plain = small_model(market__demand_generation_scale=1.5, vendor__mdf__enabled=False)
+    alone = next(p for p in plain.vendors[FOCAL].policies if isinstance(p, MarketDevelopmentFunds))
+    scaled = 0.4 * alone.own_stock + 0.6 * 1.5
+    mix = 0.22 * (np.array([1.5, 1.0, 0.5]) @ plain.partners.segment_mix)
+    np.testing.assert_allclose(plain.plan().generated[FOCAL], scaled ** mix, rtol=1e-5)
+
+    offers.incentive[:] = 0.0  # what the MDF policy alone adds to it
+    policy.plan(model, offers)
+    usable = offers.mdf[FOCAL] * policy.claim_rate(model)
+    value = np.minimum(p.perceived_value * usable / np.maximum(t.revenue_trend[FOCAL], 1_000.0), 0.2)
+    assert (value == 0.2).any() and (value[t.revenue_trend[FOCAL] < 1_000.0] > 0).any()
+    np.testing.assert_allclose(offers.incentive[FOCAL], value, rtol=1e-5, atol=1e-9)
 
 
 def test_only_partners_with_marketers_claim_mdf():
@@ -446,6 +649,42 @@ def test_goodwill_decays_toward_its_baseline_and_capability_lapses():
     np.testing.assert_allclose(t.capability[FOCAL], 0.9, rtol=1e-6)
 
 
+def test_goodwill_and_capability_follow_their_equations_exactly():
+    # G' = (1 - d_G) G + d_G g0 + (1 - G)(a_h h~ + a_M m~) - conflict G, clipped to [0, 1]
+    # C' = (1 - d_C) C + (1 - C) min(1, eta s (0.25 + technical / headcount) + c_h (v e~ + (1 - v) h~) + training)
+    model = small_model(partners__goodwill__cam_effect=3.0)  # within its bounds, and enough to reach the clip at 1
+    offers = model.plan()
+    t, p = model.partners, model.params.partners
+    n = t.n
+    rng = np.random.default_rng(0)
+    t.goodwill[:] = rng.uniform(0.0, 1.0, t.goodwill.shape)
+    t.capability[:] = rng.uniform(0.0, 1.0, t.capability.shape)
+    offers.cam_hours[FOCAL] = np.linspace(0.0, 120.0, n)
+    spent = np.zeros_like(offers.mdf)
+    spent[FOCAL] = np.linspace(0.0, 60_000.0, n)
+    training = np.zeros_like(offers.mdf)
+    training[FOCAL] = np.linspace(0.0, 1.2, n)  # beyond 1: learning is at most 1
+    conflict = np.zeros_like(offers.mdf)
+    conflict[FOCAL] = np.linspace(0.0, 1.5, n)  # a large conflict drives goodwill below zero: clipped
+    g, c = t.goodwill.astype(np.float64), t.capability.astype(np.float64)
+    hours = offers.cam_hours.astype(np.float64)
+    coached = 1.0 - np.exp(-hours / p.goodwill.cam_half_hours)
+    enabled = 1.0 - np.exp(-hours / p.capability.enablement_half_hours)
+    mdf = 1.0 - np.exp(-spent / p.goodwill.mdf_half_dollars)
+    goodwill = ((1 - p.goodwill.decay) * g + p.goodwill.decay * p.goodwill.baseline
+                + (1 - g) * (p.goodwill.cam_effect * coached + p.goodwill.mdf_effect * mdf) - conflict * g)
+    vendors = offers.margin.shape[0]
+    velocity = t.segment_mix[0]
+    learning = (p.capability.self_training * t.effort[:vendors] * (0.25 + t.technical / t.headcount)
+                + p.capability.cam_effect * (velocity * enabled + (1 - velocity) * coached) + training)
+    capability = (1 - p.capability.decay) * c + (1 - c) * np.minimum(learning, 1.0)
+    update_relationships(t, offers, spent, model.params, training=training, conflict=conflict)
+    assert (goodwill < 0).any() and (goodwill > 1).any() and (learning > 1).any()
+    np.testing.assert_allclose(t.goodwill, goodwill.clip(0.0, 1.0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(t.capability, capability.clip(0.0, 1.0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(t.goodwill_change, goodwill.clip(0.0, 1.0) - g, rtol=1e-5, atol=1e-6)
+
+
 def test_partners_train_themselves_on_the_lines_they_sell():
     def learned(self_training: float) -> np.ndarray:
         model = small_model(partners__capability__self_training=self_training)
@@ -499,6 +738,42 @@ def test_partners_leave_by_a_hazard_that_goodwill_lowers():
     assert intact < 0 and abs(knocked) < 0.5 * abs(intact)
 
 
+class FixedDraws:
+    """A stand-in for a lane's streams whose exit draws are given."""
+
+    def __init__(self, u: np.ndarray):
+        self.u = u
+
+    def uniform(self, name: str, quarter: int) -> np.ndarray:
+        assert name == "exit"
+        return self.u
+
+
+def test_the_exit_hazard_is_the_logistic_of_its_terms():
+    # hazard = logistic(k0 - k1 profit share - k2 G - k3 dG + k4 conflict), profit share = the vendor's part of the
+    # partner's profit (0 for a partner with no profit); a partner leaves when its draw falls below the hazard
+    from sim.partners import leaving
+
+    model = small_model()
+    t, e = model.partners, model.params.partners.exit
+    n = t.n
+    grid = np.linspace(0.0, 1.0, n)
+    t.profit = np.where(np.arange(n) % 5 == 0, 0.0, np.where(np.arange(n) % 7 == 0, 0.5, 1e5 * grid))
+    t.profit_by_vendor[0] = 0.7 * t.profit
+    t.profit_by_vendor[1] = 0.2 * t.profit
+    t.goodwill[0] = grid[::-1]
+    t.goodwill_change[0] = 0.1 * (grid - 0.5)
+    t.conflict[0] = 0.2 * grid
+    share = np.where(t.profit > 0, 0.7, 0.0)
+    logit = (e.base - e.profit_share * share - e.goodwill * t.goodwill[0] - e.goodwill_change * t.goodwill_change[0]
+             + e.conflict * t.conflict[0]).astype(np.float64)
+    hazard = 1.0 / (1.0 + np.exp(-logit))
+    assert hazard.min() < 0.01 and hazard.max() > 0.1  # the terms span a wide range of hazards
+    everyone = np.arange(n)
+    np.testing.assert_array_equal(leaving(t, model.params, FixedDraws(hazard * (1 - 1e-5)), 1), everyone)
+    np.testing.assert_array_equal(leaving(t, model.params, FixedDraws(hazard * (1 + 1e-5)), 1), [])
+
+
 def test_partners_who_earn_much_of_their_profit_with_the_vendor_stay():
     # hazard = logistic(k0 - k1 x profit share - ...): without the profit-share term more partners leave
     intact = total(None, "exits")
@@ -532,3 +807,26 @@ def test_a_rival_that_matches_a_margin_increase_takes_back_part_of_the_gain():
     matched = effect(raise_margin, "mindshare", under={"rivals.program.reaction.kind": "match_margin"})
     assert (alone > 0).all()
     assert matched.mean() < 0.8 * alone.mean()
+
+
+# --------------------------------------------------------------------------- mutation testing's record
+
+def test_every_mutant_called_equivalent_names_a_mutated_function_and_says_why():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    listed = tomllib.loads((root / "tests" / "equivalent_mutants.toml").read_text())["mutants"]
+    assert listed
+    pattern = re.compile(r"^(sim(?:\.\w+)+)\.(?:x_(\w+)|xǁ(\w+)ǁ(\w+))__mutmut_\d+$")
+    for name, reason in listed.items():
+        match = pattern.match(name)
+        assert match, name
+        module, function, cls, method = match.groups()
+        source = (root / Path(*module.split("."))).with_suffix(".py").read_text()
+        if function:
+            assert re.search(rf"^def {function}\(", source, re.M), name
+        else:
+            assert re.search(rf"^class {cls}\b", source, re.M) and re.search(rf"    def {method}\(", source), name
+        assert len(reason) > 30, name
