@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from sim.model import ChannelModel
-from sim.partners import alignment, attraction_logits, choose_effort, softmax, update_relationships
+from sim.partners import Partner, alignment, attraction_logits, choose_effort, softmax, update_relationships
 from sim.quarter import FOCAL
 
 SEEDS = list(range(201, 207))
@@ -357,6 +357,86 @@ def test_deal_sizes_vary_and_make_revenue_noisy():
     no_spif = {"vendor.spif.enabled": False}
     spreadless = {**no_spif, "market.deal_size_sigma": {"smb": 0.0, "midmarket": 0.0, "enterprise": 0.0}}
     assert noise(spreadless).mean() < 0.8 * noise(no_spif).mean()
+
+
+@pytest.mark.parametrize("midmarket", [30.0, 0.0])  # without midmarket deals the split starts at enterprise
+def test_won_value_closes_over_the_quarters_close_delay_gives_each_segment(midmarket):
+    # each won deal closes d quarters later with the segment's probability p_d: over many deals the value booked
+    # for each quarter ahead is p_d of the value won (a segment with one delay closes then, with no draw), and all
+    # of it is what the win rates make expected
+    model = ChannelModel(rng=3, quarters=1, partners__count=3000,
+                         market__opportunities_per_fte={"smb": 8.0, "midmarket": midmarket, "enterprise": 20.0})
+    t = model.partners
+    t.pipeline[:] = 0.0
+    offers = model.plan()
+    choose_effort(t, offers, model.params)  # as the quarter does before the market answers
+    quarter, depth = model.quarter, model.market.pipeline_quarters
+    expected = model.market.expected_revenue(t, offers, quarter).sum(axis=(0, 2), dtype=np.float64)
+    sales = model.market.realise(t, offers, model.streams, quarter)
+    booked = np.array([t.pipeline[(quarter + d) % depth].sum(axis=(0, 2), dtype=np.float64) for d in range(depth)])
+    booked[0] = sales.revenue_by_segment.sum(axis=(0, 2), dtype=np.float64)  # what closed at once
+    sold = booked.sum(axis=0) > 0
+    assert sold[0] and sold[2] and sold[1] == (midmarket > 0)
+    np.testing.assert_allclose(booked.sum(axis=0)[sold], expected[sold], rtol=0.05)
+    np.testing.assert_allclose((booked[:, sold] / booked.sum(axis=0)[sold]).T,
+                               model.params.market.close_delay.matrix()[sold], atol=0.02)
+
+
+def test_the_deals_of_a_cell_closing_on_different_dates_are_worth_independent_draws():
+    # k enterprise deals won in one cell and split over closing dates: each date's deals get their own value draw,
+    # so the cell's total varies like k independent deals, CV^2 = (e^(s^2) - 1) / k (pooled over k = 2..5), not
+    # like deals whose values move together
+    model = ChannelModel(rng=3, quarters=1, partners__count=3000,
+                         market__opportunities_per_fte={"smb": 8.0, "midmarket": 30.0, "enterprise": 20.0})
+    t = model.partners
+    t.pipeline[:] = 0.0
+    offers = model.plan()
+    offers.cam_hours[:] = 0.0
+    offers.kept[:] = 1.0
+    choose_effort(t, offers, model.params)
+    sales = model.market.realise(t, offers, model.streams, model.quarter)
+    total = t.pipeline.sum(axis=0)[:, 2, :].astype(np.float64) + sales.revenue_by_segment[:, 2, :]
+    count = sales.won_by_segment[:, 2, :]
+    spread = np.expm1(model.params.market.deal_size_sigma.enterprise ** 2)
+    deviations = []
+    for k in (2, 3, 4, 5):
+        x = total[count == k] / (k * model.market.mean_deal_size()[2])
+        deviations.append((x - 1.0) ** 2 * k / spread)
+    pooled = np.concatenate(deviations)
+    assert pooled.size > 400
+    assert 0.7 < pooled.mean() < 1.5  # about 1.1 here; values drawn together give 1.8-2.5
+
+
+def test_the_pipeline_closes_what_earlier_quarters_booked_and_overrides_go_direct():
+    model = ChannelModel(rng=4, quarters=1, partners__count=400)
+    t, market = model.partners, model.market
+    offers = model.plan()
+    offers.kept[FOCAL] = np.linspace(0.3, 1.0, t.n)  # the share of its registered deals each partner keeps
+    quarter, depth = model.quarter, market.pipeline_quarters
+    t.pipeline[:] = 0.0
+    empty = t.pipeline.copy()
+    first = market.realise(t, offers, model.streams, quarter)
+    booked = first.revenue[FOCAL].astype(np.float64) + t.pipeline[:, FOCAL].sum(axis=(0, 1), dtype=np.float64)
+    # what the vendor's direct sales took of the partners' registered deals: value won x (1 - kept)
+    overridden = float(booked @ ((1.0 - offers.kept[FOCAL]) / offers.kept[FOCAL]))
+    np.testing.assert_allclose(first.direct[FOCAL, 0] - market.direct_sales[0], overridden, rtol=1e-5)
+    # deals booked by earlier quarters close with this quarter's (the same draws, a pipeline already holding 7 a cell)
+    t.pipeline[:] = empty
+    t.pipeline[quarter % depth] = 7.0
+    again = market.realise(t, offers, model.streams, quarter)
+    np.testing.assert_allclose(again.revenue, first.revenue + 7.0 * 3, rtol=1e-6)
+
+
+def test_a_vendor_no_partner_sells_wins_nothing():
+    model = small_model()
+    t = model.partners
+    offers = model.plan()
+    last = offers.margin.shape[0] - 1  # the last rival: no partner gives it any effort
+    t.effort[last] = 0.0
+    t.effort /= t.effort.sum(axis=0)
+    sales = model.market.realise(t, offers, model.streams, model.quarter)
+    assert sales.won_deals[last].sum() == 0 and sales.direct[last].sum() == 0
+    assert sales.won_deals[FOCAL].sum() > 0
 
 
 def test_won_deals_close_later_through_the_pipeline():
@@ -830,3 +910,36 @@ def test_every_mutant_called_equivalent_names_a_mutated_function_and_says_why():
         else:
             assert re.search(rf"^class {cls}\b", source, re.M) and re.search(rf"    def {method}\(", source), name
         assert len(reason) > 30, name
+
+
+# --------------------------------------------------------------------------- replicates as lanes
+
+def test_a_replicate_run_beside_others_is_the_replicate_run_alone():
+    # lanes share arrays, not draws or demand: every metric of a lane equals its run alone, and a tiny channel (where
+    # a vendor may win nothing in a lane) runs as well as a large one
+    for count in (120, 1):
+        together = ChannelModel(seeds=[31, 32], quarters=4, partners__count=count)
+        together.run()
+        alone = ChannelModel(seeds=[32], quarters=4, partners__count=count)
+        alone.run()
+        pd.testing.assert_frame_equal(together.lane_frames()[1].reset_index(drop=True),
+                                      alone.lane_frames()[0].reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------- the partner agents
+
+def test_each_partner_agent_reads_and_writes_its_own_column_of_the_table():
+    model = ChannelModel(rng=5, quarters=2, partners__count=50)
+    model.run()
+    t = model.partners
+    agents = list(model.agents_by_type[Partner])
+    assert len(agents) == t.n
+    for agent in agents[:: 7]:
+        row = agent.row
+        assert agent.capability == pytest.approx(float(t.capability[FOCAL, row]))
+        assert agent.mindshare == pytest.approx(float(t.effort[FOCAL, row]))
+        np.testing.assert_allclose(agent.effort, t.effort[:, row])
+        agent.goodwill = 0.123
+        assert float(t.goodwill[FOCAL, row]) == pytest.approx(0.123)
+        assert agent.goodwill == pytest.approx(0.123)
+    assert len({agent.pid for agent in agents}) == t.n
