@@ -46,8 +46,11 @@ def _lanes(key: str, quarters: int) -> tuple[pd.DataFrame, ...]:
 @pytest.fixture(scope="module", autouse=True)
 def fresh_runs():
     """Runs are cached within this module's session only: a process forked after an earlier session (as mutation
-    testing does) must not see runs of other code."""
+    testing does) must not see runs, or tables, of other code."""
+    from sim.market import Market
+
     _lanes.cache_clear()
+    Market._binomial_cdf.clear()  # the binomial CDFs kept for each probability
     yield
     _lanes.cache_clear()
 
@@ -437,6 +440,39 @@ def test_a_vendor_no_partner_sells_wins_nothing():
     sales = model.market.realise(t, offers, model.streams, model.quarter)
     assert sales.won_deals[last].sum() == 0 and sales.direct[last].sum() == 0
     assert sales.won_deals[FOCAL].sum() > 0
+
+
+def test_binomial_counts_are_the_inverse_of_the_binomial_cdf_and_leave_a_fresh_uniform():
+    # counts: the smallest k with F(k) >= u, exactly up to 128 trials, within one above (normal quantile with
+    # corrections); the rest: where u fell within its count's step of the CDF, rescaled to (0, 1)
+    from scipy.stats import binom
+
+    from sim.market import Market
+
+    rng = np.random.default_rng(5)
+    trials = np.concatenate([rng.integers(0, 129, 3000), rng.integers(129, 2000, 600)])
+    u = rng.uniform(0.0, 1.0, trials.size)
+    for p in (0.05, 0.3, 0.5, 0.7, 0.95, 0.999):  # near 1: counted through the failures, whose p^n would underflow
+        plain = Market.binomial_from_uniform(trials, p, u)
+        assert isinstance(plain, np.ndarray)  # without rest: the counts alone
+        counts, rest = Market.binomial_from_uniform(trials, p, u, rest=True)
+        np.testing.assert_array_equal(plain, counts)
+        exact = trials <= 128
+        expected = binom.ppf(u, trials, p)
+        np.testing.assert_array_equal(counts[exact], expected[exact])
+        assert np.abs(counts[~exact] - expected[~exact]).max() <= 1
+        assert (counts[~exact] == expected[~exact]).mean() > 0.9
+        below = binom.cdf(counts[exact] - 1, trials[exact], p)
+        step = binom.pmf(counts[exact], trials[exact], p)
+        fresh = (u[exact] - below) / step
+        np.testing.assert_allclose(rest[exact], fresh.clip(1e-12, 1 - 1e-12), atol=1e-6)
+        assert (rest > 0).all() and (rest < 1).all()
+    for p, everything in ((0.0, False), (1.0, True)):
+        counts, rest = Market.binomial_from_uniform(trials, p, u, rest=True)
+        np.testing.assert_array_equal(counts, trials if everything else 0)
+        np.testing.assert_array_equal(rest, u)
+        assert counts.dtype == np.int64
+        assert isinstance(Market.binomial_from_uniform(trials, p, u), np.ndarray)
 
 
 def test_won_deals_close_later_through_the_pipeline():
@@ -942,4 +978,8 @@ def test_each_partner_agent_reads_and_writes_its_own_column_of_the_table():
         agent.goodwill = 0.123
         assert float(t.goodwill[FOCAL, row]) == pytest.approx(0.123)
         assert agent.goodwill == pytest.approx(0.123)
+        shares = agent.effort
+        shares[:] = 0.0  # a copy: the table is untouched
+        assert t.effort[:, row].sum() == pytest.approx(1.0)
+        assert isinstance(agent.name, str) and agent.name
     assert len({agent.pid for agent in agents}) == t.n
