@@ -526,8 +526,8 @@ class MDF(Node):
     # about as much as the MDF it claims on the same activity); *calibrated* with `absorption` so that MDF's
     # contribution peaks near the default budget and removing it costs under a tenth of revenue
     reference_dollars: Annotated[float, Field(ge=1.0, le=MONEY_MAX)] = 3_000.0
-    # a partner's marketers run only so many campaigns: an MDF stock of `absorption` x its own stock generates
-    # demand like half as much without that limit (MDF beyond its capacity buys less and less); 1,000: no limit
+    # a partner's marketers run only so many campaigns: an MDF stock of `absorption` x its own stock generates as
+    # much demand as half of it would without that limit (MDF beyond its capacity buys less and less); 1,000: none
     absorption: Annotated[float, Field(ge=0.01, le=1_000.0)] = 2.0
     # what a partner counts a dollar of MDF worth in its margin terms (co-op pays ~50 % of an activity the partner
     # would not all have run)
