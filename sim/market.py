@@ -211,18 +211,17 @@ class Market:
         return value if size is None else value * size.reshape(value.shape)
 
     def coselling_size(self, offers: Offers) -> np.ndarray | None:
-        """How much CAM co-selling enlarges each vendor's deals at each partner, by segment: 1 + x_s (1 - exp(-hours /
-        half)), flattened vendors x segments x partners (None when no deal grows)."""
-        m = self.params.market
-        growth = m.coselling_size.array()
-        if not growth.any() or not offers.cam_hours.any():
-            return None
-        hours = -np.expm1(offers.cam_hours.astype(np.float64) * (-1.0 / m.coselling_half_hours))
-        return (1.0 + growth[None, :, None] * hours[:, None, :]).reshape(-1)
+        """`coselling_size_at` every vendor x segment x partner cell, flattened in that order (None when no deal
+        grows)."""
+        vendors, n = offers.cam_hours.shape
+        shape = (vendors, len(SEGMENTS), n)
+        at = np.broadcast_to(np.arange(vendors * n).reshape(vendors, 1, n), shape).reshape(-1)
+        segment = np.broadcast_to(np.arange(len(SEGMENTS)).reshape(1, -1, 1), shape).reshape(-1)
+        return self.coselling_size_at(offers, at, segment)
 
     def coselling_size_at(self, offers: Offers, at: np.ndarray, segment: np.ndarray) -> np.ndarray | None:
-        """`coselling_size` at the cells with a win only (`at` = vendor x partners + partner): the same numbers,
-        worked out element by element."""
+        """How much CAM co-selling enlarges a vendor's deals at a partner in a segment, at the cells given (`at` =
+        vendor x partners + partner): 1 + x_s (1 - exp(-hours / half)) (None when no deal grows)."""
         m = self.params.market
         growth = m.coselling_size.array()
         if not growth.any() or not offers.cam_hours.any():

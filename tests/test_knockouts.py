@@ -681,7 +681,7 @@ def test_mdf_claims_demand_generation_and_perceived_value_follow_their_equations
     np.testing.assert_allclose(offers.incentive[FOCAL], value, rtol=1e-5, atol=1e-9)
 
 
-def test_only_partners_with_marketers_claim_mdf():
+def test_partners_claim_part_of_their_mdf_and_nothing_is_spent_when_none_is_claimed():
     claimed = final(None, "mdf_utilisation")
     assert (claimed > 0.3).all() and (claimed < 0.9).all()
     assert (final({"vendor.mdf.claim_max": 0.0}, "spend_mdf") == 0).all()
