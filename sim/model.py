@@ -288,8 +288,7 @@ class ChannelModel(mesa.Model):
         if len(rows) == 0:
             return
         if self.agents_kept:
-            for agent in self.partners.buffer("agent")[rows]:
-                agent.remove()
+            Partner.remove_many(self, self.partners.buffer("agent")[rows])
         self.partners.remove(rows)
 
     def recruit_partners(self, count: int, recruitment, keep=None) -> np.ndarray:

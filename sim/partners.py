@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import mesa
 import numpy as np
+from mesa.experimental.mesa_signals import ModelSignals
 from scipy.special import ndtri
 
 from sim.params import SEGMENTS, Partners, Scenario
@@ -353,6 +354,23 @@ class Partner(mesa.Agent):
     def __init__(self, model: mesa.Model, pid: int):
         super().__init__(model)
         self.pid = int(pid)
+
+    @staticmethod
+    def remove_many(model: mesa.Model, agents) -> None:
+        """Remove these partners' agents from the model, as `Agent.remove` does one by one.
+
+        When nothing listens for Mesa's agent-removed signal (no subscriber, no batch, no dataset) that signal has
+        nothing to do, and the agents leave Mesa's two registries in one pass: a tenth of the cost per agent, which
+        at 100,000 partners was a tenth of a quarter's step. Otherwise each agent is removed with its signal."""
+        if (Partner._datasets or model._suppress or model._batch_context is not None
+                or model._has_subscribers("agents", ModelSignals.AGENT_REMOVED)):
+            for agent in agents:
+                agent.remove()
+            return
+        by_type, everyone = model.agents_by_type[Partner]._agents, model._all_agents._agents
+        for agent in agents:
+            del by_type[agent]
+            del everyone[agent]
 
     @property
     def row(self) -> int:

@@ -92,8 +92,7 @@ def pull_to_threshold(model, vendor: int, sales, period_revenue: np.ndarray, thr
     gap = np.full(period_revenue.shape, np.inf, np.float32)
     for threshold in sorted(thresholds, reverse=True):  # the nearest threshold above wins
         if threshold > 0:
-            below = period_revenue < threshold
-            gap[below] = threshold - period_revenue[below]
+            np.subtract(threshold, period_revenue, out=gap, where=period_revenue < threshold)
     waiting = ring[(model.quarter + 1) % depth, vendor].sum(axis=0)
     need = gap * np.float32(1.001)
     fraction = np.where(need <= share * waiting, need / np.maximum(waiting, 1e-9), 0.0).astype(np.float32)

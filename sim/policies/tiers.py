@@ -82,7 +82,7 @@ class TierProgram(Policy):
         j = self.vendor
         t = model.partners
         points = np.asarray(self.params.margin_points, dtype=np.float32)
-        offers.margin[j] += points[t.tier[j]]
+        offers.margin[j] += np.take(points, t.tier[j])
         if self.params.partners_certify:
             self.certifications = self.funded_certifications(model)
             training = self.program.certification.effect * self.certifications / np.maximum(t.technical, 1.0)
@@ -157,7 +157,7 @@ class TierProgram(Policy):
         weights = np.asarray(p.mdf_weight, dtype=np.float64)
         value = np.asarray(p.margin_points, dtype=np.float64)[:, None] * t.revenue_4q[j, everyone]
         if mdf.enabled and weights.max() > weights.min():
-            held = weights[t.tier[j, everyone]]
+            held = np.take(weights, t.tier[j, everyone])
             # a quarter's MDF, at steady state
             claimed = (1.0 - mdf.carryover) * t.mdf_stock[j, everyone].astype(np.float64)
             per_weight = np.divide(claimed, held, out=np.zeros(held.size), where=held > 0)
@@ -188,7 +188,7 @@ class TierProgram(Policy):
         top = len(p.names) - 1
         # the next tier's revenue requirement (as the float32 revenue is compared below): who meets it falls short
         # on certified staff only, and the tiers above require more revenue still
-        next_revenue = np.asarray(p.revenue, dtype=revenue.dtype)[np.minimum(qualified, top - 1) + 1]
+        next_revenue = np.take(np.asarray(p.revenue, dtype=revenue.dtype), np.minimum(qualified, top - 1) + 1)
         rows = np.flatnonzero((qualified < top) & (revenue >= next_revenue) & (t.technical > 0))
         if not rows.size:
             return funded
@@ -224,9 +224,9 @@ class TierProgram(Policy):
     def mdf_weights(self, model) -> np.ndarray:
         if not self.enabled:
             return np.ones(model.partners.n)
-        return np.asarray(self.params.mdf_weight, dtype=np.float64)[model.partners.tier[self.vendor]]
+        return np.take(np.asarray(self.params.mdf_weight, dtype=np.float64), model.partners.tier[self.vendor])
 
     def cam_eligible(self, model) -> np.ndarray:
         if not self.enabled:
             return np.ones(model.partners.n, bool)
-        return np.asarray(self.params.cam_coverage, dtype=bool)[model.partners.tier[self.vendor]]
+        return np.take(np.asarray(self.params.cam_coverage, dtype=bool), model.partners.tier[self.vendor])
