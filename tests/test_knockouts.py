@@ -613,6 +613,210 @@ def test_a_retroactive_rebate_pulls_deals_over_its_threshold():
     assert crossings(0.9) < crossings(0.0)  # partners pull deals in: fewer are left just short
 
 
+def policy(model: ChannelModel, name: str, vendor: int = FOCAL):
+    """Vendor `vendor`'s policy of class `name`."""
+    return next(p for p in model.vendors[vendor].policies if type(p).__name__ == name)
+
+
+LADDER = {"threshold": 0.0, "rate": 0.01, "period": "year",  # rungs 0 / 100k / 200k at 1 / 3 / 5 %
+          "ladder": [{"threshold": 100_000.0, "rate": 0.03}, {"threshold": 200_000.0, "rate": 0.05}]}
+
+
+@pytest.mark.parametrize(("retroactive", "expected"), [(True, [4_000.0, 4_000.0, 0.0, 1_300.0, 0.0]),
+                                                       (False, [0.0, 0.0, 0.0, 0.0, 0.0])])
+def test_holding_deals_over_a_period_end_forfeits_the_rebate_they_would_have_earned(retroactive, expected):
+    # payout(R) - payout(R - h) - h x rate(R - h), at least 0: a retroactive ladder loses its rate on the whole
+    # period when holding drops a partner below a threshold (kept exactly at one keeps its rate); the held deals
+    # earn the kept rate next period; a graduated ladder loses only the held dollars' own rate, which they earn back
+    from types import SimpleNamespace
+
+    rebate = policy(small_model(**{f"vendor__rebate__{k}": v for k, v in LADDER.items()},
+                                vendor__rebate__retroactive=retroactive), "VolumeRebate")
+    progress = np.array([150e3, 150e3, 250e3, 90e3, 50e3], np.float32)  # period revenue 200k, 200k, 250k, 110k, 60k
+    sales = SimpleNamespace(revenue=np.array([[50e3, 50e3, 0.0, 20e3, 10e3]], np.float32))
+    held = np.array([10e3, 100e3, 20e3, 200e3, 0.0])
+    at = SimpleNamespace(partners=SimpleNamespace(rebate_progress=progress[None]), quarter=8)
+    np.testing.assert_allclose(rebate.forfeit(at, sales, held), expected, rtol=1e-12, atol=1e-9)
+    at.quarter = 7  # within a period the held deals still close in it
+    assert not rebate.forfeit(at, sales, held).any()
+    rebate.params.enabled = False  # no rebate, nothing to forfeit
+    at.quarter = 8
+    assert not rebate.forfeit(at, sales, held).any()
+
+
+def test_a_ladder_pays_the_highest_rate_reached_on_everything_or_each_rate_on_the_dollars_above_its_rung():
+    from sim.policies.rebates import payout
+
+    thresholds, rates = [0.0, 100_000.0, 200_000.0], [0.01, 0.03, 0.05]
+    revenue = np.array([60e3, 99_999.0, 100e3, 190e3, 200e3, 250e3], np.float32)
+    np.testing.assert_allclose(payout(revenue, thresholds, rates, retroactive=True),
+                               [600.0, 999.99, 3_000.0, 5_700.0, 10_000.0, 12_500.0], rtol=1e-12)
+    np.testing.assert_allclose(payout(revenue, thresholds, rates, retroactive=False),
+                               [600.0, 999.99, 1_000.0, 3_700.0, 4_000.0, 6_500.0], rtol=1e-12)
+
+
+def test_the_normal_cdf_is_pages_approximation():
+    from scipy.special import ndtr
+
+    from sim.policies.rebates import normal_cdf
+
+    z = np.linspace(-6.0, 6.0, 241).astype(np.float32)
+    np.testing.assert_allclose(normal_cdf(z.copy()), ndtr(z.astype(np.float64)), rtol=0, atol=2e-4)
+
+
+@pytest.mark.parametrize("retroactive", [True, False])
+def test_the_rebate_on_one_more_dollar_is_the_ladders_expected_marginal_payout(retroactive):
+    # sum_k (r_k - r_k-1) (Phi(z_k) + [retroactive] phi(z_k) / cv), z_k = ln(R^ / T_k) / cv: a first rung at 0 (a
+    # number) pays its rate from the first dollar; thresholds and projections below 1 count as 1
+    from scipy.special import ndtr
+
+    from sim.policies.rebates import marginal_rate
+
+    cv = 0.25
+    projected = np.array([0.5, 1.0, 50e3, 90e3, 100e3, 115e3, 180e3, 260e3, 1e6], np.float32)
+    per_partner = np.array([0.0, 0.5, 60e3, 100e3, 100e3, 80e3, 150e3, 300e3, 2e5], np.float32)  # a growth ladder's
+    thresholds, rates = [0.0, per_partner, 200_000.0], [0.01, 0.03, 0.05]
+    expected = np.full(projected.size, 0.01)
+    for threshold, step in ((per_partner, 0.02), (200_000.0, 0.02)):
+        z = (np.log(np.maximum(projected.astype(np.float64), 1.0)) - np.log(np.maximum(threshold, 1.0))) / cv
+        expected += step * (ndtr(z) + retroactive * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi) / cv)
+    got = marginal_rate(projected, thresholds, rates, retroactive, cv)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=2 * 0.02 * 2e-4)
+
+
+def test_partners_within_a_tenth_below_a_threshold_are_counted_near_it():
+    from sim.policies.rebates import near_threshold
+
+    model = small_model()
+    revenue = np.zeros(model.partners.n)
+    revenue[:6] = [89_999.0, 90e3, 99_999.0, 100e3, 185e3, 199e3]  # thresholds 100k and 200k: 90k-100k, 180k-200k
+    assert near_threshold(model.partners, revenue, [100e3, 200e3]).tolist() == [4]
+
+
+def pipeline_model(revenue, waiting, quarter: int = 4, depth: int = 4):
+    """A model's pipeline and a quarter's sales, as the timing functions read them: one vendor, the partners'
+    `revenue` this quarter and `waiting` due the next, each split 1:3 over two segments."""
+    from types import SimpleNamespace
+
+    split = np.array([[0.25], [0.75]])
+    ring = np.zeros((depth, 1, 2, len(waiting)))
+    ring[(quarter + 1) % depth, 0] = split * np.asarray(waiting, float)
+    sales = SimpleNamespace(revenue_by_segment=(split * np.asarray(revenue, float))[None],
+                            revenue=np.asarray(revenue, float)[None].copy())
+    return SimpleNamespace(partners=SimpleNamespace(pipeline=ring), quarter=quarter), sales
+
+
+def test_a_partner_just_short_of_its_next_threshold_closes_early_just_enough_to_cross_it():
+    from sim.policies.rebates import pull_to_threshold
+
+    revenue, waiting = [95e3, 95e3, 195e3, 250e3], [20e3, 8e3, 100e3, 50e3]
+    model, sales = pipeline_model(revenue, waiting)
+    pull_to_threshold(model, 0, sales, np.array(revenue, np.float32), [200e3, 100e3], share=0.5)
+    # short by 5k each: enough waiting (half of 20k, of 100k) or not (half of 8k); above every threshold: nothing
+    moved = np.array([5_005.0, 0.0, 5_005.0, 0.0])
+    np.testing.assert_allclose(sales.revenue[0], np.add(revenue, moved), rtol=1e-6)
+    np.testing.assert_allclose(sales.revenue_by_segment[0].sum(axis=0), sales.revenue[0], rtol=1e-12)
+    np.testing.assert_allclose(model.partners.pipeline[1, 0].sum(axis=0), np.subtract(waiting, moved), rtol=1e-6)
+    np.testing.assert_allclose(model.partners.pipeline[1, 0, 0] / model.partners.pipeline[1, 0, 1], 1 / 3)
+    model, sales = pipeline_model(revenue, waiting)
+    pull_to_threshold(model, 0, sales, np.array(revenue, np.float32), [200e3, 100e3], share=0.0)
+    np.testing.assert_array_equal(sales.revenue[0], revenue)  # no pull
+
+
+def test_deals_held_over_close_next_quarter_and_a_one_quarter_pipeline_moves_nothing():
+    from sim.policies.timing import close_early, hold_over
+
+    revenue, waiting = [40e3, 80e3], [10e3, 20e3]
+    model, sales = pipeline_model(revenue, waiting)
+    hold_over(model, 0, sales, np.array([0.5, 0.0]))
+    np.testing.assert_allclose(sales.revenue[0], [20e3, 80e3])
+    np.testing.assert_allclose(sales.revenue_by_segment[0], [[5e3, 20e3], [15e3, 60e3]])
+    np.testing.assert_allclose(model.partners.pipeline[1, 0], [[7.5e3, 5e3], [22.5e3, 15e3]])
+    for move in (hold_over, close_early):
+        model, sales = pipeline_model(revenue, [0.0, 0.0], quarter=1, depth=1)
+        move(model, 0, sales, np.array([0.5, 0.5]))
+        np.testing.assert_array_equal(sales.revenue[0], revenue)
+    model, sales = pipeline_model(revenue, waiting, quarter=3, depth=2)  # two quarters are enough to move deals
+    hold_over(model, 0, sales, np.array([0.5, 0.5]))
+    close_early(model, 0, sales, np.array([0.0, 1.0]))
+    np.testing.assert_allclose(sales.revenue[0], [20e3, 80e3 + 20e3])
+    np.testing.assert_allclose(model.partners.pipeline[0, 0].sum(axis=0), [30e3, 0.0])
+
+
+@pytest.mark.parametrize(("quarter", "left"), [(5, 4), (6, 3), (8, 1)])
+def test_a_volume_rebate_offers_its_marginal_rate_at_the_revenue_projected_to_the_period_end(quarter, left):
+    from sim.policies.rebates import marginal_rate
+    from sim.quarter import Offers
+
+    model = small_model(**{f"vendor__rebate__{k}": v for k, v in LADDER.items()}, vendor__rebate__forecast_cv=0.3)
+    t = model.partners
+    t.rebate_progress[FOCAL] = np.linspace(0.0, 150e3, t.n)
+    model.quarter = quarter
+    offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    policy(model, "VolumeRebate").plan(model, offers)
+    projected = t.rebate_progress[FOCAL] + left * t.revenue_trend[FOCAL]
+    expected = marginal_rate(projected, [0.0, 100e3, 200e3], [0.01, 0.03, 0.05], True, 0.3)
+    np.testing.assert_allclose(offers.incentive[FOCAL], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("quarter", [6, 8])
+def test_a_volume_rebate_pays_its_ladder_at_the_period_end_within_its_budget(quarter):
+    from types import SimpleNamespace
+
+    from sim.policies.rebates import near_threshold, payout
+    from sim.quarter import Ledger
+
+    model = small_model(**{f"vendor__rebate__{k}": v for k, v in LADDER.items()}, vendor__rebate__budget=2e5)
+    t = model.partners
+    start = np.linspace(0.0, 250e3, t.n).astype(np.float32)
+    t.rebate_progress[FOCAL] = start
+    revenue = np.full(t.n, 20e3, np.float32)
+    model.quarter = quarter
+    ledger = Ledger(t, model.n_vendors)
+    policy(model, "VolumeRebate").settle(model, None, SimpleNamespace(revenue=revenue[None]), ledger)
+    progress = start + revenue
+    assert ledger.budget[FOCAL]["rebate"] == 2e5
+    if quarter == 6:  # mid-period: progress carried, no payout; near-threshold on the pace for the period
+        np.testing.assert_allclose(t.rebate_progress[FOCAL], progress)
+        assert not ledger.cash[FOCAL].any()
+        pace = progress * 4 / 2
+        assert ledger.usage[FOCAL]["rebate_near_threshold"].tolist() == near_threshold(t, pace, [0, 1e5, 2e5]).tolist()
+        return
+    owed = payout(progress, [0.0, 100e3, 200e3], [0.01, 0.03, 0.05], True)
+    assert owed.sum() > 2e5  # the budget binds: pro rata
+    np.testing.assert_allclose(ledger.cash[FOCAL], owed * 2e5 / owed.sum(), rtol=1e-5)
+    assert not t.rebate_progress[FOCAL].any()  # a new period starts
+    assert ledger.usage[FOCAL]["rebate_near_threshold"].tolist() == near_threshold(t, progress, [0, 1e5, 2e5]).tolist()
+
+
+@pytest.mark.parametrize("retroactive", [False, True])
+def test_a_growth_rebate_is_a_ladder_on_growth_over_the_trailing_quarterly_average(retroactive):
+    from types import SimpleNamespace
+
+    from sim.policies.rebates import marginal_rate, payout
+    from sim.quarter import Ledger, Offers
+
+    rungs = [{"growth": 0.1, "rate": 0.02}, {"growth": 0.3, "rate": 0.04}]
+    model = small_model(vendor__growth_rebate__rungs=rungs, vendor__growth_rebate__retroactive=retroactive)
+    t = model.partners
+    growth = policy(model, "GrowthRebate")
+    offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    growth.plan(model, offers)
+    baseline = t.revenue_4q[FOCAL] * 0.25
+    np.testing.assert_allclose(t.growth_baseline[FOCAL], baseline)
+    thresholds = [baseline * 1.1, baseline * 1.3]
+    params = model.params.vendor.growth_rebate
+    expected = marginal_rate(t.revenue_trend[FOCAL], thresholds, [0.02, 0.04], params.retroactive, params.forecast_cv)
+    np.testing.assert_allclose(offers.incentive[FOCAL], expected, rtol=1e-6)
+    revenue = baseline * np.linspace(0.8, 1.6, t.n).astype(np.float32)
+    ledger = Ledger(t, model.n_vendors)
+    growth.settle(model, offers, SimpleNamespace(revenue=revenue[None]), ledger)
+    np.testing.assert_allclose(ledger.cash[FOCAL], payout(revenue, thresholds, [0.02, 0.04], params.retroactive),
+                               rtol=1e-6)
+    assert ledger.cash[FOCAL].any()
+
+
 def test_a_spif_pulls_deals_into_its_window_and_the_next_quarter_dips():
     def around(pull: float, hold: float) -> np.ndarray:
         """Revenue in the SPIF's one quarter (10) and the quarter after, over the same channel without it."""
@@ -624,6 +828,103 @@ def test_a_spif_pulls_deals_into_its_window_and_the_next_quarter_dips():
     timed, untimed = around(0.3, 0.1), around(0.0, 0.0)
     assert timed[0] > untimed[0] + 0.005  # deals pulled into the window
     assert timed[1] < untimed[1]  # and missing from the quarter after
+
+
+@pytest.mark.parametrize(("line", "vertical"), [("software", ""), ("", "healthcare"), ("hardware", "finance"),
+                                               ("", "")])
+def test_a_spif_pays_on_its_lines_and_verticals_share_of_deals(line, vertical):
+    model = small_model(vendor__spif__line=line, vendor__spif__vertical=vertical)
+    expected = np.full(model.partners.n, {"software": 0.4, "hardware": 0.6, "": 1.0}[line])
+    if vertical:
+        expected *= model.partners.verticals[model.params.market.verticals.index(vertical)]
+    np.testing.assert_allclose(policy(model, "Spif").eligible_share(model), expected, rtol=1e-6)
+
+
+def test_a_spif_moves_a_share_of_deals_that_grows_with_its_value_to_the_partner():
+    # most x eligible x (1 - 2^(-v / half_value)), v = amount / (margin x mean deal size of the segment); a margin
+    # under 0.001 counts as 0.001
+    model = small_model(vendor__spif__amount=800.0, vendor__spif__half_value=0.3)
+    spif = policy(model, "Spif")
+    spif.margin = np.linspace(0.0, 0.4, model.partners.n).astype(np.float32)
+    value = 800.0 / (model.market.mean_deal_size()[:, None] * np.maximum(spif.margin.astype(np.float64), 1e-3))
+    expected = 0.7 * (1.0 - 2.0 ** (-value / 0.3)) * 0.4
+    moved = spif.moved_share(model, 0.7)
+    assert moved.shape == (3, model.partners.n) and moved.dtype == np.float32
+    np.testing.assert_allclose(moved, expected, rtol=1e-5)
+
+
+def spif_quarter(quarter: int, **overrides):
+    """A small model at `quarter` with this quarter's sales (SPIF window: quarter 4, every 4; amount $900)."""
+    model = small_model(**{"vendor__spif__amount": 900.0, "vendor__spif__start": 4, "vendor__spif__every": 4,
+                           **overrides})
+    model.quarter = quarter
+    offers = model.plan()
+    sales = model.market.realise(model.partners, offers, model.streams, quarter)
+    return model, offers, sales
+
+
+@pytest.mark.parametrize(("quarter", "enabled", "open_"), [(8, True, True), (7, True, False), (8, False, False)])
+def test_a_spif_is_an_incentive_per_dollar_and_pays_per_deal_only_in_its_window(quarter, enabled, open_):
+    from sim.quarter import Ledger, Offers
+
+    model, _, sales = spif_quarter(quarter, vendor__spif__enabled=enabled, vendor__spif__budget=5e4)
+    spif, t = policy(model, "Spif"), model.partners
+    offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    spif.plan(model, offers)
+    eligible = 0.4 * np.ones(t.n)
+    np.testing.assert_allclose(offers.incentive[FOCAL], open_ * 900.0 * eligible * t.deals_per_dollar, rtol=1e-6)
+    ledger = Ledger(t, model.n_vendors)
+    spif.settle(model, offers, sales, ledger)
+    assert ledger.budget[FOCAL]["spif"] == 5e4
+    deals = (sales.revenue_by_segment[FOCAL] / model.market.mean_deal_size()[:, None]).sum(axis=0)
+    owed = 900.0 * eligible * deals
+    expected = owed * min(1.0, 5e4 / owed.sum()) * open_  # pro rata into the budget
+    np.testing.assert_allclose(ledger.cash[FOCAL], expected, rtol=1e-5)
+    assert ledger.spend[FOCAL]["spif"][0] == pytest.approx(expected.sum(), rel=1e-5)
+
+
+def test_a_spif_holds_deals_for_its_window_only_where_they_earn_more_than_the_rebate_they_forfeit():
+    # the quarter before a window (8, a year's end: window 9, every 4) each partner holds hold_back x its moved share
+    # of its deals over, all or none: where the SPIF on them is worth more than the retroactive rebate it forfeits
+    model, offers, sales = spif_quarter(8, vendor__spif__start=5, vendor__spif__hold_back=0.6,
+                                        vendor__spif__half_value=0.05, vendor__rebate__period="year",
+                                        vendor__rebate__threshold=150e3, vendor__rebate__rate=0.05)
+    t, spif, rebate = model.partners, policy(model, "Spif"), policy(model, "VolumeRebate")
+    spif.margin = offers.margin[FOCAL]
+    before = sales.revenue_by_segment[FOCAL].astype(np.float64).copy()
+    waiting = t.pipeline[9 % t.pipeline.shape[0], FOCAL].astype(np.float64).copy()
+    moved = spif.moved_share(model, 0.6)
+    # the year's revenue above the threshold by 0 to 2x what each partner would hold: half drop below it by holding
+    t.rebate_progress[FOCAL] = 150e3 + np.linspace(0.0, 2.0, t.n) * (before * moved).sum(axis=0) - sales.revenue[0]
+    gained = 900.0 * (before * moved / model.market.mean_deal_size()[:, None]).sum(axis=0)
+    forfeit = rebate.forfeit(model, sales, (before * moved).sum(axis=0))
+    holds = gained > forfeit
+    assert holds.sum() > 10 and (~holds & (forfeit > 1.0)).sum() > 10  # both kinds of partner are there
+    spif.time_deals(model, sales)
+    held = before * moved * holds
+    np.testing.assert_allclose(sales.revenue_by_segment[FOCAL], before - held, rtol=1e-5, atol=1e-2)
+    np.testing.assert_allclose(sales.revenue[FOCAL], (before - held).sum(axis=0), rtol=1e-5, atol=1e-2)
+    np.testing.assert_allclose(t.pipeline[9 % t.pipeline.shape[0], FOCAL], waiting + held, rtol=1e-5, atol=1e-2)
+
+
+def test_in_a_windows_last_quarter_a_spif_closes_part_of_next_quarters_deals_early():
+    model, offers, sales = spif_quarter(8, vendor__spif__pull_forward=0.5, vendor__spif__half_value=0.05)
+    t, spif = model.partners, policy(model, "Spif")
+    spif.margin = offers.margin[FOCAL]
+    before = sales.revenue_by_segment[FOCAL].astype(np.float64).copy()
+    waiting = t.pipeline[9 % t.pipeline.shape[0], FOCAL].astype(np.float64).copy()
+    early = waiting * spif.moved_share(model, 0.5)
+    assert early.sum() > 0.01 * before.sum()
+    spif.time_deals(model, sales)
+    np.testing.assert_allclose(sales.revenue_by_segment[FOCAL], before + early, rtol=1e-5, atol=1e-2)
+    np.testing.assert_allclose(t.pipeline[9 % t.pipeline.shape[0], FOCAL], waiting - early, rtol=1e-5, atol=1e-2)
+    for quarter in (6, 8):  # neither before a window nor at its end (8: the first of a window of two quarters)
+        model, offers, sales = spif_quarter(quarter, vendor__spif__length=1 if quarter == 6 else 2,
+                                            vendor__spif__pull_forward=0.5, vendor__spif__hold_back=0.5)
+        policy(model, "Spif").margin = offers.margin[FOCAL]
+        before = sales.revenue.copy()
+        policy(model, "Spif").time_deals(model, sales)
+        np.testing.assert_array_equal(sales.revenue, before)
 
 
 def test_mdf_works_mostly_through_demand_generation():
@@ -681,6 +982,67 @@ def test_mdf_claims_demand_generation_and_perceived_value_follow_their_equations
     np.testing.assert_allclose(offers.incentive[FOCAL], value, rtol=1e-5, atol=1e-9)
 
 
+@pytest.mark.parametrize(("mode", "top_share", "top_group"), [("accrual", None, "top20"), ("budget", None, "top20"),
+                                                              ("budget", 0.6, "top20"), ("budget", 0.7, "top_tier")])
+def test_mdf_is_accrued_on_revenue_or_shared_out_by_its_rule_with_a_share_reserved_for_the_top(mode, top_share,
+                                                                                               top_group):
+    from sim.policies import allocation
+
+    model = small_model(vendor__mdf__mode=mode, vendor__mdf__top_share=top_share, vendor__mdf__top_group=top_group,
+                        vendor__mdf__budget=3e5, vendor__mdf__accrual_rate=0.03,
+                        vendor__tiers__mdf_weight=[0.0, 1.0, 2.0, 4.0])
+    t = model.partners
+    t.tier[FOCAL] = np.arange(t.n) % 4
+    t.digital[FOCAL] = np.arange(t.n) % 7 == 0
+    t.revenue[FOCAL] = np.linspace(1e3, 5e5, t.n)
+    t.revenue_4q[FOCAL] = np.linspace(4e5, 4e3, t.n)  # the first rows have sold most this year
+    mdf = policy(model, "MarketDevelopmentFunds")
+    eligible = np.array([0.0, 1.0, 2.0, 4.0])[np.arange(t.n) % 4] * (np.arange(t.n) % 7 != 0)
+    np.testing.assert_allclose(mdf.eligible(model), eligible)
+    got = mdf.allocate(model)
+    assert got.dtype == np.float32
+    score = t.revenue_4q[FOCAL].astype(np.float64) * eligible
+    if mode == "accrual":
+        expected = 0.03 * t.revenue[FOCAL].astype(np.float64) * (eligible > 0)
+    elif top_share is None:
+        expected = allocation.share_out(3e5, score / score.sum())
+    else:
+        top = np.arange(t.n) < 40 if top_group == "top20" else np.arange(t.n) % 4 == 3  # 20 % of 200; tier 3
+        expected = (allocation.share_out(3e5 * top_share, score * top / (score * top).sum())
+                    + allocation.share_out(3e5 * (1 - top_share), score * ~top / (score * ~top).sum()))
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert got.sum(dtype=np.float64) <= (np.inf if mode == "accrual" else 3e5)
+
+
+@pytest.mark.parametrize(("vendor", "enabled", "mode"), [(FOCAL, True, "budget"), (FOCAL, True, "accrual"),
+                                                         (FOCAL, False, "budget"), (1, True, "budget")])
+def test_mdf_claimed_is_spent_on_demand_generation_and_builds_the_stock(vendor, enabled, mode):
+    # claimed = allocated x claim share; the vendor pays what is claimed; stock' = lambda stock + claimed x scale
+    # (the scale on demand generation is the focal vendor's only)
+    from sim.quarter import Ledger
+
+    model = small_model(vendor__mdf__enabled=enabled, vendor__mdf__mode=mode, vendor__mdf__budget=3e5,
+                        market__demand_generation_scale=1.5, rivals__program__mdf__enabled=enabled,
+                        rivals__program__mdf__mode=mode, rivals__program__mdf__budget=3e5)
+    t = model.partners
+    offers = model.plan()
+    mdf = policy(model, "MarketDevelopmentFunds", vendor)
+    allocated = offers.mdf[vendor].astype(np.float64)
+    assert allocated.any() == enabled
+    before = t.mdf_stock[vendor].astype(np.float64).copy()
+    ledger = Ledger(t, model.n_vendors)
+    mdf.settle(model, offers, None, ledger)
+    claimed = allocated * mdf.claim_rate(model) * enabled
+    np.testing.assert_allclose(ledger.mdf_spent[vendor], claimed, rtol=1e-6)
+    assert ledger.usage[vendor]["mdf_allocated"][0] == pytest.approx(allocated.sum(), rel=1e-6)
+    assert ledger.usage[vendor]["mdf_claimed"][0] == pytest.approx(claimed.sum(), rel=1e-6)
+    assert ledger.spend[vendor]["mdf"][0] == pytest.approx(claimed.sum(), rel=1e-6)
+    budget = (allocated.sum() if mode == "accrual" else 3e5) if enabled else 0.0
+    assert np.ravel(ledger.budget[vendor]["mdf"])[0] == pytest.approx(budget, rel=1e-6)
+    scale = 1.5 if vendor == FOCAL else 1.0
+    np.testing.assert_allclose(t.mdf_stock[vendor], 0.4 * before + claimed * scale, rtol=1e-5)
+
+
 def test_partners_claim_part_of_their_mdf_and_nothing_is_spent_when_none_is_claimed():
     claimed = final(None, "mdf_utilisation")
     assert (claimed > 0.3).all() and (claimed < 0.9).all()
@@ -697,6 +1059,37 @@ def test_deal_registration_points_attract_effort_and_overrides_cost_goodwill():
     assert (effect(many_overrides, "direct_revenue") > 0).all()  # an overridden deal is the vendor's own
 
 
+@pytest.mark.parametrize("enabled", [True, False])
+def test_deal_registration_keeps_registered_deals_points_and_conflict_as_its_equations_say(enabled):
+    # registered r = propensity x goodwill, taken = override x r: the partner keeps 1 - taken of its deals, loses
+    # conflict_effect x taken of goodwill, and earns points on what it registered and kept, per dollar it kept;
+    # the vendor pays the points on the revenue
+    from sim.quarter import Ledger, Offers
+
+    model = small_model(vendor__deal_registration__enabled=enabled, vendor__deal_registration__points=0.12,
+                        vendor__deal_registration__propensity=0.6, vendor__deal_registration__override_rate=0.3,
+                        vendor__deal_registration__conflict_effect=2.5)
+    t = model.partners
+    t.goodwill[FOCAL] = np.linspace(0.0, 1.0, t.n)
+    dealreg = policy(model, "DealRegistration")
+    offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    dealreg.plan(model, offers)
+    registered = 0.6 * t.goodwill[FOCAL].astype(np.float64)
+    taken = 0.3 * registered if enabled else 0.0 * registered
+    np.testing.assert_allclose(offers.kept[FOCAL], 1.0 - taken, rtol=1e-6)
+    np.testing.assert_allclose(offers.conflict[FOCAL], 2.5 * taken, rtol=1e-6)
+    np.testing.assert_allclose(offers.registration[FOCAL], enabled * 0.12 * (registered - taken) / (1.0 - taken),
+                               rtol=1e-6)
+    from types import SimpleNamespace
+
+    revenue = np.linspace(1e4, 2e5, t.n).astype(np.float32)
+    ledger = Ledger(t, model.n_vendors)
+    dealreg.settle(model, offers, SimpleNamespace(revenue=revenue[None]), ledger)
+    np.testing.assert_allclose(ledger.conflict[FOCAL], offers.conflict[FOCAL])
+    expected = (offers.registration[FOCAL].astype(np.float64) * revenue).sum()
+    assert ledger.spend[FOCAL]["deal_registration"][0] == pytest.approx(expected, rel=1e-9)
+
+
 def test_certification_funding_trains_partners():
     more = {"vendor.certification.budget": 500_000.0}
     assert (effect(more, "capability") > 0.01).all()
@@ -704,9 +1097,160 @@ def test_certification_funding_trains_partners():
                                atol=2e-3)
 
 
+@pytest.mark.parametrize("segment_points", [None, {"smb": 0.02, "midmarket": 0.0, "enterprise": -0.03}])
+def test_the_front_end_margin_is_the_base_plus_line_and_segment_points(segment_points):
+    from sim.quarter import Offers
+
+    overrides = {} if segment_points is None else {"vendor__margin__segment_points": segment_points}
+    model = small_model(vendor__margin__base=0.22, **overrides)
+    t = model.partners
+    offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    policy(model, "FrontEndMargin").plan(model, offers)
+    expected = np.full(t.n, 0.22 + 0.6 * -0.12 + 0.4 * 0.10)  # the lines' points, deal-weighted
+    if segment_points:
+        expected = expected + np.array([0.02, 0.0, -0.03]) @ t.segment_mix
+    np.testing.assert_allclose(offers.margin[FOCAL], expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(("enabled", "points"), [(True, 0.03), (False, 0.03), (True, 0.0)])
+def test_a_loyalty_bonus_adds_its_points_from_the_quarter_a_partners_tenure_reaches_its_threshold(enabled, points):
+    from sim.quarter import Offers
+
+    model = small_model(vendor__loyalty__enabled=enabled, vendor__loyalty__points=points,
+                        vendor__loyalty__after_quarters=6)
+    t = model.partners
+    t.tenure[:] = np.arange(t.n) % 10
+    offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    policy(model, "LoyaltyBonus").plan(model, offers)
+    assert offers.margin.dtype == np.float32
+    np.testing.assert_allclose(offers.margin[FOCAL], enabled * points * (np.arange(t.n) % 10 >= 6), rtol=1e-6)
+
+
+def test_a_vertical_push_is_a_weight_per_vertical_and_one_where_none_is_named():
+    from sim.policies.push import push_vector
+
+    np.testing.assert_array_equal(push_vector({"finance": 2.0, "retail": 0.5}, ["retail", "health", "finance"]),
+                                  [0.5, 1.0, 2.0])
+    model = small_model(vendor__push={"finance": 3.0})
+    offers = model.plan()
+    verticals = model.params.market.verticals
+    expected = np.where(np.array(verticals) == "finance", 3.0, 1.0)
+    np.testing.assert_array_equal(offers.push[FOCAL], expected)
+
+
+@pytest.mark.parametrize(("quarter", "lag", "share", "rise"), [(5, 2, 1.0, 0.05), (4, 2, 0.5, 0.05), (3, 2, 1.0, 0.05),
+                                                               (12, 3, 1.0, -0.05), (30, 2, 1.0, 0.05)])
+def test_a_rival_matches_share_of_a_focal_margin_rise_it_saw_lag_quarters_ago(quarter, lag, share, rise):
+    # the focal list margin rises at quarter 3; a rival adds share x max(0, margin seen lag quarters ago - the
+    # margin at the start), the last quarter recorded where the lag reaches past it
+    from sim.quarter import Offers
+
+    model = small_model(rivals__program__reaction__kind="match_margin", rivals__program__reaction__lag=lag,
+                        rivals__program__reaction__share=share)
+    start = model.focal.margin_history[0]
+    model.focal.margin_history[1:] = [start, start] + [start + rise] * 7  # quarters 1-9 recorded
+    model.quarter = quarter
+    offers = Offers.empty(model.partners.n, model.n_vendors, len(model.params.market.verticals))
+    policy(model, "MatchMargin", vendor=1).plan(model, offers)
+    seen = model.focal.margin_history[max(0, min(quarter - lag, 9))]
+    assert seen == (start + rise if quarter - lag >= 3 else start)
+    np.testing.assert_allclose(offers.margin[1], share * max(0.0, seen - start), rtol=1e-6)
+    none = small_model()  # a rival with no reaction does not move
+    offers = Offers.empty(none.partners.n, none.n_vendors, len(none.params.market.verticals))
+    policy(none, "MatchMargin", vendor=1).plan(none, offers)
+    assert not offers.margin.any()
+
+
 def test_loyalty_points_add_to_the_discount_of_partners_who_stayed():
     loyal = {"vendor.loyalty.enabled": True, "vendor.loyalty.after_quarters": 4}
     assert (effect(loyal, "discount") > 0).all()
+
+
+@pytest.mark.parametrize(("rule", "target"), [("trailing_revenue", ""), ("potential", ""), ("velocity", ""),
+                                             ("equal", ""), ("tier", ""), ("segment", "midmarket"),
+                                             ("vertical", "finance"), ("recruits", "")])
+def test_each_allocation_rule_scores_partners_by_what_it_names(rule, target):
+    from sim.params import SEGMENTS
+    from sim.policies import allocation
+
+    model = small_model(vendor__tiers__mdf_weight=[0.0, 1.0, 2.0, 5.0])
+    t = model.partners
+    t.tier[FOCAL] = np.arange(t.n) % 4
+    t.tenure[:] = np.arange(t.n) % 9  # first year: tenure 0-4
+    m = model.params.market
+    demand = model.market.demand_index(model.quarter) @ t.verticals.astype(np.float64)
+    per_fte = m.opportunities_per_fte.array() * m.win_base.array() * model.market.mean_deal_size()
+    expected = {
+        "trailing_revenue": t.revenue_4q[FOCAL].astype(np.float64),
+        "potential": t.capacity * (per_fte[:, None] * t.segment_mix * demand).sum(axis=0),
+        "velocity": (t.velocity * t.capacity).astype(np.float64),
+        "equal": np.ones(t.n),
+        "tier": np.array([0.0, 1.0, 2.0, 5.0])[np.arange(t.n) % 4],
+        "segment": t.segment_mix[SEGMENTS.index("midmarket")].astype(np.float64),
+        "vertical": t.verticals[m.verticals.index("finance")].astype(np.float64),
+        "recruits": (np.arange(t.n) % 9 <= 4).astype(np.float64),
+    }[rule]
+    score = allocation.scores(rule, model, FOCAL, target)
+    assert score.dtype == np.float64
+    np.testing.assert_allclose(score, expected, rtol=1e-9)
+    eligible = (np.arange(t.n) % 3 > 0).astype(np.float64)
+    np.testing.assert_allclose(allocation.weights(rule, model, FOCAL, target, eligible),
+                               expected * eligible / (expected * eligible).sum(), rtol=1e-9)
+    np.testing.assert_allclose(allocation.weights(rule, model, FOCAL, target), expected / expected.sum(), rtol=1e-9)
+
+
+def test_an_unknown_allocation_rule_is_refused_and_a_budget_is_shared_out_with_a_part_in_a_million_held_back():
+    from sim.policies import allocation
+
+    with pytest.raises(ValueError, match="unknown allocation rule 'lottery'"):
+        allocation.scores("lottery", small_model(), FOCAL)
+    shares = np.array([0.5, 0.3, 0.2])
+    out = allocation.share_out(1e6, shares)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [499_999.5, 299_999.7, 199_999.8], rtol=1e-7)
+
+
+@pytest.mark.parametrize("coverage", ["dedicated", "pooled", "digital"])
+def test_cam_hours_go_to_the_top_scored_eligible_partners_or_are_pooled_and_are_paid_for_in_full(coverage):
+    from sim.policies import allocation
+    from sim.quarter import Ledger, Offers
+
+    model = small_model(vendor__cams__count=3, vendor__cams__partners_per_cam=4, vendor__cams__hours_per_quarter=400.0,
+                        vendor__cams__coverage=coverage, vendor__cams__cost_per_hour=150.0,
+                        vendor__tiers__cam_coverage=[False, True, True, True])
+    t = model.partners
+    t.revenue_4q[FOCAL] = np.arange(t.n, dtype=np.float32) * 1e3  # the highest rows score most
+    t.tier[FOCAL] = np.where(np.arange(t.n) % 5 == 0, 0, 1)  # every fifth partner's tier has no CAM
+    t.digital[FOCAL] = np.arange(t.n) % 7 == 0  # every seventh is in the digital tier
+    cams = policy(model, "CamCoverage")
+    offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    cams.plan(model, offers)
+    hours = offers.cam_hours[FOCAL]
+    eligible = (np.arange(t.n) % 5 != 0) & (np.arange(t.n) % 7 != 0) & (np.arange(t.n) > 0)
+    if coverage == "dedicated":  # the top 12 eligible partners, 100 hours each
+        top = np.flatnonzero(eligible)[-12:]
+        np.testing.assert_array_equal(np.flatnonzero(hours), top)
+        np.testing.assert_allclose(hours[top], 100.0)
+    elif coverage == "pooled":  # every non-digital partner by its score (tiers do not matter)
+        score = t.revenue_4q[FOCAL].astype(np.float64) * (np.arange(t.n) % 7 != 0)
+        np.testing.assert_allclose(hours, allocation.share_out(1200.0, score / score.sum()), rtol=1e-6)
+    else:
+        assert not hours.any()
+    ledger = Ledger(t, model.n_vendors)
+    cams.settle(model, offers, None, ledger)
+    assert ledger.usage[FOCAL]["cam_hours_used"][0] == pytest.approx(hours.sum(dtype=np.float64), rel=1e-9)
+    assert ledger.usage[FOCAL]["cam_hours_available"] == 1200.0
+    assert ledger.spend[FOCAL]["cam"][0] == 1200.0 * 150.0
+
+
+def test_with_no_cam_hours_to_give_nobody_gets_any():
+    from sim.quarter import Offers
+
+    for overrides in ({"vendor__cams__count": 0}, {"vendor__cams__hours_per_quarter": 0.0}):
+        model = small_model(**overrides)
+        offers = Offers.empty(model.partners.n, model.n_vendors, len(model.params.market.verticals))
+        policy(model, "CamCoverage").plan(model, offers)
+        assert not offers.cam_hours.any()
 
 
 # --------------------------------------------------------------------------- 3.3.7 goodwill and capability
