@@ -710,11 +710,12 @@ def pipeline_model(revenue, waiting, quarter: int = 4, depth: int = 4):
 def test_a_partner_just_short_of_its_next_threshold_closes_early_just_enough_to_cross_it():
     from sim.policies.rebates import pull_to_threshold
 
-    revenue, waiting = [95e3, 95e3, 195e3, 250e3], [20e3, 8e3, 100e3, 50e3]
+    revenue, waiting = [95e3, 95e3, 195e3, 250e3, 0.25], [20e3, 8e3, 100e3, 50e3, 10.0]
     model, sales = pipeline_model(revenue, waiting)
-    pull_to_threshold(model, 0, sales, np.array(revenue, np.float32), [200e3, 100e3], share=0.5)
-    # short by 5k each: enough waiting (half of 20k, of 100k) or not (half of 8k); above every threshold: nothing
-    moved = np.array([5_005.0, 0.0, 5_005.0, 0.0])
+    pull_to_threshold(model, 0, sales, np.array(revenue, np.float32), [200e3, 100e3, 1.0, 0.0], share=0.5)
+    # short by 5k each: enough waiting (half of 20k, of 100k) or not (half of 8k); above every threshold: nothing;
+    # a dollar threshold counts too (one at 0 does not)
+    moved = np.array([5_005.0, 0.0, 5_005.0, 0.0, 0.75075])
     np.testing.assert_allclose(sales.revenue[0], np.add(revenue, moved), rtol=1e-6)
     np.testing.assert_allclose(sales.revenue_by_segment[0].sum(axis=0), sales.revenue[0], rtol=1e-12)
     np.testing.assert_allclose(model.partners.pipeline[1, 0].sum(axis=0), np.subtract(waiting, moved), rtol=1e-6)
@@ -722,6 +723,32 @@ def test_a_partner_just_short_of_its_next_threshold_closes_early_just_enough_to_
     model, sales = pipeline_model(revenue, waiting)
     pull_to_threshold(model, 0, sales, np.array(revenue, np.float32), [200e3, 100e3], share=0.0)
     np.testing.assert_array_equal(sales.revenue[0], revenue)  # no pull
+    model, sales = pipeline_model(revenue, waiting, quarter=3, depth=2)  # a two-quarter pipeline, all of it pulled
+    pull_to_threshold(model, 0, sales, np.array(revenue, np.float32), [200e3, 100e3], share=1.0)
+    np.testing.assert_allclose(sales.revenue[0], np.add(revenue, [5_005.0, 5_005.0, 5_005.0, 0.0, 0.0]), rtol=1e-6)
+
+
+@pytest.mark.parametrize(("quarter", "retroactive", "enabled", "pulls"),
+                         [(8, True, True, True), (8, False, True, False), (8, True, False, False),
+                          (7, True, True, False)])
+def test_only_a_retroactive_rebate_pulls_deals_to_its_threshold_and_only_at_its_periods_end(quarter, retroactive,
+                                                                                           enabled, pulls):
+    from types import SimpleNamespace
+
+    model = small_model(**{f"vendor__rebate__{k}": v for k, v in LADDER.items()}, vendor__rebate__pull_forward=1.0,
+                        vendor__rebate__retroactive=retroactive, vendor__rebate__enabled=enabled)
+    n = model.partners.n
+    depth = model.partners.pipeline.shape[0]
+    model.partners.pipeline[(quarter + 1) % depth, FOCAL] = 1e3  # 3k due next quarter
+    model.partners.rebate_progress[FOCAL] = np.linspace(96e3, 100e3, n)  # up to 4k short of 100k
+    model.quarter = quarter
+    revenue = np.zeros((model.n_vendors, n))
+    sales = SimpleNamespace(revenue=revenue.copy(), revenue_by_segment=np.zeros((model.n_vendors, 3, n)))
+    policy(model, "VolumeRebate").time_deals(model, sales)
+    short = 100e3 - model.partners.rebate_progress[FOCAL].astype(np.float64)
+    expected = np.where(short * 1.001 <= 3e3, short * 1.001, 0.0) * pulls
+    assert not pulls or (expected.any() and not expected.all())  # some partners close enough to pull, some not
+    np.testing.assert_allclose(sales.revenue[FOCAL], expected, rtol=1e-4, atol=1e-3)
 
 
 def test_deals_held_over_close_next_quarter_and_a_one_quarter_pipeline_moves_nothing():
