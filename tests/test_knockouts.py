@@ -1535,6 +1535,37 @@ def test_a_replicate_run_beside_others_is_the_replicate_run_alone():
 
 # --------------------------------------------------------------------------- the partner agents
 
+def test_partner_columns_keep_reals_in_float32_and_counts_in_int32_and_a_recruit_starts_from_their_fills():
+    # the table's memory (~2 KiB a partner at 100,000) and rounding rest on these types; a recruit brings who it is
+    # and starts with no sales, stock, conflict or history, at full access
+    model = small_model()
+    t = model.partners
+    vendors, verticals, depth = model.n_vendors, len(model.params.market.verticals), t.pipeline.shape[0]
+    shapes = {
+        (): ["headcount", "sales", "technical", "marketing", "capacity", "even_fit", "velocity", "cycle",
+             "deals_per_dollar", "access", "profit"],
+        (3,): ["segment_mix"], (verticals,): ["verticals", "verticals_unit"], (vendors + 1,): ["taste", "effort"],
+        (vendors,): ["capability", "goodwill", "goodwill_change", "conflict", "mdf_stock", "revenue", "revenue_4q",
+                     "revenue_trend", "incentives", "profit_by_vendor"],
+        (depth, vendors, 3): ["pipeline"], (4, vendors): ["revenue_history"],
+    }
+    for lead, names in shapes.items():
+        for name in names:
+            assert (getattr(t, name).dtype, getattr(t, name).shape[:-1]) == (np.float32, lead), name
+    for name, lead, dtype in [("local_id", (), np.int64), ("tenure", (), np.int32), ("joined", (), np.int32),
+                              ("first_deal", (), np.int32), ("engaged", (), bool), ("digital", (vendors,), bool),
+                              ("won_deals", (vendors,), np.int32), ("won_history", (4,), np.int32),
+                              ("name", (), object), ("external_id", (), object)]:
+        assert (getattr(t, name).dtype, getattr(t, name).shape[:-1]) == (np.dtype(dtype), lead), name
+    rows = model.recruit_partners(3, model.params.vendor.recruitment)
+    for name in ["goodwill_change", "conflict", "mdf_stock", "pipeline", "revenue", "revenue_history", "revenue_4q",
+                 "revenue_trend", "incentives", "profit", "profit_by_vendor", "won_deals", "won_history"]:
+        assert not getattr(t, name)[..., rows].any(), name
+    assert (t.access[rows] == 1.0).all() and not t.digital[:, rows].any()
+    assert all(value is None for value in (*t.name[rows], *t.external_id[rows]))
+    assert (t.first_deal[rows] == -1).all() and (t.headcount[rows] >= 1).all()
+
+
 def test_each_partner_agent_reads_and_writes_its_own_column_of_the_table():
     model = ChannelModel(rng=5, quarters=2, partners__count=50)
     model.run()
