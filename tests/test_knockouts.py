@@ -890,11 +890,12 @@ def spif_quarter(quarter: int, **overrides):
     return model, offers, sales
 
 
-@pytest.mark.parametrize(("quarter", "enabled", "open_"), [(8, True, True), (7, True, False), (8, False, False)])
-def test_a_spif_is_an_incentive_per_dollar_and_pays_per_deal_only_in_its_window(quarter, enabled, open_):
+@pytest.mark.parametrize(("quarter", "enabled", "open_", "budget"), [(8, True, True, 5e4), (8, True, True, np.inf),
+                                                                     (7, True, False, 5e4), (8, False, False, 5e4)])
+def test_a_spif_is_an_incentive_per_dollar_and_pays_per_deal_only_in_its_window(quarter, enabled, open_, budget):
     from sim.quarter import Ledger, Offers
 
-    model, _, sales = spif_quarter(quarter, vendor__spif__enabled=enabled, vendor__spif__budget=5e4)
+    model, _, sales = spif_quarter(quarter, vendor__spif__enabled=enabled, vendor__spif__budget=budget)
     spif, t = policy(model, "Spif"), model.partners
     offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
     spif.plan(model, offers)
@@ -902,10 +903,10 @@ def test_a_spif_is_an_incentive_per_dollar_and_pays_per_deal_only_in_its_window(
     np.testing.assert_allclose(offers.incentive[FOCAL], open_ * 900.0 * eligible * t.deals_per_dollar, rtol=1e-6)
     ledger = Ledger(t, model.n_vendors)
     spif.settle(model, offers, sales, ledger)
-    assert ledger.budget[FOCAL]["spif"] == 5e4
+    assert ledger.budget[FOCAL]["spif"] == budget
     deals = (sales.revenue_by_segment[FOCAL] / model.market.mean_deal_size()[:, None]).sum(axis=0)
     owed = 900.0 * eligible * deals
-    expected = owed * min(1.0, 5e4 / owed.sum()) * open_  # pro rata into the budget
+    expected = owed * min(1.0, budget / owed.sum()) * open_  # pro rata into the budget
     np.testing.assert_allclose(ledger.cash[FOCAL], expected, rtol=1e-5)
     assert ledger.spend[FOCAL]["spif"][0] == pytest.approx(expected.sum(), rel=1e-5)
 
