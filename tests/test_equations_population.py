@@ -181,7 +181,7 @@ def test_the_settings_reach_the_branches_they_are_there_for():
         return params, partners.generate(params, one_lane(), VENDORS)
 
     _, ones = firms("one_person_firms")
-    assert (ones["headcount"] == 1).sum() > 20  # the floor of 1 binds (rounding would give 1 anyway; 2 would not)
+    assert (ones["headcount"] == 1).sum() > 20  # one-person firms: a floor of 2 would show
     params, small = firms("fractional_minimum_size")
     assert (small["headcount"] < params.partners.size_min).sum() > 5  # log size clipped at 0
     _, marketers = firms("marketers_only_in_the_mean_split")
@@ -335,6 +335,13 @@ def test_selling_capacity_is_the_sellers_plus_the_selling_share_of_presales_time
                                rtol=1e-12)
 
 
+def leave_nan_in_freed_memory(floats: int) -> None:
+    """Free many NaN-filled arrays of this size, so that an array allocated next and left partly unwritten shows NaN
+    where it was not written (rather than whatever zeros the memory happened to hold)."""
+    arrays = [np.full(floats, np.nan) for _ in range(64)]
+    del arrays
+
+
 def test_a_firms_profile_follows_from_its_segments_and_verticals():
     params = build_scenario(None, {
         "market.opportunities_per_fte": {"smb": 6.0, "midmarket": 2.0, "enterprise": 0.0},
@@ -352,6 +359,7 @@ def test_a_firms_profile_follows_from_its_segments_and_verticals():
     verticals = np.array([[0.7, 0.2, 0.25, 1.0, 0.1],
                           [0.2, 0.2, 0.25, 0.0, 0.1],
                           [0.1, 0.6, 0.5, 0.0, 0.8]])
+    leave_nan_in_freed_memory(segment_mix.shape[1])
     got = partners.firm_profile(segment_mix, verticals, params)
     want = expected_profile(segment_mix, verticals, params)
     for name, value in want.items():
@@ -407,15 +415,16 @@ def test_every_partner_has_the_declared_columns_with_their_shapes_types_and_star
 
 @pytest.fixture
 def booked():
-    """A small channel after its plan and market draw for quarter 6, its accounts primed with history and the
-    quarter's records crafted to cover every case; returns the model, the records and the accounts before."""
+    """A small channel's offers and a market draw, to be booked as quarter 6: its accounts primed with history
+    and the records crafted to cover every case. Returns the model, the records and the accounts before."""
     model = ChannelModel(rng=7, quarters=8, partners__count=40, market__growth=0.03)
     t, n = model.partners, model.partners.n
     rng = np.random.default_rng(1)
     offers = model.plan()
     sales = model.market.realise(t, offers, model.streams, 1)
     offers.registration[...] = rng.uniform(0.01, 0.05, offers.registration.shape)
-    won = rng.integers(0, 3, (VENDORS, n)).astype(np.int32)  # 0, 1 or 2 deals, the vendors' rows differing
+    vendors = model.n_vendors
+    won = rng.integers(0, 3, (vendors, n)).astype(np.int32)  # 0, 1 or 2 deals, the vendors' rows differing
     won[1] = 2 - won[0]
     revenue = sales.revenue.copy()
     revenue[:, ::5] = 0.0  # some partners close nothing this quarter
@@ -425,8 +434,8 @@ def booked():
     t.won_history = rng.integers(0, 4, t.won_history.shape)
     t.first_deal = np.resize(np.array([-1, 0, 3], np.int32), n)  # none yet, dealt before the run, dealt in q3
     t.tenure = rng.integers(0, 30, n)
-    cash = rng.uniform(0.0, 2e3, (VENDORS, n)).astype(REAL)
-    conflict = rng.uniform(0.0, 0.2, (VENDORS, n)).astype(REAL)
+    cash = rng.uniform(0.0, 2e3, (vendors, n)).astype(REAL)
+    conflict = rng.uniform(0.0, 0.2, (vendors, n)).astype(REAL)
     before = {name: getattr(t, name).astype(np.float64) for name in
               ("revenue_history", "revenue_trend", "won_history", "first_deal", "tenure", "effort", "capacity")}
     return model, offers, sales, cash, conflict, before
@@ -456,7 +465,7 @@ def test_a_quarter_books_revenue_history_cash_profit_conflict_and_tenure(booked)
     by_vendor = (offers.margin.astype(np.float64) + offers.registration) * revenue + cash
     np.testing.assert_allclose(t.profit_by_vendor, by_vendor, rtol=1e-5)
     market = params.market
-    services = (before["effort"][VENDORS] * before["capacity"] * market.services_margin
+    services = (before["effort"][model.n_vendors] * before["capacity"] * market.services_margin
                 * market.services_revenue_per_fte * (1.0 + market.growth) ** quarter)
     np.testing.assert_allclose(t.profit, by_vendor.sum(axis=0) + services, rtol=1e-5)
     np.testing.assert_array_equal(t.conflict, conflict)
@@ -464,13 +473,13 @@ def test_a_quarter_books_revenue_history_cash_profit_conflict_and_tenure(booked)
 
 
 def test_the_booking_fixture_covers_every_case_of_the_first_deal(booked):
-    _, _, sales, cash, _, before = booked
+    model, _, sales, cash, _, before = booked
     won = sales.won_deals[0]
     for was in (-1, 0, 3):
         for deals in (0, 1, 2):
             assert ((before["first_deal"] == was) & (won == deals)).any(), (was, deals)
     assert (sales.won_deals[0] != sales.won_deals[1]).any() and (cash > 0).all()
-    assert (before["effort"][VENDORS] * before["capacity"] > 1.0).any()
+    assert (before["effort"][model.n_vendors] * before["capacity"] > 1.0).any()  # services earn more than a unit
 
 
 def test_a_partners_four_quarter_revenue_is_its_last_four_quarters(booked):
