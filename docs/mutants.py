@@ -5,6 +5,7 @@ A surviving mutant is either killed by a new test or listed in tests/equivalent_
 
     .venv/bin/python docs/mutants.py            # the tally and the survivors to triage
     .venv/bin/python docs/mutants.py --quiet    # the tally only
+    .venv/bin/python docs/mutants.py --quiet --by-file    # and each file's
 """
 
 from __future__ import annotations
@@ -31,9 +32,16 @@ def results() -> dict[str, int | None]:
     return codes
 
 
+def source_file(name: str) -> str:
+    """The file a mutant's name points into: sim.policies.mdf.xǁ... -> sim/policies/mdf.py."""
+    path = name.split(".x")[0].replace(".", "/")
+    return f"{path}/__init__.py" if (ROOT / path).is_dir() else f"{path}.py"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quiet", action="store_true", help="the tally only, no diffs")
+    parser.add_argument("--by-file", action="store_true", help="the tally of each mutated file too")
     args = parser.parse_args()
     codes = results()
     if not codes:
@@ -41,21 +49,29 @@ def main() -> int:
         return 2
     equivalent = tomllib.loads(EQUIVALENT.read_text())["mutants"]
     tally: Counter[str] = Counter()
+    by_file: dict[str, Counter[str]] = {}
     triage = []
     for name, code in codes.items():
         if code is None:
-            tally["not run"] += 1
+            kind = "not run"
         elif code in KILLED:
-            tally["killed"] += 1
+            kind = "killed"
         elif code in SURVIVED and name in equivalent:
-            tally["equivalent"] += 1
+            kind = "equivalent"
         elif code in SURVIVED:
-            tally["surviving"] += 1
+            kind = "surviving"
             triage.append(name)
         else:
-            tally[f"other (exit code {code})"] += 1
+            kind = f"other (exit code {code})"
+        tally[kind] += 1
+        by_file.setdefault(source_file(name), Counter())[kind] += 1
     stale = sorted(name for name in equivalent if codes.get(name) not in SURVIVED)
     print(f"{len(codes)} mutants: " + ", ".join(f"{count} {kind}" for kind, count in sorted(tally.items())))
+    if args.by_file:
+        kinds = sorted(tally)
+        print(f"\n{'file':32s}" + "".join(f"{kind:>12s}" for kind in ["mutants", *kinds]))
+        for path, counts in sorted(by_file.items()):
+            print(f"{path:32s}{sum(counts.values()):12d}" + "".join(f"{counts[kind]:12d}" for kind in kinds))
     if stale:
         print(f"{len(stale)} listed as equivalent but killed, not run or gone: " + ", ".join(stale))
     if triage and not args.quiet:
