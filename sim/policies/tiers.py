@@ -127,7 +127,9 @@ class TierProgram(Policy):
         if not reachable.any():
             return
         k = np.minimum(next_tier, len(p.names) - 1)
-        required = np.maximum.accumulate(np.asarray(p.certified, dtype=np.float64))[k]
+        # what tier k needs certified, the tiers below it included (the first tier's own requirement, which nobody
+        # is held to, excluded: as in `qualified`)
+        required = np.maximum.accumulate(np.asarray([0.0, *p.certified[1:]], dtype=np.float64))[k]
         candidate = reachable & (t.revenue_4q[j] >= np.asarray(p.revenue, dtype=np.float64)[k])
         candidate &= t.technical < required
         rows = np.flatnonzero(candidate)
