@@ -979,6 +979,8 @@ def test_mdf_claims_demand_generation_and_perceived_value_follow_their_equations
     # incentive += min(perceived_value x usable / max(revenue trend, 1,000), 0.2)
     from sim.policies.mdf import MarketDevelopmentFunds
 
+    assert next(p for p in small_model().vendors[FOCAL].policies
+                if isinstance(p, MarketDevelopmentFunds)).own_stock == 1.0  # settled at a scale of 1
     model = small_model(market__demand_generation_scale=1.5)
     policy = next(p for p in model.vendors[FOCAL].policies if isinstance(p, MarketDevelopmentFunds))
     t = model.partners
@@ -1176,13 +1178,16 @@ def test_a_rival_matches_share_of_a_focal_margin_rise_it_saw_lag_quarters_ago(qu
     model = small_model(rivals__program__reaction__kind="match_margin", rivals__program__reaction__lag=lag,
                         rivals__program__reaction__share=share)
     start = model.focal.margin_history[0]
-    model.focal.margin_history[1:] = [start, start] + [start + rise] * 7  # quarters 1-9 recorded
+    model.focal.margin_history[1:] = [start, start] + [start + rise] * 6 + [start + 2 * rise]  # quarters 1-9
     model.quarter = quarter
     offers = Offers.empty(model.partners.n, model.n_vendors, len(model.params.market.verticals))
     policy(model, "MatchMargin", vendor=1).plan(model, offers)
     seen = model.focal.margin_history[max(0, min(quarter - lag, 9))]
-    assert seen == (start + rise if quarter - lag >= 3 else start)
+    assert seen == start + rise * (quarter - lag >= 3) + rise * (quarter - lag >= 9)
     np.testing.assert_allclose(offers.margin[1], share * max(0.0, seen - start), rtol=1e-6)
+    offers.margin[1] = 0.2  # what the rival's own margin policy set: the reaction adds to it
+    policy(model, "MatchMargin", vendor=1).plan(model, offers)
+    np.testing.assert_allclose(offers.margin[1], 0.2 + share * max(0.0, seen - start), rtol=1e-6)
     none = small_model()  # a rival with no reaction does not move
     offers = Offers.empty(none.partners.n, none.n_vendors, len(none.params.market.verticals))
     policy(none, "MatchMargin", vendor=1).plan(none, offers)
@@ -1271,14 +1276,34 @@ def test_cam_hours_go_to_the_top_scored_eligible_partners_or_are_pooled_and_are_
     assert ledger.spend[FOCAL]["cam"][0] == 1200.0 * 150.0
 
 
-def test_with_no_cam_hours_to_give_nobody_gets_any():
+def test_with_no_cam_hours_to_give_nobody_gets_any_and_a_single_hour_is_given():
     from sim.quarter import Offers
 
-    for overrides in ({"vendor__cams__count": 0}, {"vendor__cams__hours_per_quarter": 0.0}):
+    for overrides, given in (({"vendor__cams__count": 0}, 0.0), ({"vendor__cams__hours_per_quarter": 0.0}, 0.0),
+                             ({"vendor__cams__count": 1, "vendor__cams__hours_per_quarter": 1.0,
+                               "vendor__cams__partners_per_cam": 1}, 1.0)):
         model = small_model(**overrides)
         offers = Offers.empty(model.partners.n, model.n_vendors, len(model.params.market.verticals))
         policy(model, "CamCoverage").plan(model, offers)
-        assert not offers.cam_hours.any()
+        assert offers.cam_hours.sum() == given
+
+
+@pytest.mark.parametrize(("rule", "target"), [("segment", "enterprise"), ("vertical", "finance")])
+def test_cam_hours_and_mdf_targeted_at_a_segment_or_vertical_go_by_the_partners_share_of_it(rule, target):
+    from sim.params import SEGMENTS
+    from sim.policies import allocation
+
+    model = small_model(vendor__cams__coverage="pooled", vendor__cams__allocation=rule, vendor__cams__target=target,
+                        vendor__mdf__allocation=rule, vendor__mdf__target=target, vendor__tiers__enabled=False)
+    t = model.partners
+    share = (t.segment_mix[SEGMENTS.index(target)] if rule == "segment"
+             else t.verticals[model.params.market.verticals.index(target)]).astype(np.float64)
+    share = share * ~t.digital[FOCAL]
+    offers = model.plan()
+    hours = model.params.vendor.cams.count * model.params.vendor.cams.hours_per_quarter
+    np.testing.assert_allclose(offers.cam_hours[FOCAL], allocation.share_out(hours, share / share.sum()), rtol=1e-5)
+    budget = model.params.vendor.mdf.budget
+    np.testing.assert_allclose(offers.mdf[FOCAL], allocation.share_out(budget, share / share.sum()), rtol=1e-5)
 
 
 # --------------------------------------------------------------------------- 3.3.7 goodwill and capability
