@@ -710,12 +710,12 @@ def pipeline_model(revenue, waiting, quarter: int = 4, depth: int = 4):
 def test_a_partner_just_short_of_its_next_threshold_closes_early_just_enough_to_cross_it():
     from sim.policies.rebates import pull_to_threshold
 
-    revenue, waiting = [95e3, 95e3, 195e3, 250e3, 0.25], [20e3, 8e3, 100e3, 50e3, 10.0]
+    revenue, waiting = [95e3, 95e3, 195e3, 250e3, 0.25, 0.9], [20e3, 8e3, 100e3, 50e3, 10.0, 0.5]
     model, sales = pipeline_model(revenue, waiting)
     pull_to_threshold(model, 0, sales, np.array(revenue, np.float32), [200e3, 100e3, 1.0, 0.0], share=0.5)
     # short by 5k each: enough waiting (half of 20k, of 100k) or not (half of 8k); above every threshold: nothing;
-    # a dollar threshold counts too (one at 0 does not)
-    moved = np.array([5_005.0, 0.0, 5_005.0, 0.0, 0.75075])
+    # a dollar threshold counts too (one at 0 does not), and so do cents waiting
+    moved = np.array([5_005.0, 0.0, 5_005.0, 0.0, 0.75075, 0.1001])
     np.testing.assert_allclose(sales.revenue[0], np.add(revenue, moved), rtol=1e-6)
     np.testing.assert_allclose(sales.revenue_by_segment[0].sum(axis=0), sales.revenue[0], rtol=1e-12)
     np.testing.assert_allclose(model.partners.pipeline[1, 0].sum(axis=0), np.subtract(waiting, moved), rtol=1e-6)
@@ -725,7 +725,8 @@ def test_a_partner_just_short_of_its_next_threshold_closes_early_just_enough_to_
     np.testing.assert_array_equal(sales.revenue[0], revenue)  # no pull
     model, sales = pipeline_model(revenue, waiting, quarter=3, depth=2)  # a two-quarter pipeline, all of it pulled
     pull_to_threshold(model, 0, sales, np.array(revenue, np.float32), [200e3, 100e3], share=1.0)
-    np.testing.assert_allclose(sales.revenue[0], np.add(revenue, [5_005.0, 5_005.0, 5_005.0, 0.0, 0.0]), rtol=1e-6)
+    np.testing.assert_allclose(sales.revenue[0], np.add(revenue, [5_005.0, 5_005.0, 5_005.0, 0.0, 0.0, 0.0]),
+                               rtol=1e-6)
 
 
 @pytest.mark.parametrize(("quarter", "retroactive", "enabled", "pulls"),
@@ -781,20 +782,22 @@ def test_a_volume_rebate_offers_its_marginal_rate_at_the_revenue_projected_to_th
     t.rebate_progress[FOCAL] = np.linspace(0.0, 150e3, t.n)
     model.quarter = quarter
     offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    offers.incentive[FOCAL] = 0.01  # what the instruments before it offered: the rebate adds to it
     policy(model, "VolumeRebate").plan(model, offers)
     projected = t.rebate_progress[FOCAL] + left * t.revenue_trend[FOCAL]
     expected = marginal_rate(projected, [0.0, 100e3, 200e3], [0.01, 0.03, 0.05], True, 0.3)
-    np.testing.assert_allclose(offers.incentive[FOCAL], expected, rtol=1e-6)
+    np.testing.assert_allclose(offers.incentive[FOCAL], 0.01 + expected, rtol=1e-6)
 
 
-@pytest.mark.parametrize("quarter", [6, 8])
-def test_a_volume_rebate_pays_its_ladder_at_the_period_end_within_its_budget(quarter):
+@pytest.mark.parametrize(("quarter", "period"), [(6, "year"), (8, "year"), (7, "quarter")])
+def test_a_volume_rebate_pays_its_ladder_at_the_period_end_within_its_budget(quarter, period):
     from types import SimpleNamespace
 
     from sim.policies.rebates import near_threshold, payout
     from sim.quarter import Ledger
 
-    model = small_model(**{f"vendor__rebate__{k}": v for k, v in LADDER.items()}, vendor__rebate__budget=2e5)
+    model = small_model(**{**{f"vendor__rebate__{k}": v for k, v in LADDER.items()}, "vendor__rebate__budget": 2e5,
+                           "vendor__rebate__period": period})
     t = model.partners
     start = np.linspace(0.0, 250e3, t.n).astype(np.float32)
     t.rebate_progress[FOCAL] = start
@@ -1012,14 +1015,17 @@ def test_mdf_claims_demand_generation_and_perceived_value_follow_their_equations
     np.testing.assert_allclose(offers.incentive[FOCAL], value, rtol=1e-5, atol=1e-9)
 
 
-@pytest.mark.parametrize(("mode", "top_share", "top_group"), [("accrual", None, "top20"), ("budget", None, "top20"),
-                                                              ("budget", 0.6, "top20"), ("budget", 0.7, "top_tier")])
+@pytest.mark.parametrize(("mode", "top_share", "top_group", "rule"), [
+    ("accrual", None, "top20", "trailing_revenue"), ("budget", None, "top20", "trailing_revenue"),
+    ("budget", 0.6, "top20", "trailing_revenue"), ("budget", 0.7, "top_tier", "trailing_revenue"),
+    ("budget", 0.6, "top20", "segment")])
 def test_mdf_is_accrued_on_revenue_or_shared_out_by_its_rule_with_a_share_reserved_for_the_top(mode, top_share,
-                                                                                               top_group):
+                                                                                               top_group, rule):
     from sim.policies import allocation
 
     model = small_model(vendor__mdf__mode=mode, vendor__mdf__top_share=top_share, vendor__mdf__top_group=top_group,
-                        vendor__mdf__budget=3e5, vendor__mdf__accrual_rate=0.03,
+                        vendor__mdf__budget=3e5, vendor__mdf__accrual_rate=0.03, vendor__mdf__allocation=rule,
+                        vendor__mdf__target="smb" if rule == "segment" else "",
                         vendor__tiers__mdf_weight=[0.0, 1.0, 2.0, 4.0])
     t = model.partners
     t.tier[FOCAL] = np.arange(t.n) % 4
@@ -1031,7 +1037,8 @@ def test_mdf_is_accrued_on_revenue_or_shared_out_by_its_rule_with_a_share_reserv
     np.testing.assert_allclose(mdf.eligible(model), eligible)
     got = mdf.allocate(model)
     assert got.dtype == np.float32
-    score = t.revenue_4q[FOCAL].astype(np.float64) * eligible
+    by = t.revenue_4q[FOCAL] if rule == "trailing_revenue" else t.segment_mix[0]  # smb
+    score = by.astype(np.float64) * eligible
     if mode == "accrual":
         expected = 0.03 * t.revenue[FOCAL].astype(np.float64) * (eligible > 0)
     elif top_share is None:
