@@ -353,8 +353,13 @@ def funding_channel(rows=FUNDING, **overrides) -> ChannelModel:
                    **{**CERTIFYING, **overrides})
 
 
-def test_partners_fund_the_certifications_that_bring_the_best_tier_within_a_quarters_reach():
-    model = funding_channel()
+@pytest.mark.parametrize("first", [None, 5.0])
+def test_partners_fund_the_certifications_that_bring_the_best_tier_within_a_quarters_reach(first):
+    # the first tier's own certified requirement (`first`) holds nobody: the same certifications whatever it is
+    from sim.params import Tiers
+
+    certified = {} if first is None else {"vendor__tiers__certified": [first, *Tiers().certified[1:]]}
+    model = funding_channel(**certified)
     funded = tiers(model).funded_certifications(model)
     assert funded.dtype == np.float64
     np.testing.assert_allclose(funded, FUNDED, rtol=1e-12)
