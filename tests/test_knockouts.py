@@ -1544,7 +1544,8 @@ def test_every_mutant_called_equivalent_names_a_mutated_function_and_says_why():
         match = pattern.match(name)
         assert match, name
         module, function, cls, method = match.groups()
-        source = (root / Path(*module.split("."))).with_suffix(".py").read_text()
+        path = root / Path(*module.split("."))
+        source = (path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text()
         if function:
             assert re.search(rf"^def {function}\(", source, re.M), name
         else:
