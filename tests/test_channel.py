@@ -215,31 +215,6 @@ def test_partners_are_mesa_agents_that_agree_with_the_arrays():
         one.effort = [0.5, 0.5, 0.5, 0.5]
 
 
-@pytest.mark.parametrize("listening", [False, True])
-def test_leavers_mesa_agents_are_removed_and_a_listener_hears_each_one(listening):
-    # with nobody listening, leavers' agents leave Mesa's registries in one pass; a listener to Mesa's agent-removed
-    # signal still hears every leaver, one signal each, and the registries end the same either way
-    from mesa.experimental.mesa_signals import ModelSignals
-
-    model = ChannelModel(rng=3, partners__count=300, quarters=12)
-    heard = []
-
-    def listener(signal):
-        heard.append(signal)
-
-    if listening:
-        model.observe("agents", ModelSignals.AGENT_REMOVED, listener)
-    before = {agent.pid: agent for agent in model.agents_by_type[Partner]}
-    model.run()
-    alive = set(model.partners.pid.tolist())
-    gone = [agent for pid, agent in before.items() if pid not in alive]
-    assert gone  # some partners left
-    assert {agent.pid for agent in model.agents_by_type[Partner]} == alive
-    assert not set(gone) & set(model.agents)
-    assert len(model.agents) == len(alive) + len(model.agents_by_type[Vendor])
-    left = sum(model.kpi_frame()[["exits", "terminations"]].sum())
-    assert len(heard) == (left if listening else 0)
-
 def test_mesa_batch_run_sweeps_parameters_by_path():
     rows = mesa.batch_run(ChannelModel, parameters={"partners__count": [100, 200]}, rng=[1, 2], max_steps=8,
                           display_progress=False)

@@ -1600,6 +1600,58 @@ def test_partner_columns_keep_reals_in_float32_and_counts_in_int32_and_a_recruit
     assert (t.first_deal[rows] == -1).all() and (t.headcount[rows] >= 1).all()
 
 
+@pytest.mark.parametrize("listening", [False, True])
+def test_leavers_mesa_agents_are_removed_and_a_listener_hears_each_one(listening, monkeypatch):
+    # with nobody listening, leavers' agents leave Mesa's registries in one pass (Mesa's one-by-one removal is not
+    # called); a listener to Mesa's agent-removed signal hears every leaver, once; the registries end the same
+    from mesa.experimental.mesa_signals import ModelSignals
+
+    from sim.vendors import Vendor
+
+    model = ChannelModel(rng=3, partners__count=300, quarters=12)
+    heard, one_by_one = [], []
+
+    def listener(signal):
+        heard.append(signal)
+
+    if listening:
+        model.observe("agents", ModelSignals.AGENT_REMOVED, listener)
+    deregister = model.deregister_agent
+    monkeypatch.setattr(model, "deregister_agent", lambda agent: one_by_one.append(agent) or deregister(agent))
+    before = {agent.pid: agent for agent in model.agents_by_type[Partner]}
+    model.run()
+    alive = set(model.partners.pid.tolist())
+    gone = [agent for pid, agent in before.items() if pid not in alive]
+    assert gone  # some partners left
+    assert {agent.pid for agent in model.agents_by_type[Partner]} == alive
+    assert not set(gone) & set(model.agents)
+    assert len(model.agents) == len(alive) + len(model.agents_by_type[Vendor])
+    left = sum(model.kpi_frame()[["exits", "terminations"]].sum())
+    assert len(heard) == len(one_by_one) == (left if listening else 0)
+
+
+def test_a_dataset_tracking_partners_loses_each_leaver(monkeypatch):
+    class Dataset:
+        def __init__(self):
+            self.added, self.removed = [], []
+
+        def add_agent(self, agent):  # recruits join it
+            self.added.append(agent)
+
+        def remove_agent(self, agent):
+            self.removed.append(agent)
+
+    model = ChannelModel(rng=3, partners__count=300, quarters=8)
+    tracked = Dataset()
+    monkeypatch.setattr(Partner, "_datasets", {"partners"})
+    monkeypatch.setattr(model, "data_registry", {"partners": tracked})
+    before = {agent.pid: agent for agent in model.agents_by_type[Partner]}
+    model.run()
+    alive = set(model.partners.pid.tolist())
+    everyone = set(before) | {agent.pid for agent in tracked.added}
+    assert {agent.pid for agent in tracked.removed} == everyone - alive != set()
+
+
 def test_each_partner_agent_reads_and_writes_its_own_column_of_the_table():
     model = ChannelModel(rng=5, quarters=2, partners__count=50)
     model.run()
