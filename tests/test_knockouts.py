@@ -475,6 +475,46 @@ def test_binomial_counts_are_the_inverse_of_the_binomial_cdf_and_leave_a_fresh_u
         assert isinstance(Market.binomial_from_uniform(trials, p, u), np.ndarray)
 
 
+def test_each_deal_bucket_reads_a_draw_of_its_own_from_the_partners_split_stream(monkeypatch):
+    # the split's draws are the partner's own, a column per vendor x segment x draw: every column handed out lies in
+    # the partner's row and is handed out once, and every draw is read once at most (a split's uniform, or one
+    # bucket's normal). Each draw is given a value of its own here, so reading one twice shows.
+    import sim.market as market
+
+    model = ChannelModel(rng=11, quarters=1, partners__count=400, market__opportunities_per_fte={
+        "smb": 8.0, "midmarket": 6.0, "enterprise": 3.0})
+    given, normals = {}, []
+    draws = model.streams.uniform_at
+
+    def uniform_at(name, quarter, rows, columns, width):
+        if name != "deals.split":
+            return draws(name, quarter, rows, columns, width)
+        given.update(rows=rows.copy(), columns=columns.copy(), width=width)
+        return ((np.arange(columns.size) + 0.5) / columns.size).astype(np.float32)
+
+    inverse = market.ndtri
+    monkeypatch.setattr(model.streams, "uniform_at", uniform_at)
+    monkeypatch.setattr(market, "ndtri", lambda u: normals.append(np.array(u, np.float64, copy=True)) or inverse(u))
+    offers = model.plan()
+    model.market.realise(model.partners, offers, model.streams, 1)
+    rows, columns, n = given["rows"], given["columns"], given["columns"].size
+    assert n > 300
+    assert (columns >= 0).all() and (columns < given["width"]).all()
+    assert len(set(zip(rows.tolist(), columns.tolist(), strict=True))) == n
+    grid = ((np.arange(n) + 0.5) / n).astype(np.float32).astype(np.float64)
+    read = np.concatenate(normals[1:])  # after the cells' own size draws
+    at = np.searchsorted(grid, read)
+    hit = (at < n) & (grid[np.minimum(at, n - 1)] == read)
+    assert hit.sum() > 20  # buckets' normals read off the draws
+    assert np.unique(at[hit]).size == hit.sum()
+    # and they are the draws after each cell's first (its split's uniform): the j-th of a cell for its j-th bucket
+    _, spread, per_vendor = model.market._delay_plan()
+    firsts = np.sort([first for *_, first in spread])
+    offset = columns % per_vendor
+    j = offset - firsts[np.searchsorted(firsts, offset, side="right") - 1]
+    np.testing.assert_array_equal(np.sort(at[hit]), np.flatnonzero(j >= 1))
+
+
 def test_won_deals_close_later_through_the_pipeline():
     immediate = {"market.close_delay": {"smb": [1.0], "midmarket": [1.0], "enterprise": [1.0]}}
     delayed, at_once = ChannelModel(rng=5, quarters=3, partners__count=200), None
