@@ -723,6 +723,15 @@ def test_the_rebate_on_one_more_dollar_is_the_ladders_expected_marginal_payout(r
     got = marginal_rate(projected, thresholds, rates, retroactive, cv)
     assert got.dtype == np.float32
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=2 * 0.02 * 2e-4)
+    # a rung at the rate of the one below adds nothing and the rungs above it still count
+    flat = marginal_rate(projected, [0.0, per_partner, 150_000.0, 200_000.0], [0.01, 0.03, 0.03, 0.05], retroactive,
+                         cv)
+    np.testing.assert_allclose(flat, got, rtol=1e-6)
+    # a threshold of a dollar is a threshold (only one at 0 pays from the first dollar)
+    z = np.log(np.maximum(projected.astype(np.float64), 1.0)) / cv
+    dollar = 0.02 * (ndtr(z) + retroactive * np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi) / cv)
+    np.testing.assert_allclose(marginal_rate(projected, [1.0], [0.02], retroactive, cv), dollar, rtol=1e-5,
+                               atol=0.02 * 2e-4)
 
 
 def test_partners_within_a_tenth_below_a_threshold_are_counted_near_it():
@@ -941,9 +950,11 @@ def test_a_spif_is_an_incentive_per_dollar_and_pays_per_deal_only_in_its_window(
     model, _, sales = spif_quarter(quarter, vendor__spif__enabled=enabled, vendor__spif__budget=budget)
     spif, t = policy(model, "Spif"), model.partners
     offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    offers.incentive[FOCAL] = 0.01  # what the instruments before it offered: the SPIF adds to it
     spif.plan(model, offers)
     eligible = 0.4 * np.ones(t.n)
-    np.testing.assert_allclose(offers.incentive[FOCAL], open_ * 900.0 * eligible * t.deals_per_dollar, rtol=1e-6)
+    np.testing.assert_allclose(offers.incentive[FOCAL], 0.01 + open_ * 900.0 * eligible * t.deals_per_dollar,
+                               rtol=1e-6)
     ledger = Ledger(t, model.n_vendors)
     spif.settle(model, offers, sales, ledger)
     assert ledger.budget[FOCAL]["spif"] == budget
