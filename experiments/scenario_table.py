@@ -1,12 +1,12 @@
-"""Regenerate the README's table of scenario results: every shipped scenario against the baseline.
+"""Regenerate the README's table of scenario results: each strategist question's answer card headline.
 
     .venv/bin/python experiments/scenario_table.py            # rewrite the table in README.md
     .venv/bin/python experiments/scenario_table.py --check    # print it, change nothing
 
-It runs what `channelsim compare scenarios/baseline.toml scenarios/X.toml` runs for every X (the
-baseline's seed and replicates, common random numbers) and writes the final-year differences
-with their 95 % intervals between the README's scenario-table markers. A second table puts the
-rival-attack defences against the undefended attack.
+For every shipped scenario X it runs what `channelsim compare scenarios/baseline.toml scenarios/X.toml` runs
+(the baseline's seed and replicates, common random numbers) and writes the first sentence of X's answer card:
+its KPIs over its window, with 95 % intervals, where its mindshare came from, the programme cost and the
+incentive return. A second table puts the rival-attack defences against the undefended attack.
 """
 
 from __future__ import annotations
@@ -18,23 +18,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim import report, runner, scenarios
+from sim import answers, report, runner, scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- scenario-table:start -->", "<!-- scenario-table:end -->"
-
-
-def money(value: float) -> str:
-    return f"{value / 1e6:+,.1f}M"
-
-
-def cell(row: pd.Series, kind: str) -> str:
-    fmt = {"money": money, "points": lambda v: f"{100 * v:+.1f} pts", "ratio": lambda v: f"{v:+,.2f}"}[kind]
-    if pd.isna(row["difference"]):
-        return "–"
-    if pd.isna(row["ci_low"]) or pd.isna(row["ci_high"]):  # an interval left open (a cost change near zero)
-        return f"{fmt(row['difference'])} [open]"
-    return f"{fmt(row['difference'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
 
 
 def table(base_path: Path, others: list[Path], workers: int) -> str:
@@ -44,20 +31,14 @@ def table(base_path: Path, others: list[Path], workers: int) -> str:
     runs = [(base.name, params), *[(item.name, item.params) for item in loaded]]
     outcomes = runner.run(runs, params.run.replicates, params.run.seed, workers=workers)
     quarters = pd.concat([outcomes[name].quarters for name, _ in runs], ignore_index=True)
-    compared = report.comparison(report.final_year(quarters), base.name, [item.name for item in loaded])
-    # transient effects (a SPIF window) show in the whole run rather than in its final year
-    totals = quarters.groupby(["scenario", "replicate"])["revenue"].sum().unstack(0)
-    lines = ["| scenario | what it changes | revenue, whole run | revenue, final year | mindshare | programme cost "
-             "| contribution | incentive ROI | attrition |", "|---|---|---|---|---|---|---|---|---|"]
-    for item in loaded:
-        rows = compared[compared["scenario"] == item.name].set_index("kpi")
-        mean, low, high, _ = report.interval((totals[item.name] - totals[base.name]).to_numpy())
-        whole = pd.Series({"difference": mean, "ci_low": low, "ci_high": high})
-        lines.append(f"| `{item.path.name}` | {item.params.meta.title} | {cell(whole, 'money')} | "
-                     f"{cell(rows.loc['revenue'], 'money')} | "
-                     f"{cell(rows.loc['mindshare'], 'points')} | {cell(rows.loc['program_cost'], 'money')} | "
-                     f"{cell(rows.loc['vendor_contribution'], 'money')} | {cell(rows.loc['incentive_roi'], 'ratio')} | "
-                     f"{cell(rows.loc['attrition'], 'points')} |")
+    end = params.quarters
+    lines = ["| question | scenario | the answer card's headline |", "|---|---|---|"]
+    for item in sorted(loaded, key=lambda i: (i.params.meta.answers or 99, i.path.name)):
+        meta = item.params.meta
+        window = meta.span() or (end - 3, end)
+        compared = report.comparison(report.window_kpis(quarters, window), base.name, [item.name])
+        card = answers.card(item.name, meta, window, compared, report.sources(compared))
+        lines.append(f"| {meta.answers} | `{item.path.name}`: {meta.title} | {card.sentence} |")
     return "\n".join(lines)
 
 
@@ -74,7 +55,8 @@ def main() -> None:
     defence_table = table(library / "rival_attack.toml", defences, args.workers)
     params = scenarios.load(library / "baseline.toml").params
     text = (f"{START}\nAgainst `baseline.toml` ({params.run.replicates} replicates x {params.quarters} quarters, "
-            f"seed {params.run.seed}, common random numbers; final-year differences with 95 % intervals):\n\n"
+            f"seed {params.run.seed}, common random numbers; each scenario's KPIs over its window, default the final "
+            "year, with 95 % intervals):\n\n"
             f"{main_table}\n\nThe defences of question 9 against the undefended attack (`rival_attack.toml`):\n\n"
             f"{defence_table}\n{END}")
     print(text)

@@ -74,6 +74,9 @@ def _run_options(parser, many: bool = False) -> None:
                              "only once the new ones are complete (default: out/<scenario name>)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help=f"worker processes (1 to {MAX_WORKERS})")
+    parser.add_argument("--window", metavar="FIRST:LAST",
+                        help="the quarters the KPIs (and a comparison's answer) are read over, e.g. 5:8 or 12 "
+                             "(default: the compared scenario's `meta.window`, else the final year)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -252,21 +255,48 @@ def _output_folder(args, names: list[str], loaded: list, kind: str) -> Path:
     return out
 
 
+def parse_window(text: str | None, quarters: int) -> tuple[int, int] | None:
+    """--window FIRST:LAST (or one quarter) as a pair inside 1..quarters; UserError otherwise."""
+    if text is None:
+        return None
+    parts = text.split(":")
+    try:
+        first, last = (int(parts[0]), int(parts[-1])) if len(parts) in (1, 2) else (None, None)
+    except ValueError:
+        first = last = None
+    if first is None:
+        raise UserError(f"--window {text}: give the first and last quarter as FIRST:LAST, e.g. 5:8, or one quarter")
+    if not 1 <= first <= last <= quarters:
+        raise UserError(f"--window {text}: must satisfy 1 <= first <= last <= {quarters} (the horizon's quarters)")
+    return first, last
+
+
 def _execute(args, paths: list[Path], kind: str) -> int:
     from sim import results, runner
     from sim.errors import display
 
     loaded = _load_all(paths, args)
+    first = loaded[0].params
+    window, origin = results.window_of(loaded, parse_window(args.window, first.quarters))
     names = results.unique_names(loaded)
     out = _output_folder(args, names, loaded, kind)
     runs = results.prepare_runs(loaded, names)
-    first = loaded[0].params
-    outcomes = runner.run(runs, first.run.replicates, first.run.seed, workers=args.workers,
-                          partners=args.partners)
-    written = results.write(out, kind, loaded, names, outcomes)
-    print(f"{written.title} — {first.run.replicates} replicates x {first.quarters} quarters, seed {first.run.seed}")
-    print(f"final-year difference from {names[0]} [95 % interval]" if kind == "compare"
-          else "final-year KPIs, mean [95 % interval]")
+    others = [item.params.meta for item in loaded[1:]] if kind == "compare" else []
+    partners = args.partners or any(meta.groups for meta in others)
+    outcomes = runner.run(runs, first.run.replicates, first.run.seed, workers=args.workers, partners=partners)
+    marginal = None
+    levers = list(dict.fromkeys(lever for meta in others for lever in meta.marginal))
+    if levers:
+        from sim import marginal as next_unit
+
+        marginal = next_unit.measure(loaded[-1].params, first.run.replicates, first.run.seed, levers=tuple(levers),
+                                     window=window, workers=args.workers, progress=True)
+    written = results.write(out, kind, loaded, names, outcomes, window, marginal)
+    print(f"{written.title} — {first.run.replicates} replicates x {first.quarters} quarters, seed {first.run.seed}; "
+          f"read over {results.window_text(window)} ({origin})")
+    for card in written.cards:
+        print(card.text())
+    print(f"difference from {names[0]} [95 % interval]" if kind == "compare" else "KPIs, mean [95 % interval]")
     print(written.table.to_string())
     print(f"written to {display(out)}/ ({', '.join(written.files)})")
     return 0

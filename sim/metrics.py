@@ -14,9 +14,9 @@ from sim.quarter import FOCAL
 if TYPE_CHECKING:
     from sim.model import ChannelModel
 
-PANEL_COLUMNS = ["quarter", "partner_id", "headcount", "segment", "velocity", "tier", "recruit", "mindshare",
-                 "revenue", "trailing_revenue", "won_deals", "profit", "capability", "goodwill",
-                 "cam_hours", "mdf_claimed", "tenure"]
+PANEL_COLUMNS = ["quarter", "partner_id", "headcount", "segment", "velocity", "velocity_class", "tier", "recruit",
+                 "joined", "alignment", "mindshare", "revenue", "trailing_revenue", "won_deals", "profit", "capability",
+                 "goodwill", "cam_hours", "mdf_claimed", "tenure"]
 LIFECYCLE = ["recruits", "exits", "terminations", "moved_to_digital", "promotions", "demotions", "technical_hires"]
 # the focal vendor's P&L: its revenue through partners and direct, gross profit, and what is left after the channel
 VENDOR_PNL = ["vendor_revenue", "channel_share", "vendor_gross_profit", "vendor_contribution", "unserved_demand"]
@@ -194,18 +194,38 @@ def after_review(view: View) -> dict[str, float]:
     return out
 
 
+def targeted_verticals(params) -> list[str]:
+    """The verticals the focal vendor singles out: those its push weighs most (when it weighs some more than
+    others) and its SPIFs' verticals, when they have one."""
+    focal = params.vendor
+    weights = {v: focal.push.get(v, 1.0) for v in params.market.verticals}
+    top = max(weights.values())
+    chosen = [v for v, w in weights.items() if w == top] if min(weights.values()) < top else []
+    for spif in (focal.spif, focal.spif_campaign):
+        if spif.enabled and spif.vertical and spif.vertical not in chosen:
+            chosen.append(spif.vertical)
+    return chosen
+
+
 def partner_rows(view: View) -> pd.DataFrame:
-    """This quarter's partner rows for the panel, straight from the arrays."""
+    """This quarter's partner rows for the panel, straight from the arrays. `alignment`: the partner's priority
+    weight on the verticals the focal vendor singles out (`targeted_verticals`; NaN when it singles out none)."""
     t = view.partners
     tiers = view.params.vendor.tiers.names
+    targeted = [view.params.market.verticals.index(v) for v in targeted_verticals(view.params)]
+    alignment = (t.verticals[targeted].sum(axis=0, dtype=np.float64) if targeted
+                 else np.full(t.n, np.nan))
     return pd.DataFrame({
         "quarter": np.full(t.n, view.quarter, np.int32),
         "partner_id": t.local_id.copy(),
         "headcount": t.headcount.copy(),
         "segment": pd.Categorical.from_codes(t.segment_mix.argmax(axis=0), categories=list(SEGMENTS)),
         "velocity": t.velocity.copy(),
+        "velocity_class": pd.Categorical.from_codes((t.cycle >= 0.5).astype(np.int64), categories=["high", "low"]),
         "tier": pd.Categorical.from_codes(t.tier[FOCAL].astype(np.int64), categories=list(tiers)),
         "recruit": t.joined > 0,
+        "joined": t.joined.copy(),
+        "alignment": alignment,
         "mindshare": t.effort[FOCAL].copy(),
         "revenue": t.revenue[FOCAL].copy(),
         "trailing_revenue": t.revenue_4q[FOCAL].copy(),

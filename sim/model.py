@@ -125,6 +125,7 @@ class ChannelModel(mesa.Model):
             model_reporters={name: partial(_kpi, name=name) for name in metrics.names(self)}
         )
         self._panel: list[list[pd.DataFrame]] | None = [[] for _ in range(self.lanes)] if record_partners else None
+        self._departed: list[np.ndarray] = []  # recruits that left: lane, id, joined, first deal, quarter left
         self.running = True
 
     # ---- the quarter
@@ -287,6 +288,11 @@ class ChannelModel(mesa.Model):
         """Partners at `rows` leave: their Mesa agents are removed and the arrays compacted."""
         if len(rows) == 0:
             return
+        t = self.partners
+        recruits = np.asarray(rows)[t.joined[rows] > 0]
+        if recruits.size:
+            self._departed.append(np.stack([t.lane_of(recruits), t.local_id[recruits], t.joined[recruits],
+                                            t.first_deal[recruits], np.full(recruits.size, self.quarter)]))
         if self.agents_kept:
             Partner.remove_many(self, self.partners.buffer("agent")[rows])
         self.partners.remove(rows)
@@ -387,6 +393,21 @@ class ChannelModel(mesa.Model):
         if not self._panel[lane]:
             return pd.DataFrame(columns=metrics.PANEL_COLUMNS)
         return pd.concat(self._panel[lane], ignore_index=True)
+
+    def recruit_log(self, lane: int = 0) -> pd.DataFrame:
+        """Every partner recruited during the run in `lane`: partner_id, joined (quarter), first_deal (quarter of
+        its first focal deal, -1: none), left (quarter it left, -1: still in the channel) and end (the quarter the
+        log was read); one row per recruit, in the order of their ids."""
+        t = self.partners
+        start, stop = t.blocks()[lane]
+        here = np.arange(start, stop)[t.joined[start:stop] > 0]
+        present = np.stack([np.full(here.size, lane), t.local_id[here], t.joined[here], t.first_deal[here],
+                            np.full(here.size, -1)]).astype(np.int64)
+        rows = np.concatenate([*(d.astype(np.int64) for d in self._departed), present], axis=1)
+        rows = rows[1:, rows[0] == lane]
+        log = pd.DataFrame(rows.T, columns=["partner_id", "joined", "first_deal", "left"])
+        log["end"] = self.quarter
+        return log.sort_values("partner_id", ignore_index=True)
 
     @property
     def focal(self) -> Vendor:

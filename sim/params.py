@@ -42,6 +42,10 @@ from sim.tree import (
 
 SEGMENTS = ("smb", "midmarket", "enterprise")
 DEFAULT_VERTICALS = ("manufacturing", "healthcare", "finance", "public_sector", "retail")
+VELOCITIES = ("high", "low")
+# a partner is high-velocity when its expected sales cycle is under half a quarter: most deals close within the
+# quarter they are worked (Partner.velocity_class)
+HIGH_VELOCITY_CYCLE = 0.5
 
 # Every number of the tree is bounded, far beyond any real channel but tight enough that the model's
 # float32 partner arrays and int32 deal counts stay finite at any combination of accepted values.
@@ -726,6 +730,8 @@ class Program(Node):
     growth_rebate: GrowthRebate = Field(default_factory=GrowthRebate)
     mdf: MDF = Field(default_factory=MDF)
     spif: Spif = Field(default_factory=Spif)
+    # a second SPIF run beside the first (e.g. a one-off vertical campaign on top of the yearly SPIF); off by default
+    spif_campaign: Spif = Field(default_factory=lambda: Spif(enabled=False, line=""))
     deal_registration: DealRegistration = Field(default_factory=DealRegistration)
     certification: Certification = Field(default_factory=Certification)
     cams: CAMs = Field(default_factory=CAMs)
@@ -819,12 +825,47 @@ class Rivals(Node):
 # --------------------------------------------------------------------------- the tree
 
 
+Quarter = Annotated[int, Field(ge=1, le=QUARTERS_MAX)]
+GROUPS = ("segment", "velocity", "size", "tier", "alignment", "cohort")  # partner groups a report can show
+MARGINAL_LEVERS = ("cam_hours", "mdf")  # levers whose next unit's return a report can measure
+
+
 class Meta(Node):
     # the scenario's name in outputs and in the default output folder out/<name> (default: the file name)
     name: str = ""
     title: str = "Default channel"
     question: str = ""  # the strategist's question the scenario answers
+    # its answer card (the first screen of a comparison's report): the question's number in the strategists' list
+    # (MODEL.md §1), the KPIs that answer it (the first is the headline), the quarters first..last they are read
+    # over (default: the final year), the partner groups whose response it shows (`compare --partners`), whether
+    # recruits' time to first deal answers it, and the levers whose next unit's return it measures
+    answers: Annotated[int, Field(ge=1, le=10)] | None = None
+    kpis: list[str] = Field(default_factory=lambda: ["revenue", "mindshare", "vendor_contribution"], min_length=1)
+    window: Annotated[list[Quarter], Field(min_length=1, max_length=2)] | None = None  # [first, last] or [quarter]
+    groups: list[str] = Field(default_factory=list)  # of GROUPS
+    cohorts: bool = False
+    marginal: list[str] = Field(default_factory=list)  # of MARGINAL_LEVERS
     version: str = ""  # the channelsim version a resolved scenario was written by (information only)
+
+    @field_validator("groups", "marginal")
+    @classmethod
+    def _known(cls, value: list[str], info):
+        allowed = GROUPS if info.field_name == "groups" else MARGINAL_LEVERS
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))}: not one of {', '.join(allowed)}")
+        return value
+
+    @field_validator("window")
+    @classmethod
+    def _window_in_order(cls, value):
+        if value is not None and value[0] > value[-1]:
+            raise ValueError(f"first quarter {value[0]} is after the last {value[-1]}: give [first, last]")
+        return value
+
+    def span(self) -> tuple[int, int] | None:
+        """The window as (first, last), or None."""
+        return (self.window[0], self.window[-1]) if self.window else None
 
     @field_validator("name")
     @classmethod
@@ -882,6 +923,39 @@ def fixed_change(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | N
     return None
 
 
+class Probe(Node):
+    """A measuring device, not a lever: a small extra of CAM time and MDF given by the focal vendor to one group of
+    partners from quarter `start` on, on top of what its programme allocates, for reading marginal returns
+    (sim.marginal). The defaults give nothing: the run is the run without it, bit for bit."""
+
+    # the group: partners whose main segment (argmax of the segment mix) is this one; "": every segment
+    segment: Literal["", "smb", "midmarket", "enterprise"] = ""
+    # and whose velocity class is this one (high: expected sales cycle under HIGH_VELOCITY_CYCLE quarters, as
+    # Partner.velocity_class); "": both
+    velocity: Literal["", "high", "low"] = ""
+    start: Annotated[int, Field(ge=1, le=QUARTERS_MAX)] = 1  # the first quarter the extra is given
+    # extra CAM hours a quarter for each partner of the group (none in the digital tier), paid at
+    # vendor.cams.cost_per_hour; dedicated coverage gives a managed partner 500 / 8 = 62.5 hours a quarter
+    cam_hours: Annotated[float, Field(ge=0.0, le=1000.0)] = 0.0
+    # extra MDF dollars a quarter allocated to each partner of the group (none in the digital tier), claimed as MDF is
+    # claimed (only what is claimed is spent); the default budget gives an eligible partner a few thousand a quarter
+    mdf: Money = 0.0
+
+    def active(self, quarter: int) -> bool:
+        """Whether the probe gives anything in `quarter`."""
+        return quarter >= self.start and (self.cam_hours > 0 or self.mdf > 0)
+
+    def members(self, segment_mix: np.ndarray, cycle: np.ndarray) -> np.ndarray:
+        """Which partners are in the group (a mask over the partner axis), from their segment mix (segments x
+        partners) and sales cycle."""
+        inside = np.ones(cycle.shape, bool)
+        if self.segment:
+            inside &= segment_mix.argmax(axis=0) == SEGMENTS.index(self.segment)
+        if self.velocity:
+            inside &= (cycle < HIGH_VELOCITY_CYCLE) == (self.velocity == "high")
+        return inside
+
+
 class Change(Node):
     """Parameters set from the start of a quarter on: `set` maps dotted paths to values."""
 
@@ -905,6 +979,7 @@ class Scenario(Node):
     vendor: Program = Field(default_factory=Program)
     rivals: Rivals = Field(default_factory=Rivals)
     schedule: list[Change] = Field(default_factory=list)  # changes part-way through the run, by quarter
+    probe: Probe = Field(default_factory=Probe)  # a small extra for one group of partners, for marginal returns
 
     @model_validator(mode="after")
     def _cross_references(self) -> Scenario:
@@ -928,17 +1003,18 @@ class Scenario(Node):
             if table and where.endswith("push") and not any(table.get(v, 1.0) > 0 for v in known):
                 raise ValueError(f"{where}: the push cannot be zero on every vertical")
         for where, program in programs:
-            spif = program.spif
-            if spif.vertical and spif.vertical not in known:
-                raise ValueError(f"{where}.spif.vertical = {spif.vertical!r}: unknown vertical"
-                                 f"{suggest(spif.vertical, known)}; verticals are {', '.join(verticals)}")
-            if spif.line and spif.line not in program.margin.lines:
-                lines = ", ".join(program.margin.lines) or "none"
-                raise ValueError(f"{where}.spif.line = {spif.line!r}: not a product line of "
-                                 f"{where}.margin.lines{suggest(spif.line, program.margin.lines)} (lines: {lines})")
-            if spif.enabled and not spif.every and spif.start > self.quarters:
-                raise ValueError(f"{where}.spif.start = {spif.start}: the window starts after the horizon "
-                                 f"(quarters = {self.quarters})")
+            for node in ("spif", "spif_campaign"):
+                spif = getattr(program, node)
+                if spif.vertical and spif.vertical not in known:
+                    raise ValueError(f"{where}.{node}.vertical = {spif.vertical!r}: unknown vertical"
+                                     f"{suggest(spif.vertical, known)}; verticals are {', '.join(verticals)}")
+                if spif.line and spif.line not in program.margin.lines:
+                    lines = ", ".join(program.margin.lines) or "none"
+                    raise ValueError(f"{where}.{node}.line = {spif.line!r}: not a product line of {where}.margin."
+                                     f"lines{suggest(spif.line, program.margin.lines)} (lines: {lines})")
+                if spif.enabled and not spif.every and spif.start > self.quarters:
+                    raise ValueError(f"{where}.{node}.start = {spif.start}: the window starts after the horizon "
+                                     f"(quarters = {self.quarters})")
             for part in ("mdf", "certification", "cams"):
                 rule = getattr(program, part).allocation
                 target = getattr(program, part).target

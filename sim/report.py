@@ -59,6 +59,24 @@ LAST_PREFIXES = ("partners", "active_partners", "active_ratio", "attrition", "vo
                  "time_to_first_deal", "recruits_dealt_share", "top20_share")
 
 
+# KPIs that are shares (changes in points) and counts (changes as they are); the rest are money (changes in %)
+SHARES = ("mindshare", "win_rate", "active_ratio", "top20_share", "channel_share", "mdf_utilisation", "attrition",
+          "voluntary_attrition", "recruits_dealt_share", "push_effort_share", "goodwill", "capability",
+          "rebate_near_threshold")
+COUNTS = ("partners", "active_partners", "won_deals", "recruits", "exits", "terminations", "moved_to_digital",
+          "promotions", "demotions", "technical_hires", "time_to_first_deal", "partner_certifications",
+          "cam_hours")
+
+
+def kind(kpi: str) -> str:
+    """How a change of the KPI reads: "share" (in points), "count" (as it is) or "money" (in % of the base)."""
+    if kpi.startswith(SHARES):
+        return "share"
+    if kpi.startswith(COUNTS):
+        return "count"
+    return "money"
+
+
 def how(kpi: str) -> str:
     """How a quarterly metric becomes a final-year KPI: sum, last or mean."""
     if kpi in ("revenue_per_cam_hour_" + s for s in SEGMENTS) or kpi == "spend_pct_revenue":
@@ -72,7 +90,19 @@ def how(kpi: str) -> str:
 
 def final_year(quarters: pd.DataFrame, last: int = 4) -> pd.DataFrame:
     """One row of final-year KPIs per scenario and replicate."""
-    tail = quarters[quarters["quarter"] > quarters["quarter"].max() - last]
+    end = int(quarters["quarter"].max())
+    return window_kpis(quarters, (end - last + 1, end))
+
+
+def window_label(window: tuple[int, int]) -> str:
+    first, last = window
+    return f"quarter {first}" if first == last else f"quarters {first}–{last}"
+
+
+def window_kpis(quarters: pd.DataFrame, window: tuple[int, int]) -> pd.DataFrame:
+    """One row of KPIs over the quarters window[0]..window[1] per scenario and replicate: flows summed, shares and
+    rates averaged, stocks (partners, attrition, ...) at the window's last quarter (`how`)."""
+    tail = quarters[quarters["quarter"].between(*window)]
     metrics = [c for c in quarters.columns if c not in ID_COLUMNS]
     grouped = tail.sort_values(ID_COLUMNS).groupby(["scenario", "replicate"], sort=False)
     parts = {}
@@ -132,9 +162,9 @@ def comparison(final: pd.DataFrame, base: str, others: list[str]) -> pd.DataFram
                          "difference": mean, "ci_low": low, "ci_high": high,
                          "relative": mean / abs(base_mean) if base_mean else np.nan, "note": ""})
         change = {kpi: (other_rows[kpi] - base_rows[kpi]).to_numpy() for kpi in kpis}
-        ratio, low, high = _ratio_interval(change["revenue"], change["program_cost"])
+        ratio, low, high = _ratio_interval(change["revenue"], change["program_cost"], rising=True)
         rows.append(_ratio_row(other, PER_EXTRA_DOLLAR, ratio, low, high,
-                               "" if np.isfinite(ratio) else "program_cost did not change: nothing to divide by"))
+                               _blank_because("program_cost", change["program_cost"], ratio, low)))
         if "vendor_gross_profit" in change:
             rows.extend(_returns(other, change))
     return pd.DataFrame(rows)
@@ -156,16 +186,22 @@ def _returns(scenario: str, change: dict[str, np.ndarray]) -> list[dict]:
     rows = []
     for kpi, (name, cost) in costs.items():
         ratio, low, high = _ratio_interval(gross - cost, cost, rising=True)
-        mean = float(cost.mean())
-        if not np.isfinite(ratio):
-            how_it_moved = f"fell by {number(-mean)}" if mean < 0 else "did not rise"
-            note = f"{name} {how_it_moved}: no extra cost to return on (a ratio of two falls would read as a gain)"
-        elif not np.isfinite(low):
-            note = f"{name} rose by {number(mean)}, but not in enough replicates to bound the return"
-        else:
-            note = "" if kpi == INCENTIVE_ROI else f"the whole change in gross profit given to {name}"
+        note = _blank_because(name, cost, ratio, low)
+        if not note and kpi != INCENTIVE_ROI:
+            note = f"the whole change in gross profit given to {name}"
         rows.append(_ratio_row(scenario, kpi, ratio, low, high, note))
     return rows
+
+
+def _blank_because(name: str, cost: np.ndarray, ratio: float, low: float) -> str:
+    """Why a return on `cost` (a ratio of paired means) is blank or its interval open; "" when it is neither."""
+    mean = float(cost.mean())
+    if not np.isfinite(ratio):
+        how_it_moved = f"fell by {number(-mean)}" if mean < 0 else "did not rise"
+        return f"{name} {how_it_moved}: no extra cost to return on (a ratio of two falls would read as a gain)"
+    if not np.isfinite(low):
+        return f"{name} rose by {number(mean)}, but not in enough replicates to bound the return"
+    return ""
 
 
 def _ratio_interval(numerator: np.ndarray, denominator: np.ndarray, resamples: int = 2000, rising: bool = False):
@@ -189,6 +225,36 @@ def _ratio_interval(numerator: np.ndarray, denominator: np.ndarray, resamples: i
         boot = numerator[picks].mean(axis=1) / below
     boot = boot[np.isfinite(boot)]
     return ratio, float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
+
+
+def differences(quarters: pd.DataFrame, base: str, others: list[str]) -> pd.DataFrame:
+    """Each other scenario's paired difference from the base, quarter by quarter, for every metric: tidy scenario,
+    quarter, kpi, base (the base's mean), value, difference (mean over replicates of other - base on the same
+    seed), ci_low, ci_high (95 % t interval), relative (difference / |base|). An event study: a SPIF's
+    pull-forward and dip, a termination's slow replacement."""
+    kpis = [c for c in quarters.columns if c not in ID_COLUMNS]
+    keyed = quarters.set_index(["scenario", "replicate", "quarter"]).sort_index()
+    left = keyed.loc[base]
+    frames = []
+    for other in others:
+        right = keyed.loc[other]
+        common = left.index.intersection(right.index)
+        change = (right.loc[common, kpis] - left.loc[common, kpis]).groupby(level="quarter")
+        count = change.count()
+        mean, sd = change.mean(), change.std(ddof=1).fillna(0.0)
+        half = stats.t.ppf(0.975, np.maximum(count - 1, 1)) * sd / np.sqrt(count)
+        half = half.where(count > 1, 0.0)
+        level = left.loc[common, kpis].groupby(level="quarter").mean()
+        value = right.loc[common, kpis].groupby(level="quarter").mean()
+        long = {name: frame.stack() for name, frame in
+                [("base", level), ("value", value), ("difference", mean), ("ci_low", mean - half),
+                 ("ci_high", mean + half)]}
+        tidy = pd.DataFrame(long).rename_axis(["quarter", "kpi"]).reset_index()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            tidy["relative"] = np.where(tidy["base"] != 0, tidy["difference"] / tidy["base"].abs(), np.nan)
+        tidy.insert(0, "scenario", other)
+        frames.append(tidy)
+    return pd.concat(frames, ignore_index=True)
 
 
 def sources(compared: pd.DataFrame) -> pd.DataFrame:
@@ -290,6 +356,31 @@ def figures(quarters: pd.DataFrame, tiers: list[str]) -> dict[str, plt.Figure]:
     return out
 
 
+def difference_figure(diffs: pd.DataFrame, kpis: list[str], window: tuple[int, int]) -> plt.Figure:
+    """Quarter by quarter, each compared scenario's paired difference from the base (relative to the base's level
+    for money, in points for shares), with its 95 % band; the window the answer reads is shaded."""
+    fig, axes = plt.subplots(len(kpis), 1, figsize=(8, 2.4 * len(kpis) + 0.6), sharex=True, squeeze=False)
+    for ax, kpi in zip(axes[:, 0], kpis, strict=True):
+        rows = diffs[diffs["kpi"] == kpi]
+        share = kind(kpi) == "share"
+        for i, (scenario, part) in enumerate(rows.groupby("scenario", sort=False)):
+            level = 1.0 if share else part["base"].abs().where(part["base"] != 0, np.nan)
+            scale = 100.0 / level
+            colour = COLOURS[i % 8]
+            ax.plot(part["quarter"], part["difference"] * scale, color=colour, lw=1.8, label=scenario)
+            ax.fill_between(part["quarter"], part["ci_low"] * scale, part["ci_high"] * scale, color=colour,
+                            alpha=0.18, lw=0)
+        ax.axhline(0.0, color="#888", lw=0.8)
+        ax.axvspan(window[0] - 0.5, window[1] + 0.5, color="#f2c14e", alpha=0.15, lw=0)
+        ax.set_ylabel("points" if share else "% of base")
+        ax.set_title(f"{kpi}: difference from the base, quarter by quarter", loc="left", fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8, frameon=False)
+    axes[-1, 0].set_xlabel(f"quarter (shaded: {window_label(window)}, the window the answer reads)")
+    fig.tight_layout()
+    return fig
+
+
 def save_figures(figs: dict[str, plt.Figure], folder: Path) -> dict[str, bytes]:
     """Write PNGs and return their bytes (the report embeds them)."""
     images = {}
@@ -308,7 +399,8 @@ STYLE = """body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;ma
 color:#222;padding:0 1em}h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.88em;margin:.5em 0}td,th{padding:.25em .6em;border-bottom:1px solid #eee;
 text-align:right}th{background:#f4f6f8}td:first-child,th:first-child{text-align:left}.q{font-style:italic;
-color:#444}.up{color:#1a7f37}.down{color:#b42318}img{max-width:100%}.note{color:#666;font-size:.85em}code{font-size:.9em}"""
+color:#444}.card{border:1px solid #d0d7de;border-radius:6px;padding:.2em 1em .6em;margin:1em 0;
+background:#fbfcfd}.answer{font-size:1.08em;font-weight:600}.up{color:#1a7f37}.down{color:#b42318}img{max-width:100%}.note{color:#666;font-size:.85em}code{font-size:.9em}"""
 
 
 def number(value: float) -> str:
@@ -366,7 +458,7 @@ def _with_interval(row: pd.Series) -> str:
     return f"{number(row['difference'])} [{number(row['ci_low'])}, {number(row['ci_high'])}]"
 
 
-def _returns_section(compared: pd.DataFrame) -> list[str]:
+def _returns_section(compared: pd.DataFrame, window: str = "final year") -> list[str]:
     """The incentive returns, in total and for each instrument with a return in some scenario, each scenario a
     column; why a shown return is blank or its interval open."""
     rows = compared[compared["kpi"].str.startswith(INCENTIVE_ROI)]
@@ -381,7 +473,7 @@ def _returns_section(compared: pd.DataFrame) -> list[str]:
         notes += [f"{scenario}, {k}: {group.loc[k, 'note']}" for k in kpis
                   if k in group.index and not np.isfinite(group.loc[k, "ci_low"])]
     listed = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
-    return ["<h2>Incentive return (gross profit, final year, paired replicates)</h2>"
+    return [f"<h2>Incentive return (gross profit, {window}, paired replicates)</h2>"
             f"<p class='note'><code>{INCENTIVE_ROI}</code> = (Δ <code>vendor_gross_profit</code> − Δ "
             "<code>program_cost</code>) / Δ <code>program_cost</code>: what each extra dollar of channel cost "
             "(discount and every instrument's spend) returned in gross profit beyond itself; above 0 it paid for "
@@ -394,7 +486,7 @@ def _returns_section(compared: pd.DataFrame) -> list[str]:
             *([f"<ul class='note'>{listed}</ul>"] if notes else [])]
 
 
-def _sources_section(table: pd.DataFrame) -> list[str]:
+def _sources_section(table: pd.DataFrame, window: str = "final year") -> list[str]:
     """Where the focal vendor's mindshare and revenue came from, each scenario a column."""
     if table.empty:
         return []
@@ -407,7 +499,7 @@ def _sources_section(table: pd.DataFrame) -> list[str]:
             if measure == "mindshare":
                 others = float(part.loc[part["source"] != "focal", "difference"].sum())
                 column["mindshare: all the others together"] = number(others)
-    return ["<h2>From where (final year, paired replicates)</h2>"
+    return [f"<h2>From where ({window}, paired replicates)</h2>"
             "<p class='note'>The change in the focal vendor's mindshare beside the change in each rival's and in "
             "the effort partners keep for their own services: effort shares sum to one, so the others' changes "
             "sum to minus the focal one, and a source's fall is what the focal vendor took from it. The change "
@@ -416,11 +508,51 @@ def _sources_section(table: pd.DataFrame) -> list[str]:
             html_table(pd.DataFrame(cells), "change in")]
 
 
+def extra_sections(tables: dict[str, pd.DataFrame]) -> list[str]:
+    """The sections after the KPIs for what a comparison measured beyond them: recruits' time to first deal and
+    who responded."""
+    parts = []
+    cohort = tables.get("cohorts")
+    if cohort is not None and "difference" in cohort:
+        shown = cohort[cohort["cohort"] == "all"].copy()
+        shown["text"] = shown.apply(lambda r: f"{number(r['base'])} → {number(r['value'])} ({_with_interval(r)})",
+                                    axis=1)
+        parts += ["<h2>Recruits: time to first deal (Kaplan–Meier, paired replicates)</h2>"
+                  "<p class='note'>Every partner recruited during the run, from the quarter it joined: the share "
+                  "with a first focal deal within 1, 2 and 4 quarters and the median quarters to it, recruits who "
+                  "leave or have not dealt yet counted for as long as they were seen (censored), not dropped. Base "
+                  "→ scenario (difference [95 % interval]). cohorts.csv holds each year's cohort.</p>",
+                  html_table(shown.pivot(index="measure", columns="scenario", values="text"), "measure")]
+    moved = tables.get("responders")
+    if moved is not None and not moved.empty:
+        shown = moved[moved["measure"] == "revenue"].copy()
+        shown["text"] = shown.apply(_with_interval, axis=1)
+        shown["row"] = shown["dimension"] + ": " + shown["group"].astype(str)
+        parts += ["<h2>Who responded (partner-sourced revenue over the window, paired partner by partner)</h2>"
+                  "<p class='note'>The change in each group's revenue, its partners paired by id across the "
+                  "scenarios (the same firms on the same random streams). responders.csv also holds effort share "
+                  "and partner profit.</p>",
+                  html_table(shown.pivot_table(index="row", columns="scenario", values="text", aggfunc="first",
+                                               sort=False), "group")]
+    return parts
+
+
 def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.DataFrame,
-               images: dict[str, bytes], comparison_frame: pd.DataFrame | None = None, note: str = "") -> None:
-    """One self-contained HTML page (figures embedded) a strategist can e-mail."""
+               images: dict[str, bytes], comparison_frame: pd.DataFrame | None = None, note: str = "",
+               window: tuple[int, int] | None = None, cards: list[str] | None = None,
+               extra: list[str] | None = None) -> None:
+    """One self-contained HTML page (figures embedded) a strategist can e-mail: a comparison's answer cards first
+    (the first screen can be forwarded alone), then the evidence."""
+    span = window_label(window) if window else "final year"
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    if cards:
+        parts += ["<section class='answers'>", *cards, "</section>"]
+    if "differences" in images:
+        encoded = base64.b64encode(images["differences"]).decode()
+        parts.append(f"<h2>Quarter by quarter: the difference from the base</h2><img alt='differences' "
+                     f"src='data:image/png;base64,{encoded}'><p class='note'>Paired difference per quarter with its "
+                     "95 % band (differences.csv holds every KPI); shaded: the window the answer reads.</p>")
     for scenario in scenarios:
         parts.append(f"<h2>{html.escape(scenario['name'])}: {html.escape(scenario['title'])}</h2>")
         if scenario.get("question"):
@@ -432,18 +564,18 @@ def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.
                             for k, v in scenario["changes"].items())
             parts.append(f"<p class='note'>What it sets, against the model's defaults:</p><ul>{items}</ul>")
     if comparison_frame is not None:
-        parts.append("<h2>Against the base (final year, paired replicates)</h2>"
+        parts.append(f"<h2>Against the base ({span}, paired replicates)</h2>"
                      "<p class='note'>Difference of each KPI from the base scenario, with its 95 % interval from "
                      "replicates run on the same seeds; revenue per extra programme dollar "
                      f"(<code>{PER_EXTRA_DOLLAR}</code>) is the change in revenue over the change in everything "
                      "the programme costs (<code>program_cost</code>: the front-end discount, the incentives and "
-                     "the operating spend). When both fall, it is the revenue lost for each dollar saved.</p>")
+                     "the operating spend); blank where that cost did not rise.</p>")
         parts.append(html_table(kpi_table(comparison_frame, "difference")))
-        parts.extend(_returns_section(comparison_frame))
-        parts.extend(_sources_section(sources(comparison_frame)))
-    parts.append("<h2>Final-year KPIs</h2><p class='note'>Mean and 95 % interval across replicates. Revenue, "
-                 "spend: sums over the last four quarters; shares and rates: their average; partners, "
-                 "attrition: at the end. <code>discount</code> is the front-end margin given on partners' deals "
+        parts.extend(_returns_section(comparison_frame, span))
+        parts.extend(_sources_section(sources(comparison_frame), span))
+    parts.append(f"<h2>KPIs, {span}</h2><p class='note'>Mean and 95 % interval across replicates. Revenue, "
+                 "spend: sums over the window's quarters; shares and rates: their average; partners, "
+                 "attrition: at its end. <code>discount</code> is the front-end margin given on partners' deals "
                  "(margin, tier and loyalty points); <code>incentive_spend</code> what the incentives booked "
                  f"against revenue paid ({_listed('contra_revenue')}), so that net revenue is revenue less both; "
                  f"<code>spend_total</code> adds the vendor's operating spend ({_listed('operating')}). "
@@ -453,9 +585,13 @@ def write_page(path: Path, title: str, scenarios: list[dict], summary_frame: pd.
                  "given to partners) and <code>program_cost</code> (discount + spend_total: every dollar the "
                  "programme costs).</p>")
     parts.append(html_table(kpi_table(summary_frame, "mean")))
+    parts.extend(extra or [])
     captions = {"revenue": "Revenue", "mindshare": "Mindshare", "spend": "Spend by instrument",
-                "partners": "Partners by tier, recruits and exits"}
+                "partners": "Partners by tier, recruits and exits", "cohorts": "Recruits' time to first deal",
+                "responders": "Who responded"}
     for name, data in images.items():
+        if name == "differences":
+            continue
         encoded = base64.b64encode(data).decode()
         parts.append(f"<h2>{captions.get(name, name)}</h2><img alt='{name}' src='data:image/png;base64,{encoded}'>")
     if note:

@@ -12,7 +12,7 @@ answer Ctrl-C.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -94,43 +94,105 @@ class Written:
     title: str
     table: pd.DataFrame  # the headline KPIs as text: the first scenario's, or each other's difference from it
     files: list[str]  # what the folder holds, as the command lists it
+    window: tuple[int, int]  # the quarters the KPIs are read over
+    cards: list = field(default_factory=list)  # a comparison's answer cards (sim.answers.Card), one per other
 
 
-def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes: dict[str, Outcome]) -> Written:
+def window_of(loaded: list[Loaded], asked: tuple[int, int] | None) -> tuple[tuple[int, int], str]:
+    """The quarters a run or comparison is read over, and where that came from: the one asked for (`--window`),
+    else the one the first compared scenario's answer card declares (`meta.window`) when it fits the horizon,
+    else the final year."""
+    end = loaded[0].params.quarters
+    if asked is not None:
+        return asked, "--window"
+    declared = loaded[-1].params.meta.span()
+    if declared is not None and declared[1] <= end:
+        return declared, f"meta.window of {display(loaded[-1].path)}"
+    return (max(1, end - 3), end), "the final year"
+
+
+def window_text(window: tuple[int, int]) -> str:
+    from sim.report import window_label
+
+    return window_label(window)
+
+
+def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes: dict[str, Outcome],
+          window: tuple[int, int] | None = None, marginal: pd.DataFrame | None = None) -> Written:
     """Write a run's (`kind` "run") or a comparison's ("compare": each scenario against the first) results
-    folder from the outcomes of `runner.run`; replaces earlier results only once the new ones are complete."""
+    folder from the outcomes of `runner.run`, read over `window` (default: as `window_of` says); replaces
+    earlier results only once the new ones are complete."""
+    import html
+
     import pandas as pd
 
-    from sim import __version__, report
+    from sim import __version__, answers, cohorts, report, responders
 
     compare = kind == "compare"
     first = loaded[0].params
+    window = window or window_of(loaded, None)[0]
+    base, others = names[0], names[1:]
     quarters = pd.concat([outcomes[n].quarters for n in names], ignore_index=True)
     panels = [outcomes[n].partners for n in names if outcomes[n].partners is not None]
-    final = report.final_year(quarters)
+    recruits = pd.concat([outcomes[n].recruits for n in names if outcomes[n].recruits is not None],
+                         ignore_index=True)
+    final = report.window_kpis(quarters, window)
     summary = report.summary(final)
-    compared = report.comparison(final, names[0], names[1:]) if compare else None
-    title = f"{names[0]} against {', '.join(names[1:])}" if compare else f"{names[0]}: {first.meta.title}"
+    per_cohort = cohorts.table(recruits)
+    compared = report.comparison(final, base, others) if compare else None
+    title = f"{', '.join(others)} against {base}" if compare else f"{base}: {first.meta.title}"
+    figs = report.figures(quarters, first.vendor.tiers.names)
+    tables = {"quarters": quarters, "summary": summary}
+    cards = []
+    if compare:
+        kpis = list(dict.fromkeys(k for item in loaded[1:] for k in item.params.meta.kpis))
+        diffs = report.differences(quarters, base, others)
+        sources = report.sources(compared)
+        cohort_changes = cohorts.comparison(per_cohort, base, others)
+        tables |= {"comparison": compared, "sources": sources, "differences": diffs, "cohorts": cohort_changes}
+        figs["differences"] = report.difference_figure(diffs, [k for k in kpis if k in set(diffs["kpi"])], window)
+        moved = None
+        if panels:
+            moved = responders.responders(pd.concat(panels, ignore_index=True), base, others, window)
+            tables["responders"] = moved
+            figs["responders"] = responders.figure(moved, "revenue")
+        if marginal is not None:
+            tables["marginal"] = marginal
+        for name, item in zip(others, loaded[1:], strict=True):
+            meta = item.params.meta
+            evidence = answers.evidence(name, meta, diffs, window, cohort_changes, moved, marginal)
+            cards.append(answers.card(name, meta, window, compared, sources, evidence))
+    else:
+        tables["cohorts"] = per_cohort
+    if not recruits.empty:
+        figs["cohorts"] = cohorts.figure(cohorts.curves(recruits))
     with outputs.replacing(out, kind) as folder:
-        quarters.to_csv(folder / "quarters.csv", index=False)
-        summary.to_csv(folder / "summary.csv", index=False)
-        if compared is not None:
-            compared.to_csv(folder / "comparison.csv", index=False)
-            report.sources(compared).to_csv(folder / "sources.csv", index=False)
+        for name, frame in tables.items():
+            frame.to_csv(folder / f"{name}.csv", index=False)
         if panels:
             pd.concat(panels, ignore_index=True).to_parquet(folder / "partners.parquet", index=False)
         for name, item in zip(names, loaded, strict=True):
             filename = resolved_name(kind, name)
             again = f"{display(out)}/{filename} --out {display(out)}-again"
             (folder / filename).write_text(resolved_toml(item.params, again), encoding="utf-8")
-        images = report.save_figures(report.figures(quarters, first.vendor.tiers.names), folder)
+        images = report.save_figures(figs, folder)
         described = [{"name": n, "title": i.params.meta.title, "question": i.params.meta.question,
                       "files": " <- ".join(display(p) for p in reversed(i.chain)), "changes": changes(i.params)}
                      for n, i in zip(names, loaded, strict=True)]
         note = (f"channelsim {__version__}; base seed {first.run.seed}; {first.run.replicates} replicates x "
-                f"{first.quarters} quarters per scenario; replicate r of every scenario runs on the same seed.")
-        report.write_page(folder / "report.html", title, described, summary, images, compared, note)
+                f"{first.quarters} quarters per scenario; replicate r of every scenario runs on the same seed; "
+                f"KPIs read over {report.window_label(window)}.")
+        extra = report.extra_sections(tables)
+        if marginal is not None:
+            from sim.marginal import render
+
+            extra.append("<h2>The next unit's return (paired perturbation)</h2><p class='note'>A small extra given "
+                         "to one group of partners at a time, on the same seeds: revenue and vendor contribution per "
+                         "extra unit over the window, beside the average over the partners who already get it "
+                         f"(marginal.csv).</p><pre>{html.escape(render(marginal))}</pre>")
+        report.write_page(folder / "report.html", title, described, summary, images, compared, note, window=window,
+                          cards=[c.html() for c in cards], extra=extra)
     table = report.kpi_table(compared, "difference") if compare else report.kpi_table(summary, "mean")
-    files = ["report.html", "quarters.csv", "summary.csv", *(["comparison.csv", "sources.csv"] if compare else []),
-             *(["partners.parquet"] if panels else []), "figures"]
-    return Written(title, table, files)
+    files = ["report.html", *(f"{name}.csv" for name in tables), *(["partners.parquet"] if panels else []),
+             "figures"]
+    return Written(title, table, files, window, cards)

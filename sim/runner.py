@@ -88,6 +88,7 @@ class Replicate:
 
     quarters: pd.DataFrame  # quarter, one column per metric
     partners: pd.DataFrame | None
+    recruits: pd.DataFrame | None = None  # every recruit: id, quarter joined, first deal, quarter left
 
 
 def side_by_side(params: Scenario) -> bool:
@@ -108,7 +109,7 @@ def run_replicates(params: Scenario, seeds: Sequence[int], partners: bool = Fals
     done = []
     for model in models:
         model.run()
-        done += [Replicate(frame, model.partner_panel(lane) if partners else None)
+        done += [Replicate(frame, model.partner_panel(lane) if partners else None, model.recruit_log(lane))
                  for lane, frame in enumerate(model.lane_frames())]
     return done
 
@@ -126,6 +127,7 @@ class Task:
 class Outcome:
     quarters: pd.DataFrame  # scenario, replicate, quarter, one column per metric
     partners: pd.DataFrame | None  # the partner panel, when asked for
+    recruits: pd.DataFrame | None = None  # the recruit logs (sim.cohorts)
 
 
 def run_task(task: Task) -> list[Replicate]:
@@ -133,7 +135,7 @@ def run_task(task: Task) -> list[Replicate]:
     scenario and the replicate."""
     done = run_replicates(task.params, task.seeds, task.partners)
     for replicate, result in zip(task.replicates, done, strict=True):
-        for frame in (result.quarters, result.partners):
+        for frame in (result.quarters, result.partners, result.recruits):
             if frame is not None:
                 frame.insert(0, "replicate", replicate)
                 frame.insert(0, "scenario", task.scenario)
@@ -180,5 +182,6 @@ def run(scenarios: list[tuple[str, Scenario]], replicates: int, seed: int, worke
         frames = [results[name, r].quarters for r in range(replicates)]
         panels = [results[name, r].partners for r in range(replicates)] if partners else None
         outcomes[name] = Outcome(pd.concat(frames, ignore_index=True),
-                                 pd.concat(panels, ignore_index=True) if panels else None)
+                                 pd.concat(panels, ignore_index=True) if panels else None,
+                                 pd.concat([results[name, r].recruits for r in range(replicates)], ignore_index=True))
     return outcomes

@@ -185,7 +185,8 @@ def test_the_scenario_picker_rebuilds_the_page_with_that_scenarios_levers():
     titles = [w.unsafe_innerHTML for w in rc.find(solara.widgets.HTML, tag="div").widgets]
     assert any("Healthcare SPIF, quarters 6-7" in t for t in titles)
     shown = " ".join(texts(rc))
-    assert "SPIF vertical: healthcare" in shown and "SPIF amount ($ a deal): 1000.0" in shown
+    assert "SPIF campaign vertical: healthcare" in shown and "SPIF campaign amount ($ a deal): 1000.0" in shown
+    assert "SPIF vertical: (every vertical)" in shown  # the yearly software SPIF runs beside the campaign
     assert "Quarter 0 of 40" in rc.find(solara.widgets.HTML, tag="h3").widget.unsafe_innerHTML
 
 
@@ -224,12 +225,15 @@ def test_every_lever_is_a_widget_and_its_value_reaches_the_scenario_at_its_path(
 
 
 def test_off_turns_the_switch_off_a_rule_turns_it_on_and_the_blank_choice_is_the_empty_value(monkeypatch, tmp_path):
-    model = app.ChannelApp("healthcare_spif.toml", **{"vendor.spif.vertical": "(every vertical)",
+    model = app.ChannelApp("healthcare_spif.toml", **{"vendor.spif_campaign.vertical": "(every vertical)",
                                                       "vendor.termination.rule": "off"})
-    assert model.scenario_params.vendor.spif.vertical == "healthcare" and model.params.vendor.spif.vertical == ""
+    campaign = model.scenario_params.vendor.spif_campaign
+    assert campaign.vertical == "healthcare" and model.params.vendor.spif_campaign.vertical == ""
+    assert model.params.vendor.spif_campaign.enabled
     assert model.scenario_params.vendor.termination.enabled and not model.params.vendor.termination.enabled
     shown = {lever.label: lever.shown(model.params) for lever in app.LEVERS}
-    assert shown["SPIF vertical"] == "(every vertical)" and shown["Termination rule"] == "off"
+    assert shown["SPIF campaign vertical"] == "(every vertical)" and shown["Termination rule"] == "off"
+    assert app.ChannelApp(**{"vendor.spif_campaign.vertical": "off"}).params.vendor.spif_campaign.enabled is False
 
     (tmp_path / "no_termination.toml").write_text("[vendor.termination]\nenabled = false\n")
     monkeypatch.setenv("CHANNELSIM_SCENARIO", str(tmp_path / "no_termination.toml"))

@@ -35,7 +35,7 @@ from sim.tree import dict_type, submodel, unwrap
 
 # the harness fixes these: the population's size, the horizon and how a run is repeated (they shape the run,
 # not the arithmetic of a quarter; the horizon is exercised below, by growth over the longest one)
-HARNESS = {"quarters", "partners.count", "run.seed", "run.replicates"}
+HARNESS = {"quarters", "partners.count", "run.seed", "run.replicates", "meta.window"}  # meta.window: how a report reads
 PARTNERS, QUARTERS = 40, 6
 
 
@@ -176,7 +176,7 @@ def test_every_number_of_the_tree_declares_finite_bounds_and_is_drawn_here():
                  if not (math.isfinite(low) and math.isfinite(high))]
     assert not unbounded, f"numbers without finite bounds: {unbounded}"
     harness = {(type(REFERENCE), "quarters"), (type(REFERENCE.partners), "count"), (type(REFERENCE.run), "seed"),
-               (type(REFERENCE.run), "replicates")}
+               (type(REFERENCE.run), "replicates"), (type(REFERENCE.meta), "window")}
     missing = set(fields) - {(leaf.owner, leaf.field) for leaf in LEAVES} - harness
     assert not missing, f"numbers of the tree this test does not reach (add them to REFERENCE): {missing}"
     assert len(LEAVES) > 150

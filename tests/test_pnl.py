@@ -145,9 +145,11 @@ def test_a_return_is_blank_where_the_cost_did_not_rise_so_two_falls_never_read_a
     assert "fell" in returns(table, "cut").loc[INCENTIVE_ROI, "note"]
     cut_rebate = returns(table, "cut").loc[f"{INCENTIVE_ROI}_rebate"]
     assert np.isnan(cut_rebate["difference"]) and "spend_rebate fell" in cut_rebate["note"]
-    # the revenue per extra programme dollar keeps its reading: revenue lost for each dollar saved
-    per_dollar = table[(table["scenario"] == "cut") & (table["kpi"] == PER_EXTRA_DOLLAR)]
-    assert per_dollar["difference"].item() > 0
+    # so is the revenue per extra programme dollar: revenue and cost both fell, and their ratio would read as a gain
+    for name in ("cut", "same"):
+        per_dollar = table[(table["scenario"] == name) & (table["kpi"] == PER_EXTRA_DOLLAR)].iloc[0]
+        assert np.isnan(per_dollar["difference"]) and "program_cost" in per_dollar["note"], name
+    assert "fell" in table[(table["scenario"] == "cut") & (table["kpi"] == PER_EXTRA_DOLLAR)]["note"].item()
 
 
 def test_a_cost_that_rises_on_average_but_falls_in_a_replicate_leaves_the_returns_interval_open():

@@ -26,10 +26,12 @@ def written(tmp_path: Path, kind: str, paths: list[Path], partners: bool = False
 def test_a_runs_folder_holds_what_the_command_lists_and_its_table_the_headline_means(tmp_path):
     out, names, done = written(tmp_path, "run", [BASELINE])
     assert names == ["baseline"] and done.title == "baseline: Baseline channel"
-    assert done.files == ["report.html", "quarters.csv", "summary.csv", "figures"]
+    assert done.files == ["report.html", "quarters.csv", "summary.csv", "cohorts.csv", "figures"]
     held = {p.name for p in out.iterdir()}
-    assert held == {".channelsim", "report.html", "quarters.csv", "summary.csv", "scenario.resolved.toml",
-                    "revenue.png", "mindshare.png", "spend.png", "partners.png"}
+    assert held == {".channelsim", "report.html", "quarters.csv", "summary.csv", "cohorts.csv",
+                    "scenario.resolved.toml", "revenue.png", "mindshare.png", "spend.png", "partners.png",
+                    "cohorts.png"}
+    assert done.window == (1, 2)  # the final year of a two-quarter run
     assert list(done.table.columns) == ["baseline"] and list(done.table.index) == report.HEADLINE
     summary = report.summary(report.final_year(pd.read_csv(out / "quarters.csv")))
     mean = summary.set_index("kpi").loc["partners", "mean"]
@@ -38,11 +40,12 @@ def test_a_runs_folder_holds_what_the_command_lists_and_its_table_the_headline_m
 
 def test_a_comparison_names_a_repeated_scenario_apart_and_shows_differences_from_the_first(tmp_path):
     out, names, done = written(tmp_path, "compare", [BASELINE, BASELINE], partners=True)
-    assert names == ["baseline", "baseline_2"] and done.title == "baseline against baseline_2"
+    assert names == ["baseline", "baseline_2"] and done.title == "baseline_2 against baseline"
     assert done.files == ["report.html", "quarters.csv", "summary.csv", "comparison.csv", "sources.csv",
-                          "partners.parquet", "figures"]
-    assert {"comparison.csv", "sources.csv", "partners.parquet", "baseline.resolved.toml",
-            "baseline_2.resolved.toml"} <= {p.name for p in out.iterdir()}
+                          "differences.csv", "cohorts.csv", "responders.csv", "partners.parquet", "figures"]
+    assert {"comparison.csv", "sources.csv", "differences.csv", "responders.csv", "partners.parquet",
+            "baseline.resolved.toml", "baseline_2.resolved.toml", "differences.png"} <= {p.name for p in out.iterdir()}
+    assert len(done.cards) == 1 and done.cards[0].scenario == "baseline_2"
     assert list(done.table.columns) == ["baseline_2"] and list(done.table.index) == report.SHOWN
     # the same scenario on the same seeds: every difference is nought, and nothing was paid extra to divide by
     assert (done.table.loc[report.HEADLINE, "baseline_2"] == "0 [0, 0]").all()

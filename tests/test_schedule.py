@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from test_bounds import Leaf, declared_bounds, ends, every_value_of_a_rival, run_finite
 
 from sim import ChannelModel, ParameterError, metrics
-from sim.params import FIXED_DURING_RUN, SEGMENTS, Change, Scenario, build_scenario
+from sim.params import FIXED_DURING_RUN, GROUPS, MARGINAL_LEVERS, SEGMENTS, Change, Scenario, build_scenario
 from sim.partners import firm_profile
 from sim.tree import Partial, dict_type, submodel, unwrap
 
@@ -31,6 +31,8 @@ PARTNERS, QUARTERS, AT = 40, 4, 2
 # rival stating its whole programme and another a value of it, so that a rival's own values change, and two swap
 REFERENCE = build_scenario(None, {"partners.count": PARTNERS, "quarters": QUARTERS,
                                   "vendor.rebate.ladder": [{"threshold": 500_000.0, "rate": 0.05}],
+                                  "meta.window": [1, 2], "meta.marginal": ["cam_hours", "mdf"],  # (unset by default)
+                                  "meta.groups": ["segment"],
                                   "rivals.each": {"rival_1": every_value_of_a_rival(),
                                                   "rival_2": {"reaction": {"lag": 2}}}})
 DUMP = REFERENCE.model_dump()
@@ -205,7 +207,8 @@ def alternatives(setting: Setting) -> list:
     elif kind in (int, float):
         out = _numbers(setting, current)
     else:  # a name: empty, another, or one the tree knows (a product line, a vertical, a segment)
-        out = ["", "x", *REFERENCE.vendor.margin.lines, *REFERENCE.market.verticals, *SEGMENTS]
+        out = ["", "x", *REFERENCE.vendor.margin.lines, *REFERENCE.market.verticals, *SEGMENTS, *GROUPS,
+               *MARGINAL_LEVERS]
     if optional:
         out.append(None)
     unique = []

@@ -41,6 +41,7 @@ PROGRAM = (
     "rebates.GrowthRebate",
     "mdf.MarketDevelopmentFunds",
     "spif.Spif",
+    "spif.SpifCampaign",
     "certification.CertificationFunding",
     "coverage.CamCoverage",
     "lifecycle.Termination",

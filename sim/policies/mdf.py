@@ -19,6 +19,12 @@ only where there are marketers to spend it. MDF is part of a partner's demand ge
 its own elasticity is e x its share of the stock, and removing it removes only that part.
 `g` follows `market.demand_generation_scale` (an exogenous scale on all demand-generation
 spending, for measuring the elasticity), with the same carry-over.
+
+The scenario's `probe` (focal vendor only, from its `start` quarter) allocates y = probe.mdf more to each partner of
+its group G (none in the digital tier; whatever its tier's MDF weight), on top of the plan, for measuring the marginal
+MDF dollar (sim.marginal); the partner claims it as it claims the rest, and only what is claimed is spent:
+
+    allocated_i <- allocated_i + y [i in G],      budget += y |G|
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.policies import Policy, allocation
+from sim.policies.coverage import probe_group
 from sim.quarter import FOCAL
 
 BOOST_MAX = 1e12
@@ -41,6 +48,7 @@ class MarketDevelopmentFunds(Policy):
         self.claim_share: np.ndarray | None = None  # the share of its allocation each partner claims this quarter
         self.usable: np.ndarray | None = None  # what each partner claims of this quarter's allocation
         self.own_stock = 1.0  # partners' own demand-generation stock relative to its level at a scale of 1
+        self.probe_allocated: np.ndarray | float = 0.0  # per lane: what the scenario's probe allocated this quarter
 
     def demand_scale(self, model) -> float:
         """The exogenous scale on demand-generation spending (the focal vendor's only)."""
@@ -90,9 +98,15 @@ class MarketDevelopmentFunds(Policy):
             relative = (np.float32(self.own_stock) * own + used).astype(np.float64) / own
             with np.errstate(over="ignore"):
                 offers.generated[j] *= np.minimum(relative ** elasticity, BOOST_MAX).astype(np.float32)
-        if not p.enabled:
+        self.probe_allocated = 0.0
+        group = probe_group(model, j)
+        probe = model.params.probe.mdf if group is not None else 0.0
+        if not p.enabled and not probe:
             return
-        allocated = self.allocate(model)
+        allocated = self.allocate(model) if p.enabled else np.zeros(t.n, np.float32)
+        if probe:
+            allocated = allocated + np.float32(probe) * group
+            self.probe_allocated = probe * t.counts(group)
         offers.mdf[j] = allocated
         self.claim_share = self.claim_rate(model)
         usable = allocated * self.claim_share
@@ -109,9 +123,11 @@ class MarketDevelopmentFunds(Policy):
         p = self.params
         j = self.vendor
         allocated = offers.mdf[j]
-        budget = ledger.total(allocated) if p.mode == "accrual" else p.budget
-        ledger.budget[j][self.instrument] = budget if p.enabled else 0.0
-        claimed = allocated * self.claim_share if p.enabled else np.zeros_like(allocated)
+        # the plan's own budget (accrued: what it allocated, the probe's dollars apart), then the probe's on top
+        budget = ledger.total(allocated) - self.probe_allocated if p.mode == "accrual" else p.budget
+        ledger.budget[j][self.instrument] = (budget if p.enabled else 0.0) + self.probe_allocated
+        given = p.enabled or np.any(self.probe_allocated)
+        claimed = allocated * self.claim_share if given else np.zeros_like(allocated)
         ledger.mdf_spent[j] += claimed
         ledger.usage[j]["mdf_allocated"] = ledger.total(allocated)
         ledger.usage[j]["mdf_claimed"] = ledger.total(claimed)

@@ -94,7 +94,7 @@ class Spif(Policy):
     def settle(self, model, offers, sales, ledger):
         spif = self.params
         j = self.vendor
-        ledger.budget[j][self.instrument] = spif.budget
+        self.set_budget(ledger, spif)
         if not (spif.enabled and spif.in_window(model.quarter)):
             return
         mean_size = model.market.mean_deal_size().astype(REAL)
@@ -102,3 +102,18 @@ class Spif(Policy):
         paid = model.partners.scale_into((spif.amount * self.eligible_share(model) * deals).astype(np.float64),
                                          spif.budget)
         ledger.pay(j, self.instrument, paid.astype(REAL))
+
+    def set_budget(self, ledger, spif) -> None:
+        ledger.budget[self.vendor][self.instrument] = spif.budget
+
+
+class SpifCampaign(Spif):
+    """A second SPIF beside the first, on its own line, vertical and window (`spif_campaign`): what it pays is SPIF
+    spend too, and its cap adds to the first's."""
+
+    node = "spif_campaign"
+
+    def set_budget(self, ledger, spif) -> None:
+        if spif.enabled:
+            budget = ledger.budget[self.vendor]
+            budget[self.instrument] = budget.get(self.instrument, 0.0) + spif.budget

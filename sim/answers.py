@@ -1,0 +1,196 @@
+"""Answer cards: a scenario's question answered in its own terms, in one sentence generated from the numbers.
+
+A scenario declares in `[meta]` the question it answers and what answers it (`kpis`, the first the headline;
+`window`; `groups`; `cohorts`; `marginal`). Its card reads a comparison against the base over the window:
+
+    "Revenue +3.1 % [+2.4, +3.8] over quarters 5–8; mindshare +0.9 points [+0.6, +1.2], 70 % of it from rival_1;
+     programme cost +$0.3M; incentive ROI 0.6 [0.1, 1.2]."
+
+Changes of money are given relative to the base's level (its 95 % interval divided by the same level), shares in
+points, counts as they are. A change whose interval covers zero says so. The incentive return is blank, with the
+reason, where the programme cost did not rise.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from sim.report import INCENTIVE_ROI, kind, number, window_label
+
+NAMES = {"revenue": "Partner-sourced revenue", "net_revenue": "Net revenue", "vendor_contribution":
+         "vendor contribution", "mindshare": "mindshare", "win_rate": "win rate", "direct_revenue": "direct revenue",
+         "vendor_gross_profit": "vendor gross profit", "active_ratio": "active partners' share",
+         "top20_share": "top-20 % share of revenue", "partners": "partners", "time_to_first_deal":
+         "median time to first deal (quarters)"}
+
+
+@dataclass
+class Card:
+    scenario: str
+    question: str
+    window: tuple[int, int]
+    sentence: str
+    evidence: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        lines = [f"{self.scenario}: {self.question}" if self.question else self.scenario, f"  {self.sentence}"]
+        return "\n".join(lines + [f"  - {e}" for e in self.evidence])
+
+    def html(self) -> str:
+        items = "".join(f"<li>{html.escape(e)}</li>" for e in self.evidence)
+        question = f"<p class='q'>{html.escape(self.question)}</p>" if self.question else ""
+        return (f"<div class='card'><h2>{html.escape(self.scenario)}</h2>{question}"
+                f"<p class='answer'>{html.escape(self.sentence)}</p>{f'<ul>{items}</ul>' if items else ''}</div>")
+
+
+SOURCES = {"services": "partners' own services"}
+
+
+def _covers_zero(low: float, high: float) -> bool:
+    return bool(np.isfinite(low) and np.isfinite(high) and low <= 0 <= high)
+
+
+def _signed(value: float, digits: int = 1) -> str:
+    return f"{value:+.{digits}f}"
+
+
+def change(row: pd.Series, where: str = "") -> str:
+    """One KPI's change as the card says it: '+3.1 % [+2.4, +3.8]', '+0.9 points [...]', '+12 [...]'."""
+    kpi, diff, low, high, base = row["kpi"], row["difference"], row["ci_low"], row["ci_high"], row["base"]
+    how = kind(kpi)
+    if how == "money" and np.isfinite(base) and base != 0:
+        scale, unit = 100.0 / abs(base), " %"
+    elif how == "share":
+        scale, unit = 100.0, " points"
+    else:
+        scale, unit = 1.0, ""
+    if how == "money" and unit == "":
+        text = f"{_dollars(diff)} [{_dollars(low)}, {_dollars(high)}]"
+    else:
+        text = f"{_signed(diff * scale)}{unit} [{_signed(low * scale)}, {_signed(high * scale)}]"
+    return text + where + (" (not told apart from no change)" if _covers_zero(low, high) else "")
+
+
+def _from_where(sources: pd.DataFrame) -> str:
+    """', 70 % of it from rival_1': the source the focal vendor's mindshare gain came from most."""
+    part = sources[sources["measure"] == "mindshare"].set_index("source")
+    if "focal" not in part.index:
+        return ""
+    gain = float(part.loc["focal", "difference"])
+    others = part.drop(index="focal")
+    if others.empty or abs(gain) < 1e-12:
+        return ""
+    given = (-others["difference"] / gain).sort_values(ascending=False)  # each source's part of the focal change
+    word = "from" if gain > 0 else "to"
+    named = [f"{100 * part:.0f} % {word} {SOURCES.get(source, source)}" for source, part in given.items()]
+    return f" ({', '.join(named)})"
+
+
+def _cost(compared: pd.DataFrame) -> str:
+    row = compared.set_index("kpi").loc["program_cost"]
+    return f"programme cost {_dollars(row['difference'])} [{_dollars(row['ci_low'])}, {_dollars(row['ci_high'])}]"
+
+
+def _dollars(value: float) -> str:
+    return f"{'+' if value >= 0 else '−'}${number(abs(value))}"
+
+
+def _roi(compared: pd.DataFrame) -> str:
+    rows = compared.set_index("kpi")
+    if INCENTIVE_ROI not in rows.index:
+        return ""
+    row = rows.loc[INCENTIVE_ROI]
+    if not np.isfinite(row["difference"]):
+        return f"incentive ROI blank: {row['note']}"
+    if not (np.isfinite(row["ci_low"]) and np.isfinite(row["ci_high"])):
+        return f"incentive ROI {row['difference']:.2f} [open: {row['note']}]"
+    return f"incentive ROI {row['difference']:.2f} [{row['ci_low']:.2f}, {row['ci_high']:.2f}]"
+
+
+def card(scenario: str, meta, window: tuple[int, int], compared: pd.DataFrame, sources: pd.DataFrame,
+         evidence: list[str] | None = None) -> Card:
+    """The answer card of one compared scenario from its rows of a window's `comparison` and `sources`."""
+    compared = compared[compared["scenario"] == scenario]
+    sources = sources[sources["scenario"] == scenario]
+    rows = compared.set_index("kpi")
+    kpis = [k for k in meta.kpis if k in rows.index]
+    parts = []
+    for k, kpi in enumerate(kpis):
+        name = NAMES.get(kpi, kpi.replace("_", " "))
+        where = f" over {window_label(window)}" if k == 0 else ""
+        said = change(pd.Series({"kpi": kpi, **rows.loc[kpi].to_dict()}), where)
+        text = f"{name[0].upper() + name[1:] if k == 0 else name[0].lower() + name[1:]} {said}"
+        if kpi == "mindshare":
+            text += _from_where(sources)
+        parts.append(text)
+    if "program_cost" in rows.index:
+        parts.append(_cost(compared))
+    roi = _roi(compared)
+    if roi:
+        parts.append(roi)
+    return Card(scenario, meta.question, window, "; ".join(parts) + ".", list(evidence or []))
+
+
+def _event(diffs: pd.DataFrame, scenario: str, kpi: str) -> str:
+    """The quarters where the headline moved most up and most down, each where its band excludes zero."""
+    rows = diffs[(diffs["scenario"] == scenario) & (diffs["kpi"] == kpi)]
+    rows = rows[(rows["ci_low"] > 0) | (rows["ci_high"] < 0)]
+    if rows.empty:
+        return ""
+    said = []
+    for label, pick in (("most up", rows["difference"].idxmax()), ("most down", rows["difference"].idxmin())):
+        row = rows.loc[pick]
+        if (row["difference"] > 0) == (label == "most up"):
+            said.append(f"{label} in quarter {int(row['quarter'])}: {change(row)}")
+    name = NAMES.get(kpi, kpi.replace("_", " "))
+    return f"{name[0].upper() + name[1:]} quarter by quarter, {'; '.join(said)} (differences.csv)"
+
+
+def _recruits(cohort_changes: pd.DataFrame, scenario: str) -> str:
+    rows = cohort_changes[(cohort_changes["scenario"] == scenario) & (cohort_changes["cohort"] == "all")]
+    rows = rows.set_index("measure")
+    if "dealt_within_4" not in rows.index:
+        return ""
+    four, median = rows.loc["dealt_within_4"], rows.loc["median"]
+    text = (f"Recruits with a first deal within 4 quarters: {100 * four['base']:.0f} % → {100 * four['value']:.0f} % "
+            f"({change(pd.Series({'kpi': 'recruits_dealt_share', **four.to_dict()}))})")
+    if np.isfinite(median["base"]) and np.isfinite(median["value"]):
+        text += f"; median time to first deal {median['base']:.1f} → {median['value']:.1f} quarters"
+    return text + " (Kaplan–Meier; who leaves or has not dealt is censored)"
+
+
+def _groups(moved: pd.DataFrame, scenario: str, dimensions: list[str]) -> list[str]:
+    """Per declared dimension, the group whose revenue moved most, relative to its base."""
+    out = []
+    rows = moved[(moved["scenario"] == scenario) & (moved["measure"] == "revenue")]
+    for dimension in dimensions:
+        part = rows[rows["dimension"] == dimension]
+        part = part[np.isfinite(part["relative"])]
+        if part.empty:
+            continue
+        top = part.loc[part["relative"].abs().idxmax()]
+        others = ", ".join(f"{g} {100 * r:+.1f} %" for g, r in zip(part["group"], part["relative"], strict=True)
+                           if g != top["group"])
+        out.append(f"By {dimension}: {top['group']} moved most, revenue {change(top.rename({'measure': 'kpi'}))}"
+                   + (f" (others: {others})" if others else ""))
+    return out
+
+
+def evidence(scenario: str, meta, diffs: pd.DataFrame, window: tuple[int, int], cohort_changes: pd.DataFrame,
+             moved: pd.DataFrame | None, marginal: pd.DataFrame | None) -> list[str]:
+    """The lines under a card's sentence: the headline's event study, and what the scenario declares answers its
+    question (groups, recruit cohorts, the next unit's return)."""
+    lines = [_event(diffs, scenario, kpi) for kpi in dict.fromkeys([meta.kpis[0], "revenue"])]
+    if moved is not None and meta.groups:
+        lines += _groups(moved, scenario, meta.groups)
+    if meta.cohorts:
+        lines.append(_recruits(cohort_changes, scenario))
+    if marginal is not None and meta.marginal:
+        from sim.marginal import reading
+
+        lines.append(reading(marginal))
+    return [line for line in lines if line]
