@@ -82,12 +82,13 @@ def _from_where(sources: pd.DataFrame) -> str:
         return ""
     gain = float(part.loc["focal", "difference"])
     others = part.drop(index="focal")
-    if others.empty or abs(gain) < 1e-12:
-        return ""
+    if others.empty or abs(gain) < 1e-12 or _covers_zero(part.loc["focal", "ci_low"], part.loc["focal", "ci_high"]):
+        return ""  # no change to say the sources of
     given = (-others["difference"] / gain).sort_values(ascending=False)  # each source's part of the focal change
+    given = given[given > 0.005]  # the sources it came from (one that moved the same way as the focal vendor aside)
     word = "from" if gain > 0 else "to"
     named = [f"{100 * part:.0f} % {word} {SOURCES.get(source, source)}" for source, part in given.items()]
-    return f" ({', '.join(named)})"
+    return f" ({', '.join(named)})" if named else ""
 
 
 def _cost(compared: pd.DataFrame) -> str:

@@ -277,21 +277,24 @@ def _execute(args, paths: list[Path], kind: str) -> int:
 
     loaded = _load_all(paths, args)
     first = loaded[0].params
-    window, origin = results.window_of(loaded, parse_window(args.window, first.quarters))
+    asked = parse_window(args.window, first.quarters)
+    window, origin = results.window_of(loaded, asked)
     names = results.unique_names(loaded)
     out = _output_folder(args, names, loaded, kind)
     runs = results.prepare_runs(loaded, names)
     others = [item.params.meta for item in loaded[1:]] if kind == "compare" else []
     partners = args.partners or any(meta.groups for meta in others)
     outcomes = runner.run(runs, first.run.replicates, first.run.seed, workers=args.workers, partners=partners)
-    marginal = None
-    levers = list(dict.fromkeys(lever for meta in others for lever in meta.marginal))
-    if levers:
-        from sim import marginal as next_unit
+    marginal = {}
+    for name, item in zip(names[1:], loaded[1:], strict=True) if kind == "compare" else ():
+        if item.params.meta.marginal:
+            from sim import marginal as next_unit
 
-        marginal = next_unit.measure(loaded[-1].params, first.run.replicates, first.run.seed, levers=tuple(levers),
-                                     window=window, workers=args.workers, progress=True)
-    written = results.write(out, kind, loaded, names, outcomes, window, marginal)
+            marginal[name] = next_unit.measure(
+                item.params, first.run.replicates, first.run.seed,
+                levers=tuple(item.params.meta.marginal), window=results.card_window(item, first.quarters, asked),
+                workers=args.workers, progress=True)
+    written = results.write(out, kind, loaded, names, outcomes, window, marginal, asked)
     print(f"{written.title} — {first.run.replicates} replicates x {first.quarters} quarters, seed {first.run.seed}; "
           f"read over {results.window_text(window)} ({origin})")
     for card in written.cards:

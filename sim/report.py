@@ -419,14 +419,19 @@ def number(value: float) -> str:
 
 def kpi_table(table: pd.DataFrame, column: str, kpis: list[str] = SHOWN) -> pd.DataFrame:
     """Headline KPIs as text, one row per KPI and one column per scenario: '<column> [low, high]', `column`
-    being "mean" for a `summary`, "difference" for a `comparison`. A KPI the table lacks is left out (a
-    summary has no revenue per extra programme dollar)."""
+    being "mean" for a `summary`, "difference" for a `comparison` (which adds the base's level first and, beside
+    each scenario, its relative change). A KPI the table lacks is left out (a summary has no revenue per extra
+    programme dollar)."""
     rows = table[table["kpi"].isin(kpis)]
     out, index = {}, pd.Index([], name="kpi")
     for scenario, group in rows.groupby("scenario", sort=False):
         group = group.set_index("kpi").loc[[k for k in kpis if k in set(group["kpi"])]]
+        if column == "difference" and not out:  # a comparison: the base's level first
+            out["base"] = [number(v) for v in group["base"]]
         out[scenario] = [f"{number(v)} [{number(lo)}, {number(hi)}]"
                          for v, lo, hi in zip(group[column], group["ci_low"], group["ci_high"], strict=True)]
+        if column == "difference":
+            out[f"{scenario} %"] = [f"{100 * r:+.1f} %" if np.isfinite(r) else "–" for r in group["relative"]]
         index = group.index
     return pd.DataFrame(out, index=index)
 

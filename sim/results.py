@@ -100,15 +100,27 @@ class Written:
 
 def window_of(loaded: list[Loaded], asked: tuple[int, int] | None) -> tuple[tuple[int, int], str]:
     """The quarters a run or comparison is read over, and where that came from: the one asked for (`--window`),
-    else the one the first compared scenario's answer card declares (`meta.window`) when it fits the horizon,
-    else the final year."""
-    end = loaded[0].params.quarters
+    else the one the first compared scenario (a run's scenario) declares for its answer card (`meta.window`) when it
+    fits the horizon, else the final year. Each answer card reads its own scenario's window (`card_window`)."""
     if asked is not None:
         return asked, "--window"
-    declared = loaded[-1].params.meta.span()
-    if declared is not None and declared[1] <= end:
-        return declared, f"meta.window of {display(loaded[-1].path)}"
-    return (max(1, end - 3), end), "the final year"
+    item = loaded[1] if len(loaded) > 1 else loaded[0]
+    own = card_window(item, loaded[0].params.quarters)
+    return own, (f"meta.window of {display(item.path)}" if own != final_year(loaded[0].params.quarters)
+                 else "the final year")
+
+
+def final_year(quarters: int) -> tuple[int, int]:
+    return max(1, quarters - 3), quarters
+
+
+def card_window(item: Loaded, quarters: int, asked: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The window one scenario's answer card reads: `--window`, else its `meta.window` if it fits the horizon, else
+    the final year."""
+    declared = item.params.meta.span()
+    if asked is not None:
+        return asked
+    return declared if declared is not None and declared[1] <= quarters else final_year(quarters)
 
 
 def window_text(window: tuple[int, int]) -> str:
@@ -118,7 +130,8 @@ def window_text(window: tuple[int, int]) -> str:
 
 
 def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes: dict[str, Outcome],
-          window: tuple[int, int] | None = None, marginal: pd.DataFrame | None = None) -> Written:
+          window: tuple[int, int] | None = None, marginal: dict[str, pd.DataFrame] | None = None,
+          asked: tuple[int, int] | None = None) -> Written:
     """Write a run's (`kind` "run") or a comparison's ("compare": each scenario against the first) results
     folder from the outcomes of `runner.run`, read over `window` (default: as `window_of` says); replaces
     earlier results only once the new ones are complete."""
@@ -131,6 +144,7 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
     compare = kind == "compare"
     first = loaded[0].params
     window = window or window_of(loaded, None)[0]
+    marginal = marginal or {}
     base, others = names[0], names[1:]
     quarters = pd.concat([outcomes[n].quarters for n in names], ignore_index=True)
     panels = [outcomes[n].partners for n in names if outcomes[n].partners is not None]
@@ -156,12 +170,20 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
             moved = responders.responders(pd.concat(panels, ignore_index=True), base, others, window)
             tables["responders"] = moved
             figs["responders"] = responders.figure(moved, "revenue")
-        if marginal is not None:
-            tables["marginal"] = marginal
+        if marginal:
+            tables["marginal"] = pd.concat([t.assign(scenario=n) for n, t in marginal.items()], ignore_index=True)
         for name, item in zip(others, loaded[1:], strict=True):
             meta = item.params.meta
-            evidence = answers.evidence(name, meta, diffs, window, cohort_changes, moved, marginal)
-            cards.append(answers.card(name, meta, window, compared, sources, evidence))
+            own = card_window(item, first.quarters, asked)
+            if own == window:
+                own_compared, own_sources, own_moved = compared, sources, moved
+            else:  # this scenario's answer reads its own window
+                own_compared = report.comparison(report.window_kpis(quarters, own), base, [name])
+                own_sources = report.sources(own_compared)
+                own_moved = (responders.responders(pd.concat(panels, ignore_index=True), base, [name], own)
+                             if panels else None)
+            evidence = answers.evidence(name, meta, diffs, own, cohort_changes, own_moved, marginal.get(name))
+            cards.append(answers.card(name, meta, own, own_compared, own_sources, evidence))
     else:
         tables["cohorts"] = per_cohort
     if not recruits.empty:
@@ -183,13 +205,13 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
                 f"{first.quarters} quarters per scenario; replicate r of every scenario runs on the same seed; "
                 f"KPIs read over {report.window_label(window)}.")
         extra = report.extra_sections(tables)
-        if marginal is not None:
+        for name, table in marginal.items():
             from sim.marginal import render
 
-            extra.append("<h2>The next unit's return (paired perturbation)</h2><p class='note'>A small extra given "
-                         "to one group of partners at a time, on the same seeds: revenue and vendor contribution per "
-                         "extra unit over the window, beside the average over the partners who already get it "
-                         f"(marginal.csv).</p><pre>{html.escape(render(marginal))}</pre>")
+            extra.append(f"<h2>The next unit's return in {html.escape(name)} (paired perturbation)</h2><p "
+                         "class='note'>A small extra given to one group of partners at a time, on the same seeds: "
+                         "revenue and vendor contribution per extra unit over the window, beside the average over "
+                         f"the partners who already get it (marginal.csv).</p><pre>{html.escape(render(table))}</pre>")
         report.write_page(folder / "report.html", title, described, summary, images, compared, note, window=window,
                           cards=[c.html() for c in cards], extra=extra)
     table = report.kpi_table(compared, "difference") if compare else report.kpi_table(summary, "mean")

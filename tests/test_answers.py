@@ -200,3 +200,36 @@ def test_a_bad_window_is_refused_before_any_work_and_nothing_is_written(window, 
     code = channelsim("compare", "scenarios/baseline.toml", "scenarios/healthcare_spif.toml", "--quarters", 10,
                       "--window", window, "--out", out)
     assert code == 2 and problem in capsys.readouterr().err and not out.exists()
+
+
+def test_every_shipped_scenario_gets_its_answer_card_each_over_its_own_window(tmp_path, capsys):
+    out = tmp_path / "all"
+    shipped = [f"scenarios/{name}" for name in SHIPPED]
+    assert channelsim("compare", "scenarios/baseline.toml", *shipped, "--replicates", 2, "--quarters", 12,
+                      "--set", "partners.count=150", "--workers", 1, "--out", out) == 0
+    printed = capsys.readouterr().out
+    page = (out / "report.html").read_text()
+    assert page.count("<div class='card'>") == len(SHIPPED)
+    lines = printed.splitlines()
+    for name in SHIPPED:
+        meta = scenarios.load(LIBRARY / name).params.meta
+        sentence = lines[lines.index(f"{name.removesuffix('.toml')}: {meta.question}") + 1]  # under its question
+        window = meta.span() or (9, 12)
+        assert f"over {report.window_label(window)}" in sentence, (name, sentence)
+        assert "programme cost" in sentence and "incentive ROI" in sentence, name
+    marginal = pd.read_csv(out / "marginal.csv")
+    assert set(marginal["scenario"]) == {"cam_deployment"} and set(marginal["lever"]) == {"cam_hours"}
+    assert "The next CAM hour returns most on" in printed
+    assert "Recruits with a first deal within 4 quarters" in printed  # the scenarios that declare cohorts
+
+
+def test_over_a_window_the_sources_of_the_mindshare_change_sum_to_minus_the_focal_change(healthcare):
+    quarters = pd.concat([healthcare[n].quarters for n in ("baseline", "spif")], ignore_index=True)
+    compared = report.comparison(report.window_kpis(quarters, (6, 9)), "baseline", ["spif"])
+    shares = report.sources(compared).query("measure == 'mindshare'").set_index("source")["difference"]
+    assert shares["focal"] > 0 and {"rival_1", "rival_2", "services"} <= set(shares.index)
+    assert shares.drop("focal").sum() == pytest.approx(-shares["focal"], rel=1e-4)  # (shares kept in float32)
+    card = answers.card("spif", load("healthcare_spif.toml").meta, (6, 9), compared, report.sources(compared))
+    named = card.sentence.split("(")[1].split(")")[0]  # "35 % from partners' own services, 33 % from rival_2, ..."
+    parts = [float(p.split(" %")[0]) for p in named.split(", ")]
+    assert sum(parts) == pytest.approx(100, abs=2) and parts == sorted(parts, reverse=True)

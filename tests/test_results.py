@@ -46,9 +46,13 @@ def test_a_comparison_names_a_repeated_scenario_apart_and_shows_differences_from
     assert {"comparison.csv", "sources.csv", "differences.csv", "responders.csv", "partners.parquet",
             "baseline.resolved.toml", "baseline_2.resolved.toml", "differences.png"} <= {p.name for p in out.iterdir()}
     assert len(done.cards) == 1 and done.cards[0].scenario == "baseline_2"
-    assert list(done.table.columns) == ["baseline_2"] and list(done.table.index) == report.SHOWN
+    assert list(done.table.columns) == ["base", "baseline_2", "baseline_2 %"]
+    assert list(done.table.index) == report.SHOWN
     # the same scenario on the same seeds: every difference is nought, and nothing was paid extra to divide by
     assert (done.table.loc[report.HEADLINE, "baseline_2"] == "0 [0, 0]").all()
+    summary = pd.read_csv(out / "summary.csv").query("scenario == 'baseline'").set_index("kpi")
+    assert done.table.loc["revenue", "base"] == report.number(summary.loc["revenue", "mean"])
+    assert done.table.loc["revenue", "baseline_2 %"] == "+0.0 %"
     assert done.table.loc[report.PER_EXTRA_DOLLAR, "baseline_2"] == "– [–, –]"
 
 
