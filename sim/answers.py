@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sim.report import INCENTIVE_ROI, kind, number, window_label
+from sim.responders import top_movers
 
 NAMES = {"revenue": "Partner-sourced revenue", "net_revenue": "Net revenue", "vendor_contribution":
          "vendor contribution", "mindshare": "mindshare", "win_rate": "win rate", "direct_revenue": "direct revenue",
@@ -70,25 +71,32 @@ def change(row: pd.Series, where: str = "") -> str:
         scale, unit = 1.0, ""
     if how == "money" and unit == "":
         text = f"{_dollars(diff)} [{_dollars(low)}, {_dollars(high)}]"
+    elif how == "share":
+        text = f"{_points(diff)}{unit} [{_points(low)}, {_points(high)}]"
     else:
         text = f"{_signed(diff * scale)}{unit} [{_signed(low * scale)}, {_signed(high * scale)}]"
     return text + where + (" (not told apart from no change)" if _covers_zero(low, high) else "")
 
 
 def _from_where(sources: pd.DataFrame) -> str:
-    """', 70 % of it from rival_1': the source the focal vendor's mindshare gain came from most."""
+    """' (rival_2 -0.08, rival_1 -0.07, partners' own services -0.05 points)': where the focal vendor's change in
+    mindshare came from, each other source's paired change in points (effort shares sum to one, so they add up to
+    minus the focal change), the one it took most from first; nothing when the focal change is not told from none."""
     part = sources[sources["measure"] == "mindshare"].set_index("source")
-    if "focal" not in part.index:
+    if "focal" not in part.index or _covers_zero(part.loc["focal", "ci_low"], part.loc["focal", "ci_high"]):
         return ""
     gain = float(part.loc["focal", "difference"])
-    others = part.drop(index="focal")
-    if others.empty or abs(gain) < 1e-12 or _covers_zero(part.loc["focal", "ci_low"], part.loc["focal", "ci_high"]):
-        return ""  # no change to say the sources of
-    given = (-others["difference"] / gain).sort_values(ascending=False)  # each source's part of the focal change
-    given = given[given > 0.005]  # the sources it came from (one that moved the same way as the focal vendor aside)
-    word = "from" if gain > 0 else "to"
-    named = [f"{100 * part:.0f} % {word} {SOURCES.get(source, source)}" for source, part in given.items()]
-    return f" ({', '.join(named)})" if named else ""
+    others = part.drop(index="focal")["difference"].sort_values(ascending=gain > 0)
+    if others.empty or gain == 0:
+        return ""
+    named = [f"{SOURCES.get(source, source)} {_points(change)}" for source, change in others.items()]
+    return f" ({', '.join(named)} points)"
+
+
+def _points(share: float) -> str:
+    """A change of a share in points: two decimals under one point, one above."""
+    value = 100.0 * share
+    return f"{value:+.2f}" if abs(value) < 1 else f"{value:+.1f}"
 
 
 def _cost(compared: pd.DataFrame) -> str:
@@ -113,18 +121,21 @@ def _roi(compared: pd.DataFrame) -> str:
 
 
 def card(scenario: str, meta, window: tuple[int, int], compared: pd.DataFrame, sources: pd.DataFrame,
-         evidence: list[str] | None = None) -> Card:
-    """The answer card of one compared scenario from its rows of a window's `comparison` and `sources`."""
+         evidence: list[str] | None = None, recruits: pd.DataFrame | None = None) -> Card:
+    """The answer card of one compared scenario from its rows of a window's `comparison` and `sources`; with
+    `meta.cohorts`, the recruits' time to first deal (a `cohorts.comparison`, cohort `joined from ...`) first."""
     compared = compared[compared["scenario"] == scenario]
     sources = sources[sources["scenario"] == scenario]
     rows = compared.set_index("kpi")
     kpis = [k for k in meta.kpis if k in rows.index]
     parts = []
+    if meta.cohorts and recruits is not None:
+        parts.append(_recruits(recruits, scenario))
     for k, kpi in enumerate(kpis):
         name = NAMES.get(kpi, kpi.replace("_", " "))
         where = f" over {window_label(window)}" if k == 0 else ""
         said = change(pd.Series({"kpi": kpi, **rows.loc[kpi].to_dict()}), where)
-        text = f"{name[0].upper() + name[1:] if k == 0 else name[0].lower() + name[1:]} {said}"
+        text = f"{name[0].upper() + name[1:] if not parts else name[0].lower() + name[1:]} {said}"
         if kpi == "mindshare":
             text += _from_where(sources)
         parts.append(text)
@@ -152,31 +163,39 @@ def _event(diffs: pd.DataFrame, scenario: str, kpi: str) -> str:
 
 
 def _recruits(cohort_changes: pd.DataFrame, scenario: str) -> str:
-    rows = cohort_changes[(cohort_changes["scenario"] == scenario) & (cohort_changes["cohort"] == "all")]
-    rows = rows.set_index("measure")
-    if "dealt_within_4" not in rows.index:
+    """'Recruits who joined from quarter 6 with a first deal within 4 quarters: 59 % -> 71 % (...)', from the first
+    cohort of a `cohorts.comparison` (the recruits since the scenario first differs from the base)."""
+    rows = cohort_changes[cohort_changes["scenario"] == scenario]
+    if rows.empty:
         return ""
+    cohort = rows["cohort"].iloc[0]
+    rows = rows[rows["cohort"] == cohort].set_index("measure")
     four, median = rows.loc["dealt_within_4"], rows.loc["median"]
-    text = (f"Recruits with a first deal within 4 quarters: {100 * four['base']:.0f} % → {100 * four['value']:.0f} % "
+    who = "Recruits" if cohort == "all" else f"Recruits {cohort}"
+    text = (f"{who} with a first deal within 4 quarters: {100 * four['base']:.0f} % → {100 * four['value']:.0f} % "
             f"({change(pd.Series({'kpi': 'recruits_dealt_share', **four.to_dict()}))})")
     if np.isfinite(median["base"]) and np.isfinite(median["value"]):
-        text += f"; median time to first deal {median['base']:.1f} → {median['value']:.1f} quarters"
-    return text + " (Kaplan–Meier; who leaves or has not dealt is censored)"
+        text += f", median time to first deal {median['base']:.1f} → {median['value']:.1f} quarters"
+    return text + " (Kaplan–Meier: who leaves or has not dealt yet is censored)"
 
 
-def _groups(moved: pd.DataFrame, scenario: str, dimensions: list[str]) -> list[str]:
-    """Per declared dimension, the group whose revenue moved most, relative to its base."""
+def _groups(moved: pd.DataFrame, scenario: str, dimensions: list[str], measure: str = "revenue") -> list[str]:
+    """Per declared dimension, the group whose `measure` (revenue, or mindshare: effort share) moved most,
+    relative to its base."""
     out = []
-    rows = moved[(moved["scenario"] == scenario) & (moved["measure"] == "revenue")]
+    rows = moved[(moved["scenario"] == scenario) & (moved["measure"] == measure)]
     for dimension in dimensions:
         part = rows[rows["dimension"] == dimension]
         part = part[np.isfinite(part["relative"])]
         if part.empty:
             continue
         top = part.loc[part["relative"].abs().idxmax()]
-        others = ", ".join(f"{g} {100 * r:+.1f} %" for g, r in zip(part["group"], part["relative"], strict=True)
-                           if g != top["group"])
-        out.append(f"By {dimension}: {top['group']} moved most, revenue {change(top.rename({'measure': 'kpi'}))}"
+        share = kind(measure) == "share"
+        others = ", ".join(f"{row['group']} " + (f"{_points(row['difference'])} points" if share
+                                                  else f"{100 * row['relative']:+.1f} %")
+                           for _, row in part.iterrows() if row["group"] != top["group"])
+        name = "effort share" if measure == "mindshare" else measure
+        out.append(f"By {dimension}: {top['group']} moved most, {name} {change(top.rename({'measure': 'kpi'}))}"
                    + (f" (others: {others})" if others else ""))
     return out
 
@@ -187,11 +206,38 @@ def evidence(scenario: str, meta, diffs: pd.DataFrame, window: tuple[int, int], 
     question (groups, recruit cohorts, the next unit's return)."""
     lines = [_event(diffs, scenario, kpi) for kpi in dict.fromkeys([meta.kpis[0], "revenue"])]
     if moved is not None and meta.groups:
-        lines += _groups(moved, scenario, meta.groups)
-    if meta.cohorts:
-        lines.append(_recruits(cohort_changes, scenario))
+        lines += _groups(moved, scenario, meta.groups, "mindshare" if meta.kpis[0] == "mindshare" else "revenue")
+    elif moved is not None:  # no groups declared: the groups that moved most, whatever their dimension
+        top = top_movers(moved[moved["scenario"] == scenario], "revenue", 3)
+        said = [f"{row['dimension']} {row['group']} {change(row.rename({'measure': 'kpi'}))}"
+                for _, row in top.iterrows()]
+        lines.append(f"Revenue moved most in: {'; '.join(said)}" if said else "")
     if marginal is not None and meta.marginal:
         from sim.marginal import reading
 
         lines.append(reading(marginal))
     return [line for line in lines if line]
+
+
+def ranking(compared: pd.DataFrame, others: list[str], kpi: str, window: tuple[int, int]) -> str:
+    """With several compared scenarios: them ranked by their change in `kpi` over the window, each with the change
+    in programme cost and, where both rose, the cost per unit of the KPI ('$1.5M per point')."""
+    rows = compared.set_index(["scenario", "kpi"])
+    if len(others) < 2 or any((name, kpi) not in rows.index for name in others):
+        return ""
+    ranked = sorted(others, key=lambda name: -rows.loc[(name, kpi), "difference"])
+    said = []
+    for name in ranked:
+        row = rows.loc[(name, kpi)]
+        text = f"{name} {change(pd.Series({'kpi': kpi, **row.to_dict()}))}"
+        if (name, "program_cost") in rows.index:
+            cost = float(rows.loc[(name, "program_cost"), "difference"])
+            text += f", cost {_dollars(cost)}"
+            gained = float(row["difference"]) * (100.0 if kind(kpi) == "share" else 1.0)
+            if cost > 0 and gained > 0 and kind(kpi) == "share":
+                text += f" ({_dollars(cost / gained)} per point)"
+            elif cost > 0 and gained > 0 and kind(kpi) == "money":
+                text += f" ({number(gained / cost)} of {NAMES.get(kpi, kpi).lower()} per programme dollar)"
+        said.append(text)
+    name = NAMES.get(kpi, kpi.replace("_", " "))
+    return f"Ranked by {name.lower()} over {window_label(window)}: " + "; ".join(said) + "."

@@ -297,6 +297,8 @@ def _execute(args, paths: list[Path], kind: str) -> int:
     written = results.write(out, kind, loaded, names, outcomes, window, marginal, asked)
     print(f"{written.title} — {first.run.replicates} replicates x {first.quarters} quarters, seed {first.run.seed}; "
           f"read over {results.window_text(window)} ({origin})")
+    if written.ranking:
+        print(written.ranking)
     for card in written.cards:
         print(card.text())
     print(f"difference from {names[0]} [95 % interval]" if kind == "compare" else "KPIs, mean [95 % interval]")

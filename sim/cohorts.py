@@ -71,6 +71,14 @@ def table(recruits: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["scenario", "replicate", "cohort", "recruits", *MEASURES])
 
 
+def since(recruits: pd.DataFrame, first: int) -> pd.DataFrame:
+    """Per scenario and replicate, the measures of the recruits who joined from quarter `first` on, as one cohort
+    named `joined from quarter <first>` (a scenario's own recruits: those it recruited after it first differs)."""
+    label = f"who joined from quarter {first}"
+    table_ = table(recruits[recruits["joined"] >= first])
+    return table_[table_["cohort"] == "all"].assign(cohort=label)
+
+
 def comparison(per_replicate: pd.DataFrame, base: str, others: list[str]) -> pd.DataFrame:
     """Each other scenario's paired difference from the base per cohort and measure: scenario, cohort, measure,
     base, value, difference, ci_low, ci_high, replicates (those where both have a value)."""

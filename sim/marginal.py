@@ -182,7 +182,13 @@ def reading(table: pd.DataFrame, lever: str | None = None) -> str:
     unit = UNIT[lever]
     if rows.empty:
         return f"the next {unit}: no group measured"
-    best = rows.loc[rows["revenue_per_unit"].idxmax()]
+    measured = rows[rows["revenue_ci_low"] > 0]  # a return told apart from none
+    if measured.empty:
+        best = rows.loc[rows["revenue_per_unit"].idxmax()]
+        said = _interval(best["revenue_per_unit"], best["revenue_ci_low"], best["revenue_ci_high"], _money)
+        return (f"the next {unit}'s revenue cannot be told from none on any group at these replicates (highest: "
+                f"{_group(best)}, {said}); run more replicates")
+    best = measured.loc[measured["revenue_per_unit"].idxmax()]
     text = (f"the next {unit} returns most on {_group(best)} partners: "
             f"{_interval(best['revenue_per_unit'], best['revenue_ci_low'], best['revenue_ci_high'], _money)} of "
             f"revenue and {_signed(best['contribution_per_unit'])} of contribution per {unit}")

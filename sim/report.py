@@ -162,7 +162,8 @@ def comparison(final: pd.DataFrame, base: str, others: list[str]) -> pd.DataFram
                          "difference": mean, "ci_low": low, "ci_high": high,
                          "relative": mean / abs(base_mean) if base_mean else np.nan, "note": ""})
         change = {kpi: (other_rows[kpi] - base_rows[kpi]).to_numpy() for kpi in kpis}
-        ratio, low, high = _ratio_interval(change["revenue"], change["program_cost"], rising=True)
+        ratio, low, high = _bounded(*_ratio_interval(change["revenue"], change["program_cost"], rising=True),
+                                    change["program_cost"])
         rows.append(_ratio_row(other, PER_EXTRA_DOLLAR, ratio, low, high,
                                _blank_because("program_cost", change["program_cost"], ratio, low)))
         if "vendor_gross_profit" in change:
@@ -185,12 +186,21 @@ def _returns(scenario: str, change: dict[str, np.ndarray]) -> list[dict]:
             costs[f"{INCENTIVE_ROI}_{kpi.removeprefix('spend_')}"] = (kpi, spent)
     rows = []
     for kpi, (name, cost) in costs.items():
-        ratio, low, high = _ratio_interval(gross - cost, cost, rising=True)
+        ratio, low, high = _bounded(*_ratio_interval(gross - cost, cost, rising=True), cost)
         note = _blank_because(name, cost, ratio, low)
         if not note and kpi != INCENTIVE_ROI:
             note = f"the whole change in gross profit given to {name}"
         rows.append(_ratio_row(scenario, kpi, ratio, low, high, note))
     return rows
+
+
+def _bounded(ratio: float, low: float, high: float, cost: np.ndarray) -> tuple[float, float, float]:
+    """A return's interval, left open (NaN) where the cost's own 95 % interval covers zero: a ratio over a cost
+    that cannot be told from none is not bounded, whatever the resamples say."""
+    _, cost_low, cost_high, _ = interval(cost)
+    if np.isfinite(ratio) and cost_low <= 0 <= cost_high:
+        return ratio, np.nan, np.nan
+    return ratio, low, high
 
 
 def _blank_because(name: str, cost: np.ndarray, ratio: float, low: float) -> str:
@@ -200,7 +210,7 @@ def _blank_because(name: str, cost: np.ndarray, ratio: float, low: float) -> str
         how_it_moved = f"fell by {number(-mean)}" if mean < 0 else "did not rise"
         return f"{name} {how_it_moved}: no extra cost to return on (a ratio of two falls would read as a gain)"
     if not np.isfinite(low):
-        return f"{name} rose by {number(mean)}, but not in enough replicates to bound the return"
+        return f"{name} rose by {number(mean)} on average, but its interval reaches zero: the return is not bounded"
     return ""
 
 
@@ -255,6 +265,13 @@ def differences(quarters: pd.DataFrame, base: str, others: list[str]) -> pd.Data
         tidy.insert(0, "scenario", other)
         frames.append(tidy)
     return pd.concat(frames, ignore_index=True)
+
+
+def first_difference(diffs: pd.DataFrame, scenario: str) -> int | None:
+    """The first quarter in which a scenario differs from the base in any KPI (in any replicate), or None."""
+    moved = diffs[["difference", "ci_low", "ci_high"]].fillna(0.0).ne(0.0).any(axis=1)
+    rows = diffs[(diffs["scenario"] == scenario) & moved]
+    return int(rows["quarter"].min()) if not rows.empty else None
 
 
 def sources(compared: pd.DataFrame) -> pd.DataFrame:
@@ -430,8 +447,11 @@ def kpi_table(table: pd.DataFrame, column: str, kpis: list[str] = SHOWN) -> pd.D
             out["base"] = [number(v) for v in group["base"]]
         out[scenario] = [f"{number(v)} [{number(lo)}, {number(hi)}]"
                          for v, lo, hi in zip(group[column], group["ci_low"], group["ci_high"], strict=True)]
-        if column == "difference":
-            out[f"{scenario} %"] = [f"{100 * r:+.1f} %" if np.isfinite(r) else "–" for r in group["relative"]]
+        if column == "difference":  # shares in points, the rest relative to the base
+            out[f"{scenario} %"] = [f"{100 * d:+.2f} pts" if kind(k) == "share" and np.isfinite(d) else
+                                    f"{100 * r:+.1f} %" if np.isfinite(r) else "–"
+                                    for k, d, r in zip(group.index, group["difference"], group["relative"],
+                                                       strict=True)]
         index = group.index
     return pd.DataFrame(out, index=index)
 

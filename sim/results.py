@@ -96,6 +96,7 @@ class Written:
     files: list[str]  # what the folder holds, as the command lists it
     window: tuple[int, int]  # the quarters the KPIs are read over
     cards: list = field(default_factory=list)  # a comparison's answer cards (sim.answers.Card), one per other
+    ranking: str = ""  # with several compared scenarios, them ranked by the first one's headline KPI
 
 
 def window_of(loaded: list[Loaded], asked: tuple[int, int] | None) -> tuple[tuple[int, int], str]:
@@ -183,11 +184,18 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
                 own_moved = (responders.responders(pd.concat(panels, ignore_index=True), base, [name], own)
                              if panels else None)
             evidence = answers.evidence(name, meta, diffs, own, cohort_changes, own_moved, marginal.get(name))
-            cards.append(answers.card(name, meta, own, own_compared, own_sources, evidence))
+            first_change = report.first_difference(diffs, name)
+            own_recruits = None
+            if meta.cohorts and first_change is not None:
+                mine = recruits[recruits["scenario"].isin([base, name])]
+                own_recruits = cohorts.comparison(cohorts.since(mine, first_change), base, [name])
+            cards.append(answers.card(name, meta, own, own_compared, own_sources, evidence, own_recruits))
     else:
         tables["cohorts"] = per_cohort
     if not recruits.empty:
         figs["cohorts"] = cohorts.figure(cohorts.curves(recruits))
+    ranking = (answers.ranking(compared, others, loaded[1].params.meta.kpis[0], window)
+               if compare and len(others) > 1 else "")
     with outputs.replacing(out, kind) as folder:
         for name, frame in tables.items():
             frame.to_csv(folder / f"{name}.csv", index=False)
@@ -212,9 +220,11 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
                          "class='note'>A small extra given to one group of partners at a time, on the same seeds: "
                          "revenue and vendor contribution per extra unit over the window, beside the average over "
                          f"the partners who already get it (marginal.csv).</p><pre>{html.escape(render(table))}</pre>")
+        shown = ([f"<div class='card'><h2>Ranked</h2><p class='answer'>{html.escape(ranking)}</p></div>"]
+                 if ranking else [])
         report.write_page(folder / "report.html", title, described, summary, images, compared, note, window=window,
-                          cards=[c.html() for c in cards], extra=extra)
+                          cards=shown + [c.html() for c in cards], extra=extra)
     table = report.kpi_table(compared, "difference") if compare else report.kpi_table(summary, "mean")
     files = ["report.html", *(f"{name}.csv" for name in tables), *(["partners.parquet"] if panels else []),
              "figures"]
-    return Written(title, table, files, window, cards)
+    return Written(title, table, files, window, cards, ranking)

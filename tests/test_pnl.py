@@ -158,7 +158,7 @@ def test_a_cost_that_rises_on_average_but_falls_in_a_replicate_leaves_the_return
     row = returns(compared(base, mixed), "mixed").loc[INCENTIVE_ROI]
     # +40 of gross profit for +(12 + 12 - 4) / 3 of cost on average
     assert row["difference"] == pytest.approx((40.0 - 20.0 / 3) / (20.0 / 3))
-    assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"]) and "not in enough replicates" in row["note"]
+    assert np.isnan(row["ci_low"]) and np.isnan(row["ci_high"]) and "not bounded" in row["note"]
 
 
 def test_the_sources_of_mindshare_sum_to_minus_the_focal_change_and_revenue_stands_beside_rivals_and_unserved():
