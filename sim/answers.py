@@ -26,7 +26,7 @@ NAMES = {"revenue": "Partner-sourced revenue", "net_revenue": "Net revenue", "ve
          "vendor contribution", "mindshare": "mindshare", "win_rate": "win rate", "direct_revenue": "direct revenue",
          "vendor_gross_profit": "vendor gross profit", "active_ratio": "active partners' share",
          "top20_share": "top-20 % share of revenue", "partners": "partners", "time_to_first_deal":
-         "median time to first deal (quarters)"}
+         "median quarters to first deal of recruits that have dealt"}
 
 
 @dataclass
@@ -172,10 +172,12 @@ def _recruits(cohort_changes: pd.DataFrame, scenario: str) -> str:
     rows = rows[rows["cohort"] == cohort].set_index("measure")
     four, median = rows.loc["dealt_within_4"], rows.loc["median"]
     who = "Recruits" if cohort == "all" else f"Recruits {cohort}"
+    if not (np.isfinite(four["base"]) and np.isfinite(four["value"])):
+        return f"{who}: none followed 4 quarters yet, so no share dealing within them"
     text = (f"{who} with a first deal within 4 quarters: {100 * four['base']:.0f} % → {100 * four['value']:.0f} % "
             f"({change(pd.Series({'kpi': 'recruits_dealt_share', **four.to_dict()}))})")
     if np.isfinite(median["base"]) and np.isfinite(median["value"]):
-        text += f", median time to first deal {median['base']:.1f} → {median['value']:.1f} quarters"
+        text += f", Kaplan–Meier median time to first deal {median['base']:.1f} → {median['value']:.1f} quarters"
     return text + " (Kaplan–Meier: who leaves or has not dealt yet is censored)"
 
 
@@ -187,6 +189,8 @@ def _groups(moved: pd.DataFrame, scenario: str, dimensions: list[str], measure: 
     for dimension in dimensions:
         part = rows[rows["dimension"] == dimension]
         part = part[np.isfinite(part["relative"])]
+        if part.empty and dimension == "alignment":
+            out.append("By alignment: none, the scenario singles out no vertical (no push and no SPIF vertical)")
         if part.empty:
             continue
         top = part.loc[part["relative"].abs().idxmax()]

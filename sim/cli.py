@@ -75,8 +75,9 @@ def _run_options(parser, many: bool = False) -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help=f"worker processes (1 to {MAX_WORKERS})")
     parser.add_argument("--window", metavar="FIRST:LAST",
-                        help="the quarters the KPIs (and a comparison's answer) are read over, e.g. 5:8 or 12 "
-                             "(default: the compared scenario's `meta.window`, else the final year)")
+                        help="the quarters the KPIs and every answer card are read over, inside the horizon, e.g. "
+                             "5:8 or 12 (default: each card its own scenario's `meta.window`, the table the first "
+                             "compared scenario's; else the final year)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -104,12 +105,14 @@ def build_parser() -> argparse.ArgumentParser:
                        "  channelsim compare scenarios/baseline.toml scenarios/mdf_to_top20.toml\n"
                        "  channelsim compare scenarios/rival_attack.toml scenarios/rival_attack_defend_*.toml\n"
                        "  channelsim compare scenarios/baseline.toml scenarios/healthcare_spif.toml "
-                       "--replicates 30 --out out/spif\n")
+                       "--replicates 30 --out out/spif\n"
+                       "  channelsim compare scenarios/baseline.toml scenarios/certification_funding.toml "
+                       "--window 9:16\n")
     compare.add_argument("base", type=Path, help="the base scenario")
     compare.add_argument("others", type=Path, nargs="+", metavar="other", help="scenarios to compare with it")
     _run_options(compare, many=True)
 
-    responses = _command(sub, "responses", "Measure how the channel answers each headline lever (paired -10 %/+10 % "
+    responses = _command(sub, "responses", "Measure how the channel answers each headline lever (paired -10 %%/+10 %% "
                                            "changes on the same seeds) and its elasticities to selling effort and MDF.",
                          "  channelsim responses\n"
                          "  channelsim responses scenarios/rival_attack.toml --replicates 16\n"
@@ -278,6 +281,7 @@ def _execute(args, paths: list[Path], kind: str) -> int:
     loaded = _load_all(paths, args)
     first = loaded[0].params
     asked = parse_window(args.window, first.quarters)
+    results.check_answers(loaded)
     window, origin = results.window_of(loaded, asked)
     names = results.unique_names(loaded)
     out = _output_folder(args, names, loaded, kind)

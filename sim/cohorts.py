@@ -9,13 +9,16 @@ the risk sets for as long as they were seen (scipy.stats.ecdf on right-censored 
 
 A cohort is the recruits of one year of the run (quarters 1-4 are year 1). Per cohort, per replicate:
 
-    dealt_within_k = 1 - S(k), k = 1, 2, 4     the share that has dealt within k quarters of joining
+    dealt_within_k = 1 - S(k), k = 1, 2, 4     the share that has dealt within k quarters of joining (NaN where no
+                                                recruit was followed k quarters)
     median         = min {t : S(t) <= 1/2}      quarters (NaN while fewer than half have dealt)
 
 A comparison takes each measure's paired difference over replicates (same seeds), with its 95 % t interval.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -49,7 +52,8 @@ def measures(log: pd.DataFrame) -> dict[str, float]:
     sf = survival(log)
     if sf is None:
         return dict.fromkeys(MEASURES, np.nan)
-    out = {f"dealt_within_{k}": float(1.0 - sf.evaluate(k)) for k in WITHIN}
+    seen = durations(log)[0].max()  # the longest a recruit was followed: nothing is known beyond it
+    out = {f"dealt_within_{k}": float(1.0 - sf.evaluate(k)) if k <= seen else np.nan for k in WITHIN}
     reached = sf.quantiles[sf.probabilities <= 0.5]
     out["median"] = float(reached[0]) if reached.size else np.nan
     return out
@@ -111,7 +115,9 @@ def curves(recruits: pd.DataFrame, horizon: int = 8) -> pd.DataFrame:
             sf = survival(part)
             if sf is None:
                 continue
-            band = sf.confidence_interval()
+            with warnings.catch_warnings():  # the band is undefined (NaN) where no recruit is left at risk
+                warnings.simplefilter("ignore", RuntimeWarning)
+                band = sf.confidence_interval()
             rows.append(pd.DataFrame({"scenario": scenario, "cohort": cohort, "quarters": ts,
                                       "dealt": 1.0 - sf.evaluate(ts), "ci_low": 1.0 - band.high.evaluate(ts),
                                       "ci_high": 1.0 - band.low.evaluate(ts), "recruits": len(part)}))

@@ -847,6 +847,11 @@ class Meta(Node):
     marginal: list[str] = Field(default_factory=list)  # of MARGINAL_LEVERS
     version: str = ""  # the channelsim version a resolved scenario was written by (information only)
 
+    @field_validator("kpis", "groups", "marginal")
+    @classmethod
+    def _once(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))  # each named once
+
     @field_validator("groups", "marginal")
     @classmethod
     def _known(cls, value: list[str], info):

@@ -99,6 +99,40 @@ class Written:
     ranking: str = ""  # with several compared scenarios, them ranked by the first one's headline KPI
 
 
+# KPIs a window's table derives beside the quarterly metrics (`report.window_kpis`)
+DERIVED_KPIS = ("incentive_spend", "partner_payments", "program_cost")
+
+
+def kpi_names(params: Scenario) -> list[str]:
+    """The KPIs a run of `params` has: its quarterly metrics (named after its verticals, rivals, instruments and
+    tiers) and those a window derives from them."""
+    from sim import metrics
+    from sim.model import ChannelModel
+    from sim.params import build_scenario
+
+    small = build_scenario(params, {} if params.partners.roster else {"partners.count": 5})
+    return [*metrics.names(ChannelModel(small, rng=0))[1:], *DERIVED_KPIS]
+
+
+def check_answers(loaded: list[Loaded]) -> None:
+    """Every scenario's `meta.kpis` names KPIs its run has; raises InputError naming the file, the value and the
+    KPIs there are (before any run)."""
+    from sim.errors import InputError
+    from sim.tree import suggest
+
+    problems = []
+    for item in loaded:
+        names = kpi_names(item.params)
+        unknown = [k for k in item.params.meta.kpis if k not in names]
+        if unknown:
+            hints = "".join(suggest(k, names) for k in unknown)
+            problems.append(f"{display(item.path)}: meta.kpis: {', '.join(map(repr, unknown))} "
+                            f"{'is not a KPI' if len(unknown) == 1 else 'are not KPIs'} of this scenario{hints}; its "
+                            f"KPIs are {', '.join(names)}")
+    if problems:
+        raise InputError(problems)
+
+
 def window_of(loaded: list[Loaded], asked: tuple[int, int] | None) -> tuple[tuple[int, int], str]:
     """The quarters a run or comparison is read over, and where that came from: the one asked for (`--window`),
     else the one the first compared scenario (a run's scenario) declares for its answer card (`meta.window`) when it
@@ -106,9 +140,12 @@ def window_of(loaded: list[Loaded], asked: tuple[int, int] | None) -> tuple[tupl
     if asked is not None:
         return asked, "--window"
     item = loaded[1] if len(loaded) > 1 else loaded[0]
-    own = card_window(item, loaded[0].params.quarters)
-    return own, (f"meta.window of {display(item.path)}" if own != final_year(loaded[0].params.quarters)
-                 else "the final year")
+    quarters = loaded[0].params.quarters
+    own, declared = card_window(item, quarters), item.params.meta.span()
+    if declared is not None and own != declared:
+        return own, (f"the final year: meta.window {list(declared)} of {display(item.path)} lies beyond the "
+                     f"{quarters} quarters run")
+    return own, f"meta.window of {display(item.path)}" if declared is not None else "the final year"
 
 
 def final_year(quarters: int) -> tuple[int, int]:
@@ -165,7 +202,8 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
         sources = report.sources(compared)
         cohort_changes = cohorts.comparison(per_cohort, base, others)
         tables |= {"comparison": compared, "sources": sources, "differences": diffs, "cohorts": cohort_changes}
-        figs["differences"] = report.difference_figure(diffs, [k for k in kpis if k in set(diffs["kpi"])], window)
+        plotted = [k for k in kpis if k in set(diffs["kpi"])] or ["revenue"]  # (a derived KPI has no quarters)
+        figs["differences"] = report.difference_figure(diffs, plotted, window)
         moved = None
         if panels:
             moved = responders.responders(pd.concat(panels, ignore_index=True), base, others, window)
@@ -197,6 +235,11 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
     ranking = (answers.ranking(compared, others, loaded[1].params.meta.kpis[0], window)
                if compare and len(others) > 1 else "")
     with outputs.replacing(out, kind) as folder:
+        if cards:
+            tables["answers"] = pd.DataFrame([{"scenario": c.scenario, "first_quarter": c.window[0],
+                                               "last_quarter": c.window[1], "question": c.question,
+                                               "answer": c.sentence, "evidence": "\n".join(c.evidence)}
+                                              for c in cards])
         for name, frame in tables.items():
             frame.to_csv(folder / f"{name}.csv", index=False)
         if panels:

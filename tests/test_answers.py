@@ -235,3 +235,25 @@ def test_over_a_window_the_sources_of_the_mindshare_change_sum_to_minus_the_foca
     parts = [float(p.rsplit(" ", 1)[1]) for p in named.split(", ")]
     assert len(parts) == 3 and parts == sorted(parts)  # the source it took most from first
     assert sum(parts) == pytest.approx(-100 * shares["focal"], abs=0.02)  # in points, to rounding
+
+
+def test_a_kpi_the_run_does_not_have_is_refused_before_any_run_and_a_window_beyond_the_horizon_is_said(
+        tmp_path, capsys):
+    scenario = tmp_path / "typo.toml"
+    scenario.write_text(f'extends = "{LIBRARY / "baseline.toml"}"\n[meta]\nkpis = ["revenue", "revnue"]\n')
+    out = tmp_path / "never"
+    assert channelsim("compare", "scenarios/baseline.toml", scenario, "--quarters", 4, "--out", out) == 2
+    err = capsys.readouterr().err
+    assert "typo.toml: meta.kpis: 'revnue' is not a KPI of this scenario (did you mean 'revenue'?)" in err
+    assert "program_cost" in err and not out.exists()
+    assert channelsim("compare", "scenarios/baseline.toml", "scenarios/healthcare_spif.toml", "--quarters", 8,
+                      "--replicates", 2, "--out", tmp_path / "short") == 0
+    assert ("read over quarters 5–8 (the final year: meta.window [5, 9] of scenarios/healthcare_spif.toml lies "
+            "beyond the 8 quarters run)") in capsys.readouterr().out
+
+
+def test_no_share_dealing_within_k_quarters_is_claimed_beyond_what_was_followed():
+    recruits = log([(1, 4, 5, -1, 6), (2, 4, -1, -1, 6), (3, 5, 6, -1, 6)])  # followed 2, 2 and 1 quarters
+    got = cohorts.measures(recruits)
+    assert got["dealt_within_1"] == pytest.approx(2 / 3) and got["dealt_within_2"] == pytest.approx(2 / 3)
+    assert np.isnan(got["dealt_within_4"])

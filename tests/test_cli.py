@@ -16,9 +16,12 @@ def channelsim(*args, timeout=600, cwd=None):
 
 
 def test_every_command_has_help_with_examples():
-    for command in ("run", "compare", "validate", "bench"):
+    for command in ("run", "compare", "validate", "bench", "responses"):
         done = channelsim(command, "--help")
         assert done.returncode == 0 and "examples:" in done.stdout, command
+    done = channelsim("--help")
+    assert done.returncode == 0 and "responses" in done.stdout and "Traceback" not in done.stderr
+    assert "--window 9:16" in channelsim("compare", "--help").stdout
 
 
 def test_bad_input_exits_2_with_one_message_and_no_traceback(tmp_path):

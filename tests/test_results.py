@@ -42,10 +42,14 @@ def test_a_comparison_names_a_repeated_scenario_apart_and_shows_differences_from
     out, names, done = written(tmp_path, "compare", [BASELINE, BASELINE], partners=True)
     assert names == ["baseline", "baseline_2"] and done.title == "baseline_2 against baseline"
     assert done.files == ["report.html", "quarters.csv", "summary.csv", "comparison.csv", "sources.csv",
-                          "differences.csv", "cohorts.csv", "responders.csv", "partners.parquet", "figures"]
+                          "differences.csv", "cohorts.csv", "responders.csv", "answers.csv", "partners.parquet",
+                          "figures"]
     assert {"comparison.csv", "sources.csv", "differences.csv", "responders.csv", "partners.parquet",
             "baseline.resolved.toml", "baseline_2.resolved.toml", "differences.png"} <= {p.name for p in out.iterdir()}
     assert len(done.cards) == 1 and done.cards[0].scenario == "baseline_2"
+    card = pd.read_csv(out / "answers.csv").iloc[0]
+    assert (card["scenario"], card["first_quarter"], card["last_quarter"]) == ("baseline_2", 1, 2)
+    assert card["answer"] == done.cards[0].sentence
     assert list(done.table.columns) == ["base", "baseline_2", "baseline_2 %"]
     assert list(done.table.index) == report.SHOWN
     # the same scenario on the same seeds: every difference is nought, and nothing was paid extra to divide by
