@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim import answers, report, runner, scenarios
+from sim import answers, cohorts, report, runner, scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- scenario-table:start -->", "<!-- scenario-table:end -->"
@@ -37,8 +37,17 @@ def table(base_path: Path, others: list[Path], workers: int) -> str:
         meta = item.params.meta
         window = meta.span() or (end - 3, end)
         compared = report.comparison(report.window_kpis(quarters, window), base.name, [item.name])
-        card = answers.card(item.name, meta, window, compared, report.sources(compared))
+        recruits = None
+        if meta.cohorts:  # the recruits since the scenario first differs, as compare's card has them
+            first = report.first_difference(report.differences(quarters, base.name, [item.name]), item.name)
+            logs = pd.concat([outcomes[n].recruits for n in (base.name, item.name)], ignore_index=True)
+            recruits = cohorts.comparison(cohorts.since(logs, first), base.name, [item.name])
+        card = answers.card(item.name, meta, window, compared, report.sources(compared), recruits=recruits)
         lines.append(f"| {meta.answers} | `{item.path.name}`: {meta.title} | {card.sentence} |")
+    if len(loaded) > 1 and len({item.params.meta.answers for item in loaded}) == 1:  # variants of one question
+        window = (end - 3, end)
+        compared = report.comparison(report.window_kpis(quarters, window), base.name, [i.name for i in loaded])
+        lines += ["", answers.ranking(compared, [i.name for i in loaded], loaded[0].params.meta.kpis[0], window)]
     return "\n".join(lines)
 
 

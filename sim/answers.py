@@ -72,7 +72,7 @@ def change(row: pd.Series, where: str = "") -> str:
     if how == "money" and unit == "":
         text = f"{_dollars(diff)} [{_dollars(low)}, {_dollars(high)}]"
     elif how == "share":
-        text = f"{_points(diff)}{unit} [{_points(low)}, {_points(high)}]"
+        text = f"{_points(diff)}{unit} [{_points(low, diff)}, {_points(high, diff)}]"
     else:
         text = f"{_signed(diff * scale)}{unit} [{_signed(low * scale)}, {_signed(high * scale)}]"
     return text + where + (" (not told apart from no change)" if _covers_zero(low, high) else "")
@@ -93,10 +93,11 @@ def _from_where(sources: pd.DataFrame) -> str:
     return f" ({', '.join(named)} points)"
 
 
-def _points(share: float) -> str:
-    """A change of a share in points: two decimals under one point, one above."""
+def _points(share: float, like: float | None = None) -> str:
+    """A change of a share in points: two decimals under one point, one above (as `like` has it, when given: an
+    interval's bounds as its middle)."""
     value = 100.0 * share
-    return f"{value:+.2f}" if abs(value) < 1 else f"{value:+.1f}"
+    return f"{value:+.2f}" if abs(100.0 * (share if like is None else like)) < 1 else f"{value:+.1f}"
 
 
 def _cost(compared: pd.DataFrame) -> str:
@@ -147,9 +148,10 @@ def card(scenario: str, meta, window: tuple[int, int], compared: pd.DataFrame, s
     return Card(scenario, meta.question, window, "; ".join(parts) + ".", list(evidence or []))
 
 
-def _event(diffs: pd.DataFrame, scenario: str, kpi: str) -> str:
-    """The quarters where the headline moved most up and most down, each where its band excludes zero."""
-    rows = diffs[(diffs["scenario"] == scenario) & (diffs["kpi"] == kpi)]
+def _event(diffs: pd.DataFrame, scenario: str, kpi: str, last: int) -> str:
+    """The quarters up to `last` (the window's end) where a KPI moved most up and most down, each where its band
+    excludes zero."""
+    rows = diffs[(diffs["scenario"] == scenario) & (diffs["kpi"] == kpi) & (diffs["quarter"] <= last)]
     rows = rows[(rows["ci_low"] > 0) | (rows["ci_high"] < 0)]
     if rows.empty:
         return ""
@@ -177,7 +179,7 @@ def _recruits(cohort_changes: pd.DataFrame, scenario: str) -> str:
     text = (f"{who} with a first deal within 4 quarters: {100 * four['base']:.0f} % → {100 * four['value']:.0f} % "
             f"({change(pd.Series({'kpi': 'recruits_dealt_share', **four.to_dict()}))})")
     if np.isfinite(median["base"]) and np.isfinite(median["value"]):
-        text += f", Kaplan–Meier median time to first deal {median['base']:.1f} → {median['value']:.1f} quarters"
+        text += f", median time to first deal {median['base']:.1f} → {median['value']:.1f} quarters"
     return text + " (Kaplan–Meier: who leaves or has not dealt yet is censored)"
 
 
@@ -208,7 +210,7 @@ def evidence(scenario: str, meta, diffs: pd.DataFrame, window: tuple[int, int], 
              moved: pd.DataFrame | None, marginal: pd.DataFrame | None) -> list[str]:
     """The lines under a card's sentence: the headline's event study, and what the scenario declares answers its
     question (groups, recruit cohorts, the next unit's return)."""
-    lines = [_event(diffs, scenario, kpi) for kpi in dict.fromkeys([meta.kpis[0], "revenue"])]
+    lines = [_event(diffs, scenario, kpi, window[1]) for kpi in dict.fromkeys([meta.kpis[0], "revenue"])]
     if moved is not None and meta.groups:
         lines += _groups(moved, scenario, meta.groups, "mindshare" if meta.kpis[0] == "mindshare" else "revenue")
     elif moved is not None:  # no groups declared: the groups that moved most, whatever their dimension
