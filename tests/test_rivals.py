@@ -134,7 +134,7 @@ def test_the_shipped_lone_attack_changes_one_rivals_margin_part_way():
     params = scenarios.load(ROOT / "scenarios" / "rival_attack_alone.toml").params
     (entry,) = [e for e in params.schedule if any(p.startswith("rivals.each.") for p in e.set)]
     assert entry.quarter > 1 and entry.set == {"rivals.each.rival_2.margin.base": 0.25}
-    assert "which defence keeps share best" in params.meta.question
+    assert "whom does it take share from" in params.meta.question and params.meta.answers == 9
 
 
 # ---------------------------------------------------------------- bad input, named
