@@ -1722,3 +1722,117 @@ def test_each_partner_agent_reads_and_writes_its_own_column_of_the_table():
         assert t.effort[:, row].sum() == pytest.approx(1.0)
         assert isinstance(agent.name, str) and agent.name
     assert len({agent.pid for agent in agents}) == t.n
+
+
+# --------------------------------------------------------------------------- 3.3.6 the probe (marginal returns)
+
+
+def probe_members(model, segment: str, velocity: str) -> np.ndarray:
+    """The probe's group, as MODEL.md §3.3.6 states it, computed here apart from the code: main segment, velocity
+    class (high: a sales cycle under half a quarter), none in the focal digital tier."""
+    t = model.partners
+    inside = np.ones(t.n, bool)
+    if segment:
+        inside &= t.segment_mix.argmax(axis=0) == ["smb", "midmarket", "enterprise"].index(segment)
+    if velocity:
+        inside &= (t.cycle < 0.5) if velocity == "high" else (t.cycle >= 0.5)
+    return inside & ~t.digital[FOCAL]
+
+
+@pytest.mark.parametrize(("segment", "velocity"), [("enterprise", "low"), ("smb", "high"), ("", "low"), ("", "")])
+def test_the_probe_adds_its_hours_to_its_group_outside_the_digital_tier_and_pays_for_them(segment, velocity):
+    # h_i += x [i in G], hours available += x |G|, CAM spend += x |G| cost_per_hour; from its start quarter only
+    from sim.quarter import Ledger, Offers
+
+    def planned(**probe):
+        model = small_model(vendor__cams__count=3, vendor__cams__cost_per_hour=130.0,
+                            **{f"probe__{k}": v for k, v in probe.items()})
+        t = model.partners
+        t.digital[FOCAL] = np.arange(t.n) % 6 == 0
+        model.quarter = 3
+        offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+        cams = policy(model, "CamCoverage")
+        cams.plan(model, offers)
+        ledger = Ledger(t, model.n_vendors)
+        cams.settle(model, offers, None, ledger)
+        return model, offers.cam_hours, ledger
+
+    model, base, base_ledger = planned()
+    group = probe_members(model, segment, velocity)
+    assert 0 < group.sum() < model.partners.n or not (segment or velocity)
+    _, probed, ledger = planned(segment=segment, velocity=velocity, cam_hours=7.0, start=3)
+    np.testing.assert_array_equal(probed[FOCAL] - base[FOCAL], np.where(group, np.float32(7.0), 0.0))
+    np.testing.assert_array_equal(probed[1:], base[1:])  # the focal vendor's probe: rivals give nothing more
+    extra = 7.0 * group.sum()
+    assert ledger.usage[FOCAL]["cam_hours_available"] == base_ledger.usage[FOCAL]["cam_hours_available"] + extra
+    assert ledger.spend[FOCAL]["cam"][0] == pytest.approx(base_ledger.spend[FOCAL]["cam"][0] + 130.0 * extra,
+                                                          rel=1e-12)
+    for later in ({"start": 4}, {"cam_hours": 0.0}):  # before its start, or a probe of nothing: nothing given
+        _, quiet, quiet_ledger = planned(**{"segment": segment, "velocity": velocity, "cam_hours": 7.0,
+                                            "start": 3, **later})
+        np.testing.assert_array_equal(quiet, base)
+        assert quiet_ledger.spend[FOCAL]["cam"][0] == base_ledger.spend[FOCAL]["cam"][0]
+
+
+@pytest.mark.parametrize(("enabled", "mode"), [(True, "budget"), (True, "accrual"), (False, "budget")])
+def test_the_probe_allocates_its_mdf_to_its_group_which_claims_it_as_it_claims_the_rest(enabled, mode):
+    # allocated_i += y [i in G], whatever the tier's MDF weight; budget += y |G|; claimed = allocated x claim share
+    from sim.quarter import Ledger, Offers
+
+    def planned(**probe):
+        model = small_model(vendor__mdf__enabled=enabled, vendor__mdf__mode=mode,
+                            **{f"probe__{k}": v for k, v in probe.items()})
+        t = model.partners
+        t.digital[FOCAL] = np.arange(t.n) % 6 == 0
+        t.tier[FOCAL] = np.arange(t.n) % 4  # the registered tier's MDF weight is 0
+        model.quarter = 2
+        offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+        mdf = policy(model, "MarketDevelopmentFunds")
+        mdf.plan(model, offers)
+        ledger = Ledger(t, model.n_vendors)
+        mdf.settle(model, offers, None, ledger)
+        return model, offers, mdf, ledger
+
+    model, base, _, base_ledger = planned()
+    group = probe_members(model, "midmarket", "")
+    _, probed, mdf, ledger = planned(segment="midmarket", mdf=1_500.0, start=2)
+    np.testing.assert_allclose(probed.mdf[FOCAL] - base.mdf[FOCAL], np.where(group, 1_500.0, 0.0), atol=1e-3)
+    np.testing.assert_array_equal(probed.mdf[1:], base.mdf[1:])
+    extra = 1_500.0 * group.sum()
+    budget = base_ledger.budget[FOCAL]["mdf"]
+    assert ledger.budget[FOCAL]["mdf"] == pytest.approx((budget if enabled else 0.0) + extra, rel=1e-6)
+    claimed = probed.mdf[FOCAL] * mdf.claim_share
+    assert ledger.usage[FOCAL]["mdf_claimed"][0] == pytest.approx(claimed.sum(dtype=np.float64), rel=1e-6)
+    assert ledger.spend[FOCAL]["mdf"][0] == pytest.approx(claimed.sum(dtype=np.float64), rel=1e-6)
+    assert ledger.usage[FOCAL]["mdf_claimed"][0] > base_ledger.usage[FOCAL]["mdf_claimed"][0]
+
+
+def test_a_spif_campaign_runs_beside_the_spif_pays_as_it_pays_and_adds_its_cap():
+    # a campaign the same as the SPIF adds the SPIF's incentive again, doubles what it pays and its cap; a campaign
+    # that is off changes nothing
+    from sim.quarter import Ledger
+
+    def settled(spif=True, **campaign):
+        model = small_model(vendor__spif__enabled=spif, vendor__spif__start=1, vendor__spif__every=0,
+                            vendor__spif__budget=5e6,
+                            **{f"vendor__spif_campaign__{k}": v for k, v in campaign.items()})
+        model.quarter = 1
+        offers = model.plan()
+        sales = model.sell(offers)
+        ledger = Ledger(model.partners, model.n_vendors)
+        for name in ("Spif", "SpifCampaign"):
+            policy(model, name).settle(model, offers, sales, ledger)
+        return offers, ledger
+
+    none, _ = settled(spif=False)
+    alone, paid = settled()
+    off, paid_off = settled(enabled=False, line="software", start=1, every=0)
+    twice, paid_twice = settled(enabled=True, line="software", start=1, every=0, budget=5e6)
+    spif = alone.incentive[FOCAL] - none.incentive[FOCAL]
+    assert (spif > 0).any()
+    np.testing.assert_allclose(twice.incentive[FOCAL] - alone.incentive[FOCAL], spif, rtol=1e-5, atol=1e-9)
+    np.testing.assert_array_equal(off.incentive, alone.incentive)
+    assert paid.spend[FOCAL]["spif"][0] > 0 and paid_off.spend[FOCAL]["spif"][0] == paid.spend[FOCAL]["spif"][0]
+    assert paid_twice.spend[FOCAL]["spif"][0] == pytest.approx(2 * paid.spend[FOCAL]["spif"][0], rel=1e-6)
+    assert paid.budget[FOCAL]["spif"] == paid_off.budget[FOCAL]["spif"] == 5e6
+    assert paid_twice.budget[FOCAL]["spif"] == 1e7
