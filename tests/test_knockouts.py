@@ -1760,10 +1760,11 @@ def test_the_probe_adds_its_hours_to_its_group_outside_the_digital_tier_and_pays
     model, base, base_ledger = planned()
     group = probe_members(model, segment, velocity)
     assert 0 < group.sum() < model.partners.n or not (segment or velocity)
-    _, probed, ledger = planned(segment=segment, velocity=velocity, cam_hours=7.0, start=3)
-    np.testing.assert_array_equal(probed[FOCAL] - base[FOCAL], np.where(group, np.float32(7.0), 0.0))
+    hours = 7.0 if segment else 0.5  # (half an hour is given too)
+    _, probed, ledger = planned(segment=segment, velocity=velocity, cam_hours=hours, start=3)
+    np.testing.assert_array_equal(probed[FOCAL] - base[FOCAL], np.where(group, np.float32(hours), 0.0))
     np.testing.assert_array_equal(probed[1:], base[1:])  # the focal vendor's probe: rivals give nothing more
-    extra = 7.0 * group.sum()
+    extra = hours * group.sum()
     assert ledger.usage[FOCAL]["cam_hours_available"] == base_ledger.usage[FOCAL]["cam_hours_available"] + extra
     assert ledger.spend[FOCAL]["cam"][0] == pytest.approx(base_ledger.spend[FOCAL]["cam"][0] + 130.0 * extra,
                                                           rel=1e-12)

@@ -114,6 +114,5 @@ class SpifCampaign(Spif):
     node = "spif_campaign"
 
     def set_budget(self, ledger, spif) -> None:
-        if spif.enabled:
-            budget = ledger.budget[self.vendor]
-            budget[self.instrument] = budget.get(self.instrument, 0.0) + spif.budget
+        if spif.enabled:  # (the SPIF, which acts first, has set its own cap)
+            ledger.budget[self.vendor][self.instrument] += spif.budget
