@@ -200,7 +200,7 @@ def _groups(moved: pd.DataFrame, scenario: str, dimensions: list[str], measure: 
         others = ", ".join(f"{row['group']} " + (f"{_points(row['difference'])} points" if share
                                                   else f"{100 * row['relative']:+.1f} %")
                            for _, row in part.iterrows() if row["group"] != top["group"])
-        name = "effort share" if measure == "mindshare" else measure
+        name = {"mindshare": "effort share", "retained": "partners retained"}.get(measure, measure)
         out.append(f"By {dimension}: {top['group']} moved most, {name} {change(top.rename({'measure': 'kpi'}))}"
                    + (f" (others: {others})" if others else ""))
     return out
@@ -213,6 +213,8 @@ def evidence(scenario: str, meta, diffs: pd.DataFrame, window: tuple[int, int], 
     lines = [_event(diffs, scenario, kpi, window[1]) for kpi in dict.fromkeys([meta.kpis[0], "revenue"])]
     if moved is not None and meta.groups:
         lines += _groups(moved, scenario, meta.groups, "mindshare" if meta.kpis[0] == "mindshare" else "revenue")
+        if {"attrition", "partners"} & set(meta.kpis):  # who stays: attrition by group over the window
+            lines += _groups(moved, scenario, meta.groups, "retained")
     elif moved is not None:  # no groups declared: the groups that moved most, whatever their dimension
         top = top_movers(moved[moved["scenario"] == scenario], "revenue", 3)
         said = [f"{row['dimension']} {row['group']} {change(row.rename({'measure': 'kpi'}))}"

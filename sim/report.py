@@ -62,7 +62,7 @@ LAST_PREFIXES = ("partners", "active_partners", "active_ratio", "attrition", "vo
 # KPIs that are shares (changes in points) and counts (changes as they are); the rest are money (changes in %)
 SHARES = ("mindshare", "win_rate", "active_ratio", "top20_share", "channel_share", "mdf_utilisation", "attrition",
           "voluntary_attrition", "recruits_dealt_share", "push_effort_share", "goodwill", "capability",
-          "rebate_near_threshold")
+          "rebate_near_threshold", "retained")
 COUNTS = ("partners", "active_partners", "won_deals", "recruits", "exits", "terminations", "moved_to_digital",
           "promotions", "demotions", "technical_hires", "time_to_first_deal", "partner_certifications",
           "cam_hours")

@@ -6,6 +6,8 @@ replicate r is the same firm in the base and in the compared scenario. Over a wi
 
     revenue_g,r   = Σ over g's partners and the window's quarters of `revenue`   (absent from a quarter: 0)
     profit_g,r    = the same with `profit`
+    retained_g,r  = of g's partners in that scenario's channel at the window's first quarter, the share still in it
+                    at its last (attrition in the group: those that left or were terminated are gone)
     mindshare_g,r = the mean of `mindshare` (a partner's share of selling effort on the focal vendor) over the
                     partner-quarters of g in that scenario's window rows: Σ mindshare / number of partner-quarters
                     (unweighted, unlike the capacity-weighted KPI `mindshare` of the quarters)
@@ -45,7 +47,7 @@ import pandas as pd  # noqa: E402
 from sim.report import COLOURS, interval  # noqa: E402
 
 KEYS = ["replicate", "partner_id"]
-MEASURES = ["mindshare", "revenue", "profit"]
+MEASURES = ["mindshare", "revenue", "profit", "retained"]
 TOP = 0.2  # the share of the base's partners in the "top 20%" size group
 QUARTILES = ["Q1", "Q2", "Q3", "Q4"]
 DIMENSIONS = ["all", "segment", "velocity", "size", "tier", "alignment", "cohort"]  # in the table's order
@@ -61,7 +63,7 @@ def responders(panel: pd.DataFrame, base: str, others: list[str], window: tuple[
     base_rows = rows[rows["scenario"] == base]
     if base_rows.empty:
         raise ValueError(f"the panel has no row of {base!r} in quarters {start}..{stop}")
-    table = pd.concat([_paired(base_rows, rows[rows["scenario"] == other], other, start) for other in others],
+    table = pd.concat([_paired(base_rows, rows[rows["scenario"] == other], other, start, stop) for other in others],
                       ignore_index=True)
     table.attrs.update(base=base, window=(start, stop))
     return table
@@ -103,7 +105,7 @@ def _categories(column: pd.Series) -> list[str]:
     return [str(c) for c in column.cat.categories] if isinstance(column.dtype, pd.CategoricalDtype) else []
 
 
-def _paired(base_rows: pd.DataFrame, other_rows: pd.DataFrame, other: str, start: int) -> pd.DataFrame:
+def _paired(base_rows: pd.DataFrame, other_rows: pd.DataFrame, other: str, start: int, stop: int) -> pd.DataFrame:
     labels = groups(base_rows, other_rows, start)
     members = labels.rename_axis(columns="dimension").stack().rename("group").reset_index()
     replicates = np.sort(base_rows["replicate"].unique())
@@ -113,13 +115,20 @@ def _paired(base_rows: pd.DataFrame, other_rows: pd.DataFrame, other: str, start
 
     def levels(scenario_rows: pd.DataFrame) -> pd.DataFrame:
         """A scenario's measures per (dimension, group, replicate): sums, and mindshare's mean."""
-        values = scenario_rows[KEYS].assign(**{m: scenario_rows[m].astype(np.float64) for m in MEASURES},
-                                            quarters=1)
+        summed = [m for m in MEASURES if m != "retained"]
+        values = scenario_rows[KEYS].assign(**{m: scenario_rows[m].astype(np.float64) for m in summed}, quarters=1)
         per_partner = values.groupby(KEYS, sort=False).sum().reset_index()
         sums = per_partner.merge(members, on=KEYS).groupby(["dimension", "group", "replicate"])[
-            [*MEASURES, "quarters"]].sum().reindex(grid)
+            [*summed, "quarters"]].sum().reindex(grid)
         sums[["revenue", "profit"]] = sums[["revenue", "profit"]].fillna(0.0)
         sums["mindshare"] = sums["mindshare"] / sums["quarters"]
+        # retained: of the group's partners in the channel at the window's first quarter, the share still in it at
+        # its last (those that left, were terminated or moved out of the panel count as gone)
+        first = scenario_rows.loc[scenario_rows["quarter"] == start, KEYS].assign(at_start=1.0)
+        last = scenario_rows.loc[scenario_rows["quarter"] == stop, KEYS].assign(at_end=1.0)
+        stayed = first.merge(last, on=KEYS, how="left").fillna({"at_end": 0.0}).merge(members, on=KEYS)
+        kept = stayed.groupby(["dimension", "group", "replicate"])[["at_start", "at_end"]].sum().reindex(grid)
+        sums["retained"] = kept["at_end"] / kept["at_start"]
         return sums[MEASURES]
 
     before, after = levels(base_rows), levels(other_rows)
@@ -163,7 +172,7 @@ def top_movers(table: pd.DataFrame, measure: str = "revenue", n: int = 5) -> pd.
 
 
 UNITS = {"revenue": (1e3, "$k over the window"), "profit": (1e3, "$k over the window"),
-         "mindshare": (0.01, "points of effort share")}
+         "mindshare": (0.01, "points of effort share"), "retained": (0.01, "points of partners retained")}
 
 
 def figure(table: pd.DataFrame, measure: str = "revenue") -> plt.Figure:

@@ -38,12 +38,13 @@ def test_a_scenario_against_itself_moves_no_group_by_a_single_bit(panel):
     table = responders(panel, "baseline", ["again"], WINDOW)
     assert set(table["dimension"]) == {"all", "segment", "velocity", "size", "tier", "cohort"}  # no vertical targeted
     assert (table["difference"] == 0.0).all() and (table["relative"].dropna() == 0.0).all()
-    sums = table[table["measure"] != "mindshare"]
+    sums = table[table["measure"].isin(["revenue", "profit"])]
     assert (sums["ci_low"] == 0.0).all() and (sums["ci_high"] == 0.0).all()
-    # a group's mindshare in fewer than two replicates has no interval; every other one is exactly 0
-    shares = table[table["measure"] == "mindshare"]
-    assert ((shares["ci_low"] == 0.0) & (shares["ci_high"] == 0.0) | shares["ci_low"].isna()).all()
-    assert shares["ci_low"].notna().sum() >= len(shares) - 2
+    # a group's mindshare (or retention) in fewer than two replicates has no interval; every other one is exactly 0
+    for measure in ("mindshare", "retained"):
+        shares = table[table["measure"] == measure]
+        assert ((shares["ci_low"] == 0.0) & (shares["ci_high"] == 0.0) | shares["ci_low"].isna()).all()
+        assert shares["ci_low"].notna().sum() >= len(shares) - 2
 
 
 def test_groups_add_up_to_the_channel_and_the_channel_to_the_panel_and_the_quarters(panel, outcomes):
@@ -140,3 +141,16 @@ def test_a_groups_mindshare_is_the_mean_over_its_partner_quarters(panel):
     shares = rows_of(table, "margin", "mindshare").set_index("dimension").loc["all"]
     assert shares["base"] == pytest.approx(level["baseline"].mean(), rel=1e-9)
     assert shares["difference"] == pytest.approx((level["margin"] - level["baseline"]).mean(), rel=1e-9)
+
+
+def test_retained_is_the_share_of_a_groups_partners_at_the_windows_start_still_in_the_channel_at_its_end(panel):
+    table = responders(panel, "baseline", ["margin"], WINDOW)
+    start, stop = WINDOW
+    base = panel[panel["scenario"] == "baseline"]
+    shares = []
+    for _, rows in base.groupby("replicate"):
+        first = set(rows.loc[rows["quarter"] == start, "partner_id"])
+        last = set(rows.loc[rows["quarter"] == stop, "partner_id"])
+        shares.append(len(first & last) / len(first))
+    (row,) = rows_of(table, "margin", "retained").query("dimension == 'all'").itertuples()
+    assert row.base == pytest.approx(np.mean(shares), rel=1e-12) and 0.5 < row.base < 1.0
