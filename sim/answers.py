@@ -3,12 +3,17 @@
 A scenario declares in `[meta]` the question it answers and what answers it (`kpis`, the first the headline;
 `window`; `groups`; `cohorts`; `marginal`). Its card reads a comparison against the base over the window:
 
-    "Revenue +3.1 % [+2.4, +3.8] over quarters 5–8; mindshare +0.9 points [+0.6, +1.2], 70 % of it from rival_1;
-     programme cost +$0.3M; incentive ROI 0.6 [0.1, 1.2]."
+    "Partner-sourced revenue +3.1 % [+2.4, +3.8] over quarters 5–8; mindshare +0.90 points [+0.60, +1.2] (rival_1
+     -0.50, rival_2 -0.30, partners' own services -0.10 points); programme cost +$300.0k [...]; incentive ROI 0.60
+     [0.10, 1.20]."
 
 Changes of money are given relative to the base's level (its 95 % interval divided by the same level), shares in
-points, counts as they are. A change whose interval covers zero says so. The incentive return is blank, with the
-reason, where the programme cost did not rise.
+points, counts as they are; where the mindshare change came from as each other source's change in points (they sum
+to minus it). A change whose interval covers zero says so. The incentive return is blank, with the reason, where the
+programme cost did not rise, and open where that cost's interval covers zero. Where recruits' time to first deal
+answers the question, the recruits since the scenario first differs from the base come first (Kaplan–Meier). The
+lines under the sentence are the evidence: the quarters the headline moved most, the partner groups that moved, the
+next unit's return.
 """
 
 from __future__ import annotations
