@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sim import answers, cohorts, report, runner, scenarios
+from sim import answers, cohorts, report, results, runner, scenarios
 
 ROOT = Path(__file__).resolve().parent.parent
 START, END = "<!-- scenario-table:start -->", "<!-- scenario-table:end -->"
@@ -35,7 +35,7 @@ def table(base_path: Path, others: list[Path], workers: int) -> str:
     lines = ["| question | scenario | the answer card's headline |", "|---|---|---|"]
     for item in sorted(loaded, key=lambda i: (i.params.meta.answers or 99, i.path.name)):
         meta = item.params.meta
-        window = meta.span() or (end - 3, end)
+        window = results.card_window(item, end)
         compared = report.comparison(report.window_kpis(quarters, window), base.name, [item.name])
         recruits = None
         if meta.cohorts:  # the recruits since the scenario first differs, as compare's card has them
@@ -45,7 +45,7 @@ def table(base_path: Path, others: list[Path], workers: int) -> str:
         card = answers.card(item.name, meta, window, compared, report.sources(compared), recruits=recruits)
         lines.append(f"| {meta.answers} | `{item.path.name}`: {meta.title} | {card.sentence} |")
     if len(loaded) > 1 and len({item.params.meta.answers for item in loaded}) == 1:  # variants of one question
-        window = (end - 3, end)
+        window = results.final_year(end)
         compared = report.comparison(report.window_kpis(quarters, window), base.name, [i.name for i in loaded])
         lines += ["", answers.ranking(compared, [i.name for i in loaded], loaded[0].params.meta.kpis[0], window)]
     return "\n".join(lines)

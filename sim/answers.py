@@ -27,7 +27,7 @@ import pandas as pd
 from sim.report import INCENTIVE_ROI, kind, number, window_label
 from sim.responders import top_movers
 
-NAMES = {"revenue": "Partner-sourced revenue", "net_revenue": "Net revenue", "vendor_contribution":
+NAMES = {"revenue": "partner-sourced revenue", "net_revenue": "net revenue", "vendor_contribution":
          "vendor contribution", "mindshare": "mindshare", "win_rate": "win rate", "direct_revenue": "direct revenue",
          "vendor_gross_profit": "vendor gross profit", "active_ratio": "active partners' share",
          "top20_share": "top-20 % share of revenue", "partners": "partners", "time_to_first_deal":
@@ -64,23 +64,24 @@ def _signed(value: float, digits: int = 1) -> str:
     return f"{value:+.{digits}f}"
 
 
-def change(row: pd.Series, where: str = "") -> str:
-    """One KPI's change as the card says it: '+3.1 % [+2.4, +3.8]', '+0.9 points [...]', '+12 [...]'."""
-    kpi, diff, low, high, base = row["kpi"], row["difference"], row["ci_low"], row["ci_high"], row["base"]
+def change(kpi: str, row, where: str = "") -> str:
+    """One KPI's change as the card says it, from a row with difference, ci_low, ci_high and base: money relative to
+    the base ('+3.1 % [+2.4, +3.8]', in dollars where the base is 0), shares in points ('+0.90 points [...]'), counts
+    as they are ('+12.0 [...]'); `where` before the note that the interval covers zero."""
+    diff, low, high, base = row["difference"], row["ci_low"], row["ci_high"], row["base"]
     how = kind(kpi)
-    if how == "money" and np.isfinite(base) and base != 0:
-        scale, unit = 100.0 / abs(base), " %"
-    elif how == "share":
-        scale, unit = 100.0, " points"
-    else:
-        scale, unit = 1.0, ""
-    if how == "money" and unit == "":
+    if how == "share":
+        text = f"{_points(diff)} points [{_points(low, diff)}, {_points(high, diff)}]"
+    elif how == "money" and not (np.isfinite(base) and base != 0):
         text = f"{_dollars(diff)} [{_dollars(low)}, {_dollars(high)}]"
-    elif how == "share":
-        text = f"{_points(diff)}{unit} [{_points(low, diff)}, {_points(high, diff)}]"
     else:
+        scale, unit = (100.0 / abs(base), " %") if how == "money" else (1.0, "")
         text = f"{_signed(diff * scale)}{unit} [{_signed(low * scale)}, {_signed(high * scale)}]"
     return text + where + (" (not told apart from no change)" if _covers_zero(low, high) else "")
+
+
+def _capital(text: str) -> str:
+    return text[0].upper() + text[1:]
 
 
 def _from_where(sources: pd.DataFrame) -> str:
@@ -140,8 +141,7 @@ def card(scenario: str, meta, window: tuple[int, int], compared: pd.DataFrame, s
     for k, kpi in enumerate(kpis):
         name = NAMES.get(kpi, kpi.replace("_", " "))
         where = f" over {window_label(window)}" if k == 0 else ""
-        said = change(pd.Series({"kpi": kpi, **rows.loc[kpi].to_dict()}), where)
-        text = f"{name[0].upper() + name[1:] if not parts else name[0].lower() + name[1:]} {said}"
+        text = f"{name if parts else _capital(name)} {change(kpi, rows.loc[kpi], where)}"
         if kpi == "mindshare":
             text += _from_where(sources)
         parts.append(text)
@@ -164,9 +164,8 @@ def _event(diffs: pd.DataFrame, scenario: str, kpi: str, last: int) -> str:
     for label, pick in (("most up", rows["difference"].idxmax()), ("most down", rows["difference"].idxmin())):
         row = rows.loc[pick]
         if (row["difference"] > 0) == (label == "most up"):
-            said.append(f"{label} in quarter {int(row['quarter'])}: {change(row)}")
-    name = NAMES.get(kpi, kpi.replace("_", " "))
-    return f"{name[0].upper() + name[1:]} quarter by quarter, {'; '.join(said)} (differences.csv)"
+            said.append(f"{label} in quarter {int(row['quarter'])}: {change(kpi, row)}")
+    return f"{_capital(NAMES.get(kpi, kpi.replace('_', ' ')))} quarter by quarter, {'; '.join(said)} (differences.csv)"
 
 
 def _recruits(cohort_changes: pd.DataFrame, scenario: str) -> str:
@@ -182,7 +181,7 @@ def _recruits(cohort_changes: pd.DataFrame, scenario: str) -> str:
     if not (np.isfinite(four["base"]) and np.isfinite(four["value"])):
         return f"{who}: none followed 4 quarters yet, so no share dealing within them"
     text = (f"{who} with a first deal within 4 quarters: {100 * four['base']:.0f} % → {100 * four['value']:.0f} % "
-            f"({change(pd.Series({'kpi': 'recruits_dealt_share', **four.to_dict()}))})")
+            f"({change('recruits_dealt_share', four)})")
     if np.isfinite(median["base"]) and np.isfinite(median["value"]):
         text += f", median time to first deal {median['base']:.1f} → {median['value']:.1f} quarters"
     return text + " (Kaplan–Meier: who leaves or has not dealt yet is censored)"
@@ -206,7 +205,7 @@ def _groups(moved: pd.DataFrame, scenario: str, dimensions: list[str], measure: 
                                                   else f"{100 * row['relative']:+.1f} %")
                            for _, row in part.iterrows() if row["group"] != top["group"])
         name = {"mindshare": "effort share", "retained": "partners retained"}.get(measure, measure)
-        out.append(f"By {dimension}: {top['group']} moved most, {name} {change(top.rename({'measure': 'kpi'}))}"
+        out.append(f"By {dimension}: {top['group']} moved most, {name} {change(measure, top)}"
                    + (f" (others: {others})" if others else ""))
     return out
 
@@ -222,7 +221,7 @@ def evidence(scenario: str, meta, diffs: pd.DataFrame, window: tuple[int, int], 
             lines += _groups(moved, scenario, meta.groups, "retained")
     elif moved is not None:  # no groups declared: the groups that moved most, whatever their dimension
         top = top_movers(moved[moved["scenario"] == scenario], "revenue", 3)
-        said = [f"{row['dimension']} {row['group']} {change(row.rename({'measure': 'kpi'}))}"
+        said = [f"{row['dimension']} {row['group']} {change('revenue', row)}"
                 for _, row in top.iterrows()]
         lines.append(f"Revenue moved most in: {'; '.join(said)}" if said else "")
     if marginal is not None and meta.marginal:
@@ -242,7 +241,7 @@ def ranking(compared: pd.DataFrame, others: list[str], kpi: str, window: tuple[i
     said = []
     for name in ranked:
         row = rows.loc[(name, kpi)]
-        text = f"{name} {change(pd.Series({'kpi': kpi, **row.to_dict()}))}"
+        text = f"{name} {change(kpi, row)}"
         if (name, "program_cost") in rows.index:
             cost = float(rows.loc[(name, "program_cost"), "difference"])
             text += f", cost {_dollars(cost)}"

@@ -299,8 +299,10 @@ def _execute(args, paths: list[Path], kind: str) -> int:
                 levers=tuple(item.params.meta.marginal), window=results.card_window(item, first.quarters, asked),
                 workers=args.workers, progress=True)
     written = results.write(out, kind, loaded, names, outcomes, window, marginal, asked)
+    from sim.report import window_label  # (imported by the writing already)
+
     print(f"{written.title} — {first.run.replicates} replicates x {first.quarters} quarters, seed {first.run.seed}; "
-          f"read over {results.window_text(window)} ({origin})")
+          f"read over {window_label(window)} ({origin})")
     if written.ranking:
         print(written.ranking)
     for card in written.cards:

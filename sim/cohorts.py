@@ -52,26 +52,30 @@ def measures(log: pd.DataFrame) -> dict[str, float]:
     sf = survival(log)
     if sf is None:
         return dict.fromkeys(MEASURES, np.nan)
-    seen = durations(log)[0].max()  # the longest a recruit was followed: nothing is known beyond it
-    out = {f"dealt_within_{k}": float(1.0 - sf.evaluate(k)) if k <= seen else np.nan for k in WITHIN}
+    # beyond the longest a recruit was followed nothing is known, unless every recruit had dealt by then
+    seen = durations(log)[0].max()
+    known = sf.evaluate(seen) == 0
+    out = {f"dealt_within_{k}": float(1.0 - sf.evaluate(k)) if k <= seen or known else np.nan for k in WITHIN}
     reached = sf.quantiles[sf.probabilities <= 0.5]
     out["median"] = float(reached[0]) if reached.size else np.nan
     return out
 
 
-def cohort_of(joined: pd.Series) -> pd.Series:
-    return "year " + ((joined - 1) // 4 + 1).astype(str)
+def cohorts(recruits: pd.DataFrame, by: list[str]):
+    """(key, cohort, recruits) for each group of `by` (scenario, replicate, ...): first all its recruits (`all`),
+    then each yearly cohort (the recruits of one year of the run: quarters 1-4 are year 1)."""
+    tagged = recruits.assign(cohort="year " + ((recruits["joined"] - 1) // 4 + 1).astype(str))
+    for key, group in tagged.groupby(by, sort=False):
+        yield key, "all", group
+        for cohort, part in group.groupby("cohort", sort=True):
+            yield key, cohort, part
 
 
 def table(recruits: pd.DataFrame) -> pd.DataFrame:
     """Per scenario, replicate and cohort (and `all` recruits), the measures and the number of recruits; from the
     recruit logs of a run (columns scenario, replicate, partner_id, joined, first_deal, left, end)."""
-    rows = []
-    tagged = recruits.assign(cohort=cohort_of(recruits["joined"]))
-    for (scenario, replicate), group in tagged.groupby(["scenario", "replicate"], sort=False):
-        parts = [("all", group), *group.groupby("cohort", sort=True)]
-        rows.extend({"scenario": scenario, "replicate": replicate, "cohort": cohort, "recruits": len(part),
-                     **measures(part)} for cohort, part in parts)
+    rows = [{"scenario": scenario, "replicate": replicate, "cohort": cohort, "recruits": len(part), **measures(part)}
+            for (scenario, replicate), cohort, part in cohorts(recruits, ["scenario", "replicate"])]
     return pd.DataFrame(rows, columns=["scenario", "replicate", "cohort", "recruits", *MEASURES])
 
 
@@ -108,19 +112,17 @@ def curves(recruits: pd.DataFrame, horizon: int = 8) -> pd.DataFrame:
     cohort (and `all`), with its 95 % pointwise interval (Greenwood): scenario, cohort, quarters, dealt, ci_low,
     ci_high, recruits."""
     rows = []
-    tagged = recruits.assign(cohort=cohort_of(recruits["joined"]))
     ts = np.arange(horizon + 1)
-    for scenario, group in tagged.groupby("scenario", sort=False):
-        for cohort, part in [("all", group), *group.groupby("cohort", sort=True)]:
-            sf = survival(part)
-            if sf is None:
-                continue
-            with warnings.catch_warnings():  # the band is undefined (NaN) where no recruit is left at risk
-                warnings.simplefilter("ignore", RuntimeWarning)
-                band = sf.confidence_interval()
-            rows.append(pd.DataFrame({"scenario": scenario, "cohort": cohort, "quarters": ts,
-                                      "dealt": 1.0 - sf.evaluate(ts), "ci_low": 1.0 - band.high.evaluate(ts),
-                                      "ci_high": 1.0 - band.low.evaluate(ts), "recruits": len(part)}))
+    for (scenario,), cohort, part in cohorts(recruits, ["scenario"]):
+        sf = survival(part)
+        if sf is None:
+            continue
+        with warnings.catch_warnings():  # the band is undefined (NaN) where no recruit is left at risk
+            warnings.simplefilter("ignore", RuntimeWarning)
+            band = sf.confidence_interval()
+        rows.append(pd.DataFrame({"scenario": scenario, "cohort": cohort, "quarters": ts,
+                                  "dealt": 1.0 - sf.evaluate(ts), "ci_low": 1.0 - band.high.evaluate(ts),
+                                  "ci_high": 1.0 - band.low.evaluate(ts), "recruits": len(part)}))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(
         columns=["scenario", "cohort", "quarters", "dealt", "ci_low", "ci_high", "recruits"])
 

@@ -237,6 +237,12 @@ def _ratio_interval(numerator: np.ndarray, denominator: np.ndarray, resamples: i
     return ratio, float(np.quantile(boot, 0.025)), float(np.quantile(boot, 0.975))
 
 
+def half_width(sd, count):
+    """The half-width of a 95 % t interval of a mean of `count` values with s.d. `sd` (0 for fewer than two),
+    element-wise over pandas objects."""
+    return (stats.t.ppf(0.975, np.maximum(count - 1, 1)) * sd / np.sqrt(count)).where(count > 1, 0.0)
+
+
 def differences(quarters: pd.DataFrame, base: str, others: list[str]) -> pd.DataFrame:
     """Each other scenario's paired difference from the base, quarter by quarter, for every metric: tidy scenario,
     quarter, kpi, base (the base's mean), value, difference (mean over replicates of other - base on the same
@@ -250,10 +256,8 @@ def differences(quarters: pd.DataFrame, base: str, others: list[str]) -> pd.Data
         right = keyed.loc[other]
         common = left.index.intersection(right.index)
         change = (right.loc[common, kpis] - left.loc[common, kpis]).groupby(level="quarter")
-        count = change.count()
-        mean, sd = change.mean(), change.std(ddof=1).fillna(0.0)
-        half = stats.t.ppf(0.975, np.maximum(count - 1, 1)) * sd / np.sqrt(count)
-        half = half.where(count > 1, 0.0)
+        mean = change.mean()
+        half = half_width(change.std(ddof=1).fillna(0.0), change.count())
         level = left.loc[common, kpis].groupby(level="quarter").mean()
         value = right.loc[common, kpis].groupby(level="quarter").mean()
         long = {name: frame.stack() for name, frame in
@@ -303,10 +307,7 @@ COLOURS = ["#1f5aa6", "#d1495b", "#2a9d8f", "#e9a03b", "#6d597a", "#5c946e", "#8
 def _band(ax, quarters: pd.DataFrame, column: str, label: str, colour: str, scale: float = 1.0, style="-"):
     by_quarter = quarters.groupby("quarter")[column]
     mean = by_quarter.mean() / scale
-    count = by_quarter.count()
-    sd = by_quarter.std(ddof=1).fillna(0.0) / scale
-    t = stats.t.ppf(0.975, np.maximum(count - 1, 1))
-    half = np.where(count > 1, t * sd / np.sqrt(count), 0.0)
+    half = half_width(by_quarter.std(ddof=1).fillna(0.0) / scale, by_quarter.count())
     ax.plot(mean.index, mean, style, color=colour, label=label, lw=1.8)
     ax.fill_between(mean.index, mean - half, mean + half, color=colour, alpha=0.18, lw=0)
 
@@ -555,8 +556,8 @@ def extra_sections(tables: dict[str, pd.DataFrame]) -> list[str]:
         shown["row"] = shown["dimension"] + ": " + shown["group"].astype(str)
         parts += ["<h2>Who responded (partner-sourced revenue over the window, paired partner by partner)</h2>"
                   "<p class='note'>The change in each group's revenue, its partners paired by id across the "
-                  "scenarios (the same firms on the same random streams). responders.csv also holds effort share "
-                  "and partner profit.</p>",
+                  "scenarios (the same firms on the same random streams). responders.csv also holds effort share, "
+                  "partner profit and retention.</p>",
                   html_table(shown.pivot_table(index="row", columns="scenario", values="text", aggfunc="first",
                                                sort=False), "group")]
     return parts

@@ -161,12 +161,6 @@ def card_window(item: Loaded, quarters: int, asked: tuple[int, int] | None = Non
     return declared if declared is not None and declared[1] <= quarters else final_year(quarters)
 
 
-def window_text(window: tuple[int, int]) -> str:
-    from sim.report import window_label
-
-    return window_label(window)
-
-
 def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes: dict[str, Outcome],
           window: tuple[int, int] | None = None, marginal: dict[str, pd.DataFrame] | None = None,
           asked: tuple[int, int] | None = None) -> Written:
@@ -186,6 +180,7 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
     base, others = names[0], names[1:]
     quarters = pd.concat([outcomes[n].quarters for n in names], ignore_index=True)
     panels = [outcomes[n].partners for n in names if outcomes[n].partners is not None]
+    panel = pd.concat(panels, ignore_index=True) if panels else None
     recruits = pd.concat([outcomes[n].recruits for n in names if outcomes[n].recruits is not None],
                          ignore_index=True)
     final = report.window_kpis(quarters, window)
@@ -205,8 +200,8 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
         plotted = [k for k in kpis if k in set(diffs["kpi"])] or ["revenue"]  # (a derived KPI has no quarters)
         figs["differences"] = report.difference_figure(diffs, plotted, window)
         moved = None
-        if panels:
-            moved = responders.responders(pd.concat(panels, ignore_index=True), base, others, window)
+        if panel is not None:
+            moved = responders.responders(panel, base, others, window)
             tables["responders"] = moved
             figs["responders"] = responders.figure(moved, "revenue")
         if marginal:
@@ -219,8 +214,7 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
             else:  # this scenario's answer reads its own window
                 own_compared = report.comparison(report.window_kpis(quarters, own), base, [name])
                 own_sources = report.sources(own_compared)
-                own_moved = (responders.responders(pd.concat(panels, ignore_index=True), base, [name], own)
-                             if panels else None)
+                own_moved = responders.responders(panel, base, [name], own) if panel is not None else None
             evidence = answers.evidence(name, meta, diffs, own, cohort_changes, own_moved, marginal.get(name))
             first_change = report.first_difference(diffs, name)
             own_recruits = None
@@ -242,8 +236,8 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
                                               for c in cards])
         for name, frame in tables.items():
             frame.to_csv(folder / f"{name}.csv", index=False)
-        if panels:
-            pd.concat(panels, ignore_index=True).to_parquet(folder / "partners.parquet", index=False)
+        if panel is not None:
+            panel.to_parquet(folder / "partners.parquet", index=False)
         for name, item in zip(names, loaded, strict=True):
             filename = resolved_name(kind, name)
             again = f"{display(out)}/{filename} --out {display(out)}-again"
@@ -268,6 +262,6 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
         report.write_page(folder / "report.html", title, described, summary, images, compared, note, window=window,
                           cards=shown + [c.html() for c in cards], extra=extra)
     table = report.kpi_table(compared, "difference") if compare else report.kpi_table(summary, "mean")
-    files = ["report.html", *(f"{name}.csv" for name in tables), *(["partners.parquet"] if panels else []),
+    files = ["report.html", *(f"{name}.csv" for name in tables), *(["partners.parquet"] if panel is not None else []),
              "figures"]
     return Written(title, table, files, window, cards, ranking)

@@ -257,3 +257,5 @@ def test_no_share_dealing_within_k_quarters_is_claimed_beyond_what_was_followed(
     got = cohorts.measures(recruits)
     assert got["dealt_within_1"] == pytest.approx(2 / 3) and got["dealt_within_2"] == pytest.approx(2 / 3)
     assert np.isnan(got["dealt_within_4"])
+    everyone = cohorts.measures(log([(1, 4, 5, -1, 6), (2, 5, 6, -1, 6)]))  # all dealt within a quarter
+    assert everyone["dealt_within_4"] == 1.0

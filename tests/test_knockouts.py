@@ -1739,22 +1739,31 @@ def probe_members(model, segment: str, velocity: str) -> np.ndarray:
     return inside & ~t.digital[FOCAL]
 
 
+def probed_quarter(name: str, quarter: int, probe: dict, **overrides):
+    """One instrument's plan and settlement in `quarter` of a small model with the probe `probe`: every sixth partner
+    in the digital tier, the tiers taking turns (the registered tier's MDF weight is 0). Returns the model, the
+    offers, the policy and the ledger."""
+    from sim.quarter import Ledger, Offers
+
+    model = small_model(**overrides, **{f"probe__{k}": v for k, v in probe.items()})
+    t = model.partners
+    t.digital[FOCAL] = np.arange(t.n) % 6 == 0
+    t.tier[FOCAL] = np.arange(t.n) % 4
+    model.quarter = quarter
+    offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
+    chosen = policy(model, name)
+    chosen.plan(model, offers)
+    ledger = Ledger(t, model.n_vendors)
+    chosen.settle(model, offers, None, ledger)
+    return model, offers, chosen, ledger
+
+
 @pytest.mark.parametrize(("segment", "velocity"), [("enterprise", "low"), ("smb", "high"), ("", "low"), ("", "")])
 def test_the_probe_adds_its_hours_to_its_group_outside_the_digital_tier_and_pays_for_them(segment, velocity):
     # h_i += x [i in G], hours available += x |G|, CAM spend += x |G| cost_per_hour; from its start quarter only
-    from sim.quarter import Ledger, Offers
-
     def planned(**probe):
-        model = small_model(vendor__cams__count=3, vendor__cams__cost_per_hour=130.0,
-                            **{f"probe__{k}": v for k, v in probe.items()})
-        t = model.partners
-        t.digital[FOCAL] = np.arange(t.n) % 6 == 0
-        model.quarter = 3
-        offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
-        cams = policy(model, "CamCoverage")
-        cams.plan(model, offers)
-        ledger = Ledger(t, model.n_vendors)
-        cams.settle(model, offers, None, ledger)
+        model, offers, _, ledger = probed_quarter("CamCoverage", 3, probe, vendor__cams__count=3,
+                                                  vendor__cams__cost_per_hour=130.0)
         return model, offers.cam_hours, ledger
 
     model, base, base_ledger = planned()
@@ -1778,21 +1787,8 @@ def test_the_probe_adds_its_hours_to_its_group_outside_the_digital_tier_and_pays
 @pytest.mark.parametrize(("enabled", "mode"), [(True, "budget"), (True, "accrual"), (False, "budget")])
 def test_the_probe_allocates_its_mdf_to_its_group_which_claims_it_as_it_claims_the_rest(enabled, mode):
     # allocated_i += y [i in G], whatever the tier's MDF weight; budget += y |G|; claimed = allocated x claim share
-    from sim.quarter import Ledger, Offers
-
     def planned(**probe):
-        model = small_model(vendor__mdf__enabled=enabled, vendor__mdf__mode=mode,
-                            **{f"probe__{k}": v for k, v in probe.items()})
-        t = model.partners
-        t.digital[FOCAL] = np.arange(t.n) % 6 == 0
-        t.tier[FOCAL] = np.arange(t.n) % 4  # the registered tier's MDF weight is 0
-        model.quarter = 2
-        offers = Offers.empty(t.n, model.n_vendors, len(model.params.market.verticals))
-        mdf = policy(model, "MarketDevelopmentFunds")
-        mdf.plan(model, offers)
-        ledger = Ledger(t, model.n_vendors)
-        mdf.settle(model, offers, None, ledger)
-        return model, offers, mdf, ledger
+        return probed_quarter("MarketDevelopmentFunds", 2, probe, vendor__mdf__enabled=enabled, vendor__mdf__mode=mode)
 
     model, base, _, base_ledger = planned()
     group = probe_members(model, "midmarket", "")
