@@ -75,8 +75,6 @@ class ChannelModel(mesa.Model):
         if not seeds:
             raise ValueError("seeds: give at least one")
         side_by_side = len(seeds) > 1
-        if side_by_side and params.partners.roster:
-            raise ValueError("a roster gives one population: run its replicates one by one, not side by side")
         super().__init__(rng=seeds[0])
         self.params: Scenario = params
         self.seed = seeds[0]
@@ -103,8 +101,8 @@ class ChannelModel(mesa.Model):
         keys = np.arange(count, dtype=np.int64)
         founders = generate(params, [(self.streams.lane(c), keys) for c in range(self.lanes)], self.n_vendors)
         del founders["activation_draw"]  # founders are engaged
-        if self.roster is not None:
-            founders = roster.apply(founders, self.roster, params)
+        if self.roster is not None:  # every lane starts from the same firms
+            founders = roster.apply(founders, self.roster, params, self.lanes)
         years = -np.log(np.concatenate([self.streams.lane(c).uniform("population.tenure", 0, keys)
                                         for c in range(self.lanes)]).astype(np.float64))
         founders["tenure"] = 4 + np.floor(12.0 * years).astype(np.int32)  # established partners: 4+ quarters
@@ -371,7 +369,7 @@ class ChannelModel(mesa.Model):
         if self.roster is None or name not in self.roster:
             return None
         values = self.roster[name].to_numpy(dtype=float)
-        return None if np.isnan(values).all() else values
+        return None if np.isnan(values).all() else np.tile(values, self.lanes)  # the founders, lane by lane
 
     # ---- data
 

@@ -182,14 +182,16 @@ def read(path: str | Path, params: Scenario) -> pd.DataFrame:
     return out
 
 
-def apply(columns: dict[str, np.ndarray], roster: pd.DataFrame, params: Scenario) -> dict[str, np.ndarray]:
-    """Lay the roster's values over generated partners (a row each, in roster order)."""
+def apply(columns: dict[str, np.ndarray], roster: pd.DataFrame, params: Scenario,
+          lanes: int = 1) -> dict[str, np.ndarray]:
+    """Lay the roster's values over generated partners (a row each, in roster order, in each of `lanes`
+    lanes one after the other: the same firms in every replicate)."""
 
     def given(column: str) -> np.ndarray | None:
         if column not in roster:
             return None
         values = roster[column].to_numpy(dtype=float)
-        return None if np.isnan(values).all() else values
+        return None if np.isnan(values).all() else np.tile(values, lanes)
 
     for role in ROLES:
         values = given(role)
@@ -200,11 +202,11 @@ def apply(columns: dict[str, np.ndarray], roster: pd.DataFrame, params: Scenario
     columns["capacity"] = selling_capacity(columns["sales"], columns["technical"], params)
     for group, name in ((list(SEGMENTS), "segment_mix"), (list(params.market.verticals), "verticals")):
         if all(c in roster for c in group):
-            values = roster[group].to_numpy(dtype=float).T
+            values = np.tile(roster[group].to_numpy(dtype=float).T, lanes)
             known = ~np.isnan(values).any(axis=0)
             columns[name][:, known] = values[:, known]
     columns.update(firm_profile(columns["segment_mix"], columns["verticals"], params))
-    columns["external_id"] = roster["id"].to_numpy(dtype=object)
+    columns["external_id"] = np.tile(roster["id"].to_numpy(dtype=object), lanes)
     if "name" in roster:
-        columns["name"] = roster["name"].to_numpy(dtype=object)
+        columns["name"] = np.tile(roster["name"].to_numpy(dtype=object), lanes)
     return columns

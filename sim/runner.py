@@ -91,27 +91,16 @@ class Replicate:
     recruits: pd.DataFrame | None = None  # every recruit: id, quarter joined, first deal, quarter left
 
 
-def side_by_side(params: Scenario) -> bool:
-    """Whether replicates of `params` can run side by side, as the lanes of one model (bit for bit the same
-    numbers as one by one): not on a roster, which is one population and cannot share a model."""
-    return not params.partners.roster
-
-
 def run_replicates(params: Scenario, seeds: Sequence[int], partners: bool = False) -> list[Replicate]:
-    """One replicate of `params` per seed, in the order of the seeds: side by side in one model where
-    `side_by_side` allows it, else one by one. Raises whatever the model raises."""
+    """One replicate of `params` per seed, in the order of the seeds, side by side as the lanes of one model
+    (bit for bit the numbers of each seed run alone; a roster's firms start every lane). Raises whatever the
+    model raises."""
     from sim.model import ChannelModel
 
-    if side_by_side(params):
-        models = [ChannelModel(params, seeds=list(seeds), record_partners=partners)]
-    else:
-        models = [ChannelModel(params, seeds=[seed], record_partners=partners) for seed in seeds]
-    done = []
-    for model in models:
-        model.run()
-        done += [Replicate(frame, model.partner_panel(lane) if partners else None, model.recruit_log(lane))
-                 for lane, frame in enumerate(model.lane_frames())]
-    return done
+    model = ChannelModel(params, seeds=list(seeds), record_partners=partners)
+    model.run()
+    return [Replicate(frame, model.partner_panel(lane) if partners else None, model.recruit_log(lane))
+            for lane, frame in enumerate(model.lane_frames())]
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,7 @@ from sim import __version__, outputs
 from sim.errors import InputError, display, first_line
 from sim.experiments import Experiment
 from sim.params import Scenario
-from sim.runner import local_pool, run_replicates, side_by_side
+from sim.runner import local_pool, run_replicates
 
 INFO, MANIFEST, SHARDS, FAILURES, LOCK = "experiment.json", "manifest.jsonl", "shards", "failures.csv", "sweep.lock"
 KINDS = ("quarters", "final", "partners")
@@ -84,14 +84,14 @@ class SweepRun(NamedTuple):
 
 def run_batch(base: Scenario, runs: list[SweepRun], outputs: dict[str, bool]) -> list[dict[str, Any]]:
     """Run a batch; every run's outcome, a failure included, comes back. The replicates of a design
-    point run side by side in one model where `runner.side_by_side` allows it (the same numbers as one by
-    one, bit for bit); if that model fails, its runs are run one by one so that each failure is its own."""
+    point run side by side in one model (the same numbers as one by one, bit for bit); if that model
+    fails, its runs are run one by one so that each failure is its own."""
     points: dict[int, list[SweepRun]] = {}
     for run in runs:
         points.setdefault(run.point, []).append(run)
     results = []
     for group in points.values():
-        if len(group) > 1 and side_by_side(base):
+        if len(group) > 1:
             try:
                 results += _run_together(base, group, outputs)
                 continue

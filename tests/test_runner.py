@@ -1,5 +1,5 @@
-"""One runner for every command's replicates: side by side where a population can share a model, the same
-numbers as one by one, a roster one by one, and in a sweep a run that raises recorded on its own."""
+"""One runner for every command's replicates: side by side in one model, a roster's too, the same numbers as one
+by one, and in a sweep a run that raises recorded on its own."""
 
 from pathlib import Path
 
@@ -68,20 +68,15 @@ def test_without_the_partner_panel_a_replicate_has_none(small):
     assert replicate.partners is None and len(replicate.quarters) == 3
 
 
-def test_a_rosters_replicates_run_one_by_one_each_its_own_model(roster, built):
+def test_a_rosters_replicates_run_side_by_side_each_lane_the_same_firms_and_numbers_as_alone(roster, built):
     together = runner.run_replicates(roster, GOOD, partners=True)
-    assert built == [[seed] for seed in GOOD]
+    assert built == [GOOD]
     assert_same(together, [runner.run_replicates(roster, [seed], partners=True)[0] for seed in GOOD])
-
-
-def test_run_and_sweep_share_one_rule_for_a_roster(small, roster, built, monkeypatch):
-    assert runner.side_by_side(small) and not runner.side_by_side(roster)
-    assert sweeps.side_by_side is runner.side_by_side
-    monkeypatch.setattr(runner, "side_by_side", lambda params: False)
-    monkeypatch.setattr(sweeps, "side_by_side", lambda params: False)
-    runner.run_replicates(small, GOOD)
-    sweeps.run_batch(small, sweep_runs(0, GOOD), EVERY_OUTPUT)
-    assert built == [[seed] for seed in GOOD] * 2  # one by one wherever the rule says so
+    firms = len(pd.read_csv(ROOT / "scenarios" / "partners_example.csv"))
+    founders = [r.partners[(r.partners["quarter"] == 1) & (r.partners["partner_id"] < firms)].set_index("partner_id")
+                for r in together]
+    assert founders[0]["headcount"].equals(founders[1]["headcount"])  # the roster's firms, in every lane
+    assert not founders[0]["revenue"].equals(founders[1]["revenue"])
 
 
 def sweep_runs(point: int = 0, seeds: list[int] = SEEDS) -> list[sweeps.SweepRun]:
@@ -108,7 +103,7 @@ def test_a_run_that_raises_in_a_sweep_is_recorded_alone_and_its_neighbours_are_u
                                       replicate.quarters, check_exact=True)
 
 
-def test_a_rosters_sweep_runs_one_by_one_so_a_failure_is_its_own(roster, built):
+def test_a_rosters_sweep_runs_side_by_side_and_a_failure_is_its_own(roster, built):
     results = sweeps.run_batch(roster, sweep_runs(), EVERY_OUTPUT)
-    assert built == [[seed] for seed in SEEDS]  # never side by side, never run twice
+    assert built == [SEEDS, *([seed] for seed in SEEDS)]  # the group failed: then one by one
     assert [r["status"] for r in results] == ["ok", "failed", "ok"]
