@@ -78,6 +78,11 @@ def _run_options(parser, many: bool = False) -> None:
                         help="the quarters the KPIs and every answer card are read over, inside the horizon, e.g. "
                              "5:8 or 12 (default: each card its own scenario's `meta.window`, the table the first "
                              "compared scenario's; else the final year)")
+    parser.add_argument("--ensemble", type=int, metavar="K",
+                        help="run the replicates under K parameter draws of the calibration the scenarios come from "
+                             "(their `meta.ensemble`, written by channelsim calibrate), chosen by the seed: "
+                             "replicate j of K x R runs draw j // R on its own seed, the same in every scenario, so "
+                             "the intervals carry the calibration's uncertainty as well as the seed noise")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "  channelsim run scenarios/baseline.toml\n"
                    "  channelsim run scenarios/baseline.toml --replicates 20 --workers 2\n"
                    "  channelsim run scenarios/healthcare_spif.toml --quarters 16 --set vendor.spif.amount=800\n"
-                   "  channelsim run scenarios/baseline.toml --partners --out out/with-panel\n")
+                   "  channelsim run scenarios/baseline.toml --partners --out out/with-panel\n"
+                   "  channelsim run out/calibration/calibrated.toml --ensemble 20 --replicates 5\n")
     run.add_argument("scenario", type=Path, help="scenario file (TOML)")
     _run_options(run)
 
@@ -107,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "  channelsim compare scenarios/baseline.toml scenarios/healthcare_spif.toml "
                        "--replicates 30 --out out/spif\n"
                        "  channelsim compare scenarios/baseline.toml scenarios/certification_funding.toml "
-                       "--window 9:16\n")
+                       "--window 9:16\n"
+                       "  channelsim compare out/calibration/calibrated.toml my_proposal.toml --ensemble 20  "
+                       "# my_proposal.toml extends the calibrated.toml\n")
     compare.add_argument("base", type=Path, help="the base scenario")
     compare.add_argument("others", type=Path, nargs="+", metavar="other", help="scenarios to compare with it")
     _run_options(compare, many=True)
@@ -149,6 +157,27 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
     where.add_argument("--cluster", choices=["local"], help="start a Dask LocalCluster on this machine")
     sweep.add_argument("--resume", action="store_true", help="run only the runs the folder does not hold yet")
+
+    calibrate = _command(sub, "calibrate", "Fit a scenario's parameters to your channel's observed history (Optuna), "
+                                           "say how well and how surely, and write a calibrated scenario to run.",
+                         "  channelsim calibrate experiments/calibration/calibration.toml --out out/calibration\n"
+                         "  channelsim calibrate experiments/calibration/calibration.toml --out out/calibration "
+                         "--trials 400 --resume\n"
+                         "  channelsim calibrate my_channel.toml --out out/mine --workers 2\n"
+                         "  channelsim calibrate my_channel.toml --out out/mine --cluster local --workers 2\n"
+                         "  channelsim run out/calibration/calibrated.toml --ensemble 8\n")
+    calibrate.add_argument("calibration", type=Path, help="calibration file (TOML)")
+    calibrate.add_argument("--out", type=Path, required=True,
+                           help="results folder (new, or this calibration's with --resume)")
+    calibrate.add_argument("--trials", type=int, help="trials in all (default: the file's calibration.trials); with "
+                                                      "--resume, more than before goes on")
+    calibrate.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, MAX_WORKERS),
+                           help=f"local worker processes (1: in this process), or LocalCluster workers "
+                                f"(1 to {MAX_WORKERS})")
+    where = calibrate.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
+    where.add_argument("--cluster", choices=["local"], help="start a Dask LocalCluster on this machine")
+    calibrate.add_argument("--resume", action="store_true", help="go on from the trials the folder holds")
 
     analyze = _command(sub, "analyze", "Summarise a sweep: per design point, sensitivity indices, replicate check.",
                        "  channelsim analyze out/rebate-grid\n"
@@ -232,6 +261,7 @@ def _load_all(paths: list[Path], args) -> list:
         if value is not None:
             overrides[path], origins[path] = value, f"--{option}"
     _positive("workers", args.workers, MAX_WORKERS)
+    _positive("ensemble", getattr(args, "ensemble", None))
     if problems:
         raise UserError("\n".join(problems))
     loaded = []
@@ -284,11 +314,21 @@ def _execute(args, paths: list[Path], kind: str) -> int:
     results.check_answers(loaded)
     window, origin = results.window_of(loaded, asked)
     names = results.unique_names(loaded)
+    draws = None
+    if args.ensemble is not None:  # the draws checked against every scenario before the folder, before any work
+        from sim import ensemble
+
+        draws = ensemble.for_runs(loaded, args.ensemble)
     out = _output_folder(args, names, loaded, kind)
     runs = results.prepare_runs(loaded, names)
     others = [item.params.meta for item in loaded[1:]] if kind == "compare" else []
     partners = args.partners or any(meta.groups for meta in others)
-    outcomes = runner.run(runs, first.run.replicates, first.run.seed, workers=args.workers, partners=partners)
+    outcomes = runner.run(runs, first.run.replicates, first.run.seed, workers=args.workers, partners=partners,
+                          draws=draws.overrides if draws is not None else None)
+    if draws is not None and any(meta.marginal for meta in others):
+        print(f"channelsim {kind}: note: the next unit's returns (meta.marginal) are measured at the scenarios' "
+              f"calibrated values on {first.run.replicates} replicates, not across the --ensemble draws",
+              file=sys.stderr)
     marginal = {}
     for name, item in zip(names[1:], loaded[1:], strict=True) if kind == "compare" else ():
         if item.params.meta.marginal:
@@ -298,11 +338,12 @@ def _execute(args, paths: list[Path], kind: str) -> int:
                 item.params, first.run.replicates, first.run.seed,
                 levers=tuple(item.params.meta.marginal), window=results.card_window(item, first.quarters, asked),
                 workers=args.workers, progress=True)
-    written = results.write(out, kind, loaded, names, outcomes, window, marginal, asked)
+    written = results.write(out, kind, loaded, names, outcomes, window, marginal, asked, draws)
     from sim.report import window_label  # (imported by the writing already)
 
-    print(f"{written.title} — {first.run.replicates} replicates x {first.quarters} quarters, seed {first.run.seed}; "
-          f"read over {window_label(window)} ({origin})")
+    drawn = f" of {display(draws.path)}" if draws is not None else ""
+    print(f"{written.title} — {results.runs_label(first, draws)}{drawn} x {first.quarters} quarters, seed "
+          f"{first.run.seed}; read over {window_label(window)} ({origin})")
     if written.ranking:
         print(written.ranking)
     for card in written.cards:
@@ -387,6 +428,42 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_calibrate(args) -> int:
+    from sim.calibrate import calibrate
+    from sim.calibration import load_calibration
+    from sim.errors import display
+    from sim.sweep import check_scheduler
+
+    _positive("workers", args.workers, MAX_WORKERS)
+    _positive("trials", args.trials, 100_000)
+    if args.scheduler is not None:
+        check_scheduler(args.scheduler)
+    calibration = load_calibration(args.calibration)
+    setup = calibration.spec.calibration
+    summary, found = calibrate(calibration, args.out, trials=args.trials, workers=args.workers,
+                               scheduler=args.scheduler, cluster=args.cluster, resume=args.resume)
+    where = args.scheduler or ("a Dask LocalCluster" if args.cluster else
+                               f"{args.workers} local worker{'s' if args.workers > 1 else ''}")
+    print(f"{calibration.name}: {summary.trials} trials x {setup.replicates} replicates ({setup.sampler}) on {where}; "
+          f"this time {summary.ran} in {summary.seconds:.1f} s ({summary.failed} failed), earlier {summary.earlier}")
+    best = found["best"]
+    print(f"best: trial {best['trial']}, mismatch {best['mismatch']:.4g}; {len(found['ensemble'])} trials as good as "
+          "the best (the ensemble)")
+    table = found["verdicts"].set_index("parameter")
+    shown = table[["best", "profile_low", "profile_high", "low", "high", "importance", "verdict"]].rename(
+        columns={"profile_low": "as good from", "profile_high": "to", "low": "range from", "high": "range to"})
+    print(shown.to_string(float_format=lambda v: f"{v:.4g}"))
+    held = found["holdout"]
+    if len(held):
+        print("held-out quarters, mean relative error: " + "; ".join(
+            f"{r.target} model {100 * r.model_error:.1f} % vs naive {100 * r.naive_error:.1f} %"
+            for r in held.itertuples()))
+    out = display(args.out)
+    print(f"written to {out}/ (calibrated.toml, ensemble.csv, trials.parquet, verdicts.csv, fit.html, ...); next: "
+          f"channelsim run {out}/calibrated.toml")
+    return 0
+
+
 def cmd_analyze(args) -> int:
     from sim.analysis import analyze, describe_missing
     from sim.errors import display
@@ -414,12 +491,24 @@ def cmd_analyze(args) -> int:
 
 
 def validate_any(path: Path) -> str:
-    """Check a scenario, a roster or an experiment file without running it; returns a one-line verdict."""
+    """Check a scenario, a roster, an experiment or a calibration file without running it; returns a one-line
+    verdict."""
     from sim import scenarios
     from sim.errors import display
     from sim.experiments import load_experiment
 
-    if path.suffix.lower() != ".csv" and "experiment" in scenarios.read_toml(path):
+    data = scenarios.read_toml(path) if path.suffix.lower() != ".csv" else {}
+    if "calibration" in data:
+        from sim.calibration import load_calibration
+
+        calibration = load_calibration(path)
+        setup = calibration.spec.calibration
+        chain = " <- ".join(display(p) for p in reversed(scenarios.load(calibration.scenario).chain))
+        return (f"{display(path)}: ok (a calibration of {len(calibration.parameters)} parameter"
+                f"{'s' if len(calibration.parameters) > 1 else ''} to {len(calibration.spec.targets)} target"
+                f"{'s' if len(calibration.spec.targets) > 1 else ''}, {setup.trials} trials x {setup.replicates} "
+                f"replicates; on {chain})")
+    if "experiment" in data:
         experiment = load_experiment(path)
         design = experiment.spec.experiment
         chain = " <- ".join(display(p) for p in reversed(scenarios.load(path.parent / design.scenario).chain))
@@ -523,7 +612,8 @@ def cmd_viz(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "compare": cmd_compare, "responses": cmd_responses, "sweep": cmd_sweep,
-            "analyze": cmd_analyze, "validate": cmd_validate, "bench": cmd_bench, "viz": cmd_viz}
+            "calibrate": cmd_calibrate, "analyze": cmd_analyze, "validate": cmd_validate, "bench": cmd_bench,
+            "viz": cmd_viz}
 
 
 class Terminated(BaseException):
@@ -574,6 +664,7 @@ class Signals:
 
 # what an interrupted command leaves behind
 LEFT = {"sweep": "the runs that finished are recorded; --resume runs the rest",
+        "calibrate": "the trials that finished are recorded; --resume goes on from them",
         "analyze": "the previous analysis is as it was"}
 NOTHING_LEFT = "no results were written; earlier results are as they were"
 DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}

@@ -52,6 +52,13 @@ def _kpi(model: ChannelModel, name: str) -> float:
 
 
 
+def metric_names(params: Scenario) -> list[str]:
+    """The quarterly metrics a run of `params` has, in column order (named after its verticals, rivals,
+    instruments and tiers), from a model of a few partners built and not run."""
+    small = build_scenario(params, {} if params.partners.roster else {"partners.count": 5})
+    return metrics.names(ChannelModel(small, rng=0))[1:]
+
+
 class ChannelModel(mesa.Model):
     """One quarter per step.
 

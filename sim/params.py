@@ -846,6 +846,8 @@ class Meta(Node):
     cohorts: bool = False
     marginal: list[str] = Field(default_factory=list)  # of MARGINAL_LEVERS
     version: str = ""  # the channelsim version a resolved scenario was written by (information only)
+    # a CSV of parameter draws written by `channelsim calibrate` (sim/ensemble.py), relative to the file declaring it
+    ensemble: str = ""
 
     @field_validator("kpis", "groups", "marginal")
     @classmethod

@@ -4,7 +4,8 @@ scenario.resolved.toml, each compared scenario's in NAME.resolved.toml), the fig
 
 The folder is written whole into a staging folder and swapped in by `sim.outputs.replacing`: a failure
 leaves earlier results as they were. Every scenario of a comparison runs on the first one's seed and
-replicates, so replicate r of each is on the same seed (common random numbers).
+replicates, so replicate r of each is on the same seed (common random numbers). Under K parameter draws of a
+calibration (`--ensemble K`), R replicates are K*R, replicate j on draw j // R (draws.csv says which).
 
 This module imports pandas and the report on first use: the command line imports it before it can
 answer Ctrl-C.
@@ -22,6 +23,7 @@ from sim.errors import display
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sim.ensemble import Draws
     from sim.params import Scenario
     from sim.runner import Outcome
     from sim.scenarios import Loaded
@@ -60,8 +62,8 @@ def resolved_name(kind: str, name: str) -> str:
     return "scenario.resolved.toml" if kind == "run" else f"{name}.resolved.toml"
 
 
-def resolved_toml(params: Scenario, command: str) -> str:
-    """Every parameter with its value, headed by how to repeat the run (`channelsim run COMMAND`)."""
+def resolved_toml(params: Scenario, command: str, note: str = "") -> str:
+    """Every parameter with its value, headed by how to repeat the run (`channelsim run COMMAND`) and `note`."""
     import tomli_w
 
     from sim import __version__
@@ -75,6 +77,7 @@ def resolved_toml(params: Scenario, command: str) -> str:
 
     header = (f"# Every parameter of this run, as resolved by channelsim {__version__}.\n"
               f"# Repeat it exactly with: channelsim run {command}\n")
+    header += "".join(f"# {line}\n" for line in note.splitlines())
     return header + tomli_w.dumps(plain(params.model_dump()))
 
 
@@ -106,12 +109,9 @@ DERIVED_KPIS = ("incentive_spend", "partner_payments", "program_cost")
 def kpi_names(params: Scenario) -> list[str]:
     """The KPIs a run of `params` has: its quarterly metrics (named after its verticals, rivals, instruments and
     tiers) and those a window derives from them."""
-    from sim import metrics
-    from sim.model import ChannelModel
-    from sim.params import build_scenario
+    from sim.model import metric_names
 
-    small = build_scenario(params, {} if params.partners.roster else {"partners.count": 5})
-    return [*metrics.names(ChannelModel(small, rng=0))[1:], *DERIVED_KPIS]
+    return [*metric_names(params), *DERIVED_KPIS]
 
 
 def check_answers(loaded: list[Loaded]) -> None:
@@ -161,12 +161,29 @@ def card_window(item: Loaded, quarters: int, asked: tuple[int, int] | None = Non
     return declared if declared is not None and declared[1] <= quarters else final_year(quarters)
 
 
+def runs_label(params: Scenario, draws: Draws | None = None) -> str:
+    """How a scenario's replicates were run, as the notes say it: `R replicates`, or under parameter draws `R
+    replicates x K parameter draws`."""
+    return draws.label() if draws is not None else f"{params.run.replicates} replicates"
+
+
+def draws_table(draws: Draws, seed: int) -> pd.DataFrame:
+    """What each replicate ran under `--ensemble`: replicate j, its draw of the ensemble, its seed and the draw's
+    value of every fitted parameter (the same in every scenario)."""
+    import pandas as pd
+
+    from sim.runner import replicate_seed
+
+    return pd.DataFrame([{"replicate": j, "draw": draws.numbers[j // draws.replicates], "seed": replicate_seed(seed, j),
+                          **draws.overrides[j // draws.replicates]} for j in range(draws.units)])
+
+
 def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes: dict[str, Outcome],
           window: tuple[int, int] | None = None, marginal: dict[str, pd.DataFrame] | None = None,
-          asked: tuple[int, int] | None = None) -> Written:
+          asked: tuple[int, int] | None = None, draws: Draws | None = None) -> Written:
     """Write a run's (`kind` "run") or a comparison's ("compare": each scenario against the first) results
-    folder from the outcomes of `runner.run`, read over `window` (default: as `window_of` says); replaces
-    earlier results only once the new ones are complete."""
+    folder from the outcomes of `runner.run`, read over `window` (default: as `window_of` says), its replicates
+    run under `draws` when given (`--ensemble`); replaces earlier results only once the new ones are complete."""
     import html
 
     import pandas as pd
@@ -224,6 +241,8 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
             cards.append(answers.card(name, meta, own, own_compared, own_sources, evidence, own_recruits))
     else:
         tables["cohorts"] = per_cohort
+    if draws is not None:
+        tables["draws"] = draws_table(draws, first.run.seed)
     if not recruits.empty:
         figs["cohorts"] = cohorts.figure(cohorts.curves(recruits))
     ranking = (answers.ranking(compared, others, loaded[1].params.meta.kpis[0], window)
@@ -238,17 +257,24 @@ def write(out: Path, kind: str, loaded: list[Loaded], names: list[str], outcomes
             frame.to_csv(folder / f"{name}.csv", index=False)
         if panel is not None:
             panel.to_parquet(folder / "partners.parquet", index=False)
+        ensemble = f" --ensemble {draws.k}" if draws is not None else ""
+        drawn = (f"Its replicates ran as {draws.label()} of {draws.path}:\nreplicate j = 0..{draws.units - 1} "
+                 f"under draw j // {draws.replicates} of those chosen ({', '.join(map(str, draws.numbers))}; "
+                 "draws.csv), each on its own seed." if draws is not None else "")
         for name, item in zip(names, loaded, strict=True):
             filename = resolved_name(kind, name)
-            again = f"{display(out)}/{filename} --out {display(out)}-again"
-            (folder / filename).write_text(resolved_toml(item.params, again), encoding="utf-8")
+            again = f"{display(out)}/{filename}{ensemble} --out {display(out)}-again"
+            (folder / filename).write_text(resolved_toml(item.params, again, drawn), encoding="utf-8")
         images = report.save_figures(figs, folder)
         described = [{"name": n, "title": i.params.meta.title, "question": i.params.meta.question,
                       "files": " <- ".join(display(p) for p in reversed(i.chain)), "changes": changes(i.params)}
                      for n, i in zip(names, loaded, strict=True)]
-        note = (f"channelsim {__version__}; base seed {first.run.seed}; {first.run.replicates} replicates x "
-                f"{first.quarters} quarters per scenario; replicate r of every scenario runs on the same seed; "
-                f"KPIs read over {report.window_label(window)}.")
+        note = (f"channelsim {__version__}; base seed {first.run.seed}; {runs_label(first, draws)} x "
+                f"{first.quarters} quarters per scenario; replicate r of every scenario runs on the same seed"
+                + (f" and the same parameter draw of {display(draws.path)} (replicate r under draw r // "
+                   f"{draws.replicates} of the {draws.k} chosen, draws.csv), so the intervals carry the "
+                   "calibration's uncertainty as well as the seed noise" if draws is not None else "")
+                + f"; KPIs read over {report.window_label(window)}.")
         extra = report.extra_sections(tables)
         for name, table in marginal.items():
             from sim.marginal import render

@@ -3,6 +3,9 @@
 Replicate r of every scenario runs on the same seed, derived from the base seed and r through
 numpy's SeedSequence: comparing scenarios uses common random numbers, and results do not
 depend on the number of workers or the order runs finish in.
+
+Under K parameter draws (a calibration's ensemble, sim/ensemble.py) a scenario's R replicates become K*R:
+replicate j runs draw j // R on seed j's, the same draw and seed in every scenario.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
@@ -142,15 +146,26 @@ PARALLEL_FROM = 2_000_000
 
 
 def run(scenarios: list[tuple[str, Scenario]], replicates: int, seed: int, workers: int = 1,
-        partners: bool = False, progress: bool = True, parallel_from: int = PARALLEL_FROM) -> dict[str, Outcome]:
-    """Every scenario, `replicates` times, on shared replicate seeds."""
-    work = sum(replicates * p.partners.count * p.quarters for _, p in scenarios)
+        partners: bool = False, progress: bool = True, parallel_from: int = PARALLEL_FROM,
+        draws: list[dict[str, Any]] | None = None) -> dict[str, Outcome]:
+    """Every scenario, `replicates` times, on shared replicate seeds. With `draws` (K {dotted path: value}
+    overrides, parameter draws of a calibration), each scenario's replicates run under every draw: replicate
+    j = 0..K*replicates-1 runs draw j // replicates over the scenario's tree on seed `replicate_seed(seed, j)`."""
+    units = replicates * (len(draws) if draws is not None else 1)
+    work = sum(units * p.partners.count * p.quarters for _, p in scenarios)
     if work < parallel_from:
         workers = 1
-    tasks = [Task(name, params, tuple(group), tuple(replicate_seed(seed, r) for r in group), partners)
-             for group in chunks(replicates, workers) for name, params in scenarios]
+    if draws is None:
+        tasks = [Task(name, params, tuple(group), tuple(replicate_seed(seed, r) for r in group), partners)
+                 for group in chunks(replicates, workers) for name, params in scenarios]
+    else:  # a task holds replicates of one draw; the workers shared out over the draws
+        drawn = {(name, k): params.with_overrides(draw) for name, params in scenarios for k, draw in enumerate(draws)}
+        tasks = [Task(name, drawn[name, k], tuple(k * replicates + r for r in group),
+                      tuple(replicate_seed(seed, k * replicates + r) for r in group), partners)
+                 for k in range(len(draws)) for group in chunks(replicates, -(-workers // len(draws)))
+                 for name, _ in scenarios]
     results: dict[tuple[str, int], Replicate] = {}
-    bar = tqdm(total=replicates * len(scenarios), desc="runs", unit="run", disable=not progress, file=sys.stderr,
+    bar = tqdm(total=units * len(scenarios), desc="runs", unit="run", disable=not progress, file=sys.stderr,
                leave=False)
 
     def collect(task: Task, done: list[Replicate]) -> None:
@@ -168,9 +183,9 @@ def run(scenarios: list[tuple[str, Scenario]], replicates: int, seed: int, worke
                     collect(futures[future], future.result())
     outcomes = {}
     for name, _ in scenarios:
-        frames = [results[name, r].quarters for r in range(replicates)]
-        panels = [results[name, r].partners for r in range(replicates)] if partners else None
+        frames = [results[name, r].quarters for r in range(units)]
+        panels = [results[name, r].partners for r in range(units)] if partners else None
         outcomes[name] = Outcome(pd.concat(frames, ignore_index=True),
                                  pd.concat(panels, ignore_index=True) if panels else None,
-                                 pd.concat([results[name, r].recruits for r in range(replicates)], ignore_index=True))
+                                 pd.concat([results[name, r].recruits for r in range(units)], ignore_index=True))
     return outcomes

@@ -5,7 +5,8 @@ what it changes; chains are allowed, cycles are not. Tables merge key by key dow
 a value, a list or a table of free keys (a push, the product lines) is replaced whole, except
 `[[schedule]]`, whose changes accumulate (a child adds to its base's). `[meta]` holds a title
 and the question the scenario answers; `[run]` the seed and replicates; `[[schedule]]` tables
-change parameters from a given quarter on. `partners.roster` names a CSV relative to the file.
+change parameters from a given quarter on. `partners.roster` names a CSV relative to the file, as does
+`meta.ensemble` (the parameter draws of a calibration, sim/ensemble.py).
 
 Every problem is reported as one line that names the file it comes from, the dotted path,
 the bad value and what is allowed (`ScenarioError`).
@@ -50,9 +51,9 @@ class Loaded:
 
     @property
     def inputs(self) -> list[Path]:
-        """Every file the scenario was read from: its chain and its roster."""
-        roster_file = [Path(self.params.partners.roster)] if self.params.partners.roster else []
-        return [*self.chain, *roster_file]
+        """Every file the scenario was read from: its chain, its roster and its ensemble of parameter draws."""
+        named = (self.params.partners.roster, self.params.meta.ensemble)
+        return [*self.chain, *(Path(file) for file in named if file)]
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -161,9 +162,10 @@ def load(path: str | Path, overrides: Mapping[str, Any] | None = None,
         problems = unknown_keys(data)
         if problems:
             raise ScenarioError([f"{display(file)}: {p}" for p in problems])
-        roster_path = data.get("partners", {}).get("roster") if isinstance(data.get("partners"), Mapping) else None
-        if isinstance(roster_path, str) and roster_path:
-            data["partners"]["roster"] = str((file.parent / roster_path).resolve())
+        for table, key in (("partners", "roster"), ("meta", "ensemble")):  # files named relative to this one
+            named = data[table].get(key) if isinstance(data.get(table), Mapping) else None
+            if isinstance(named, str) and named:
+                data[table][key] = str((file.parent / named).resolve())
         changes = data.pop("schedule", None)
         merged = merge(merged, data, Scenario)
         if changes is not None:  # schedules accumulate along the chain: a child adds its changes to its base's
@@ -229,4 +231,15 @@ def validate_file(path: str | Path) -> str:
                 "against the default tree)")
     loaded = load(path)
     chain = " <- ".join(display(p) for p in reversed(loaded.chain))
-    return f"{display(path)}: ok ({loaded.params.meta.title}; {chain})"
+    drawn = ""
+    if loaded.params.meta.ensemble:  # read only here and under --ensemble: a run at the calibrated values needs it not
+        from sim.ensemble import EnsembleError, read_ensemble
+
+        try:
+            draws = read_ensemble(loaded.params.meta.ensemble, loaded.params)
+        except EnsembleError as error:
+            origin = _origin("meta.ensemble", loaded.provenance, path)
+            raise ScenarioError([f"{origin}: meta.ensemble: {p}" for p in error.problems]) from None
+        drawn = (f"; an ensemble of {len(draws)} parameter draw{'s' if len(draws) != 1 else ''} over "
+                 f"{', '.join(draws.columns)}")
+    return f"{display(path)}: ok ({loaded.params.meta.title}; {chain}{drawn})"

@@ -327,7 +327,7 @@ def check_folder(folder: Path, experiment: Experiment, resume: bool) -> Plan:
 def _check_sweep(target: Path, shown: str, experiment: Experiment, resume: bool) -> Plan:
     info_path = target / INFO
     if target.is_dir():
-        _check_lock(target, shown)
+        check_lock(target, shown)
     if not info_path.exists():
         if (target / MANIFEST).exists():
             raise SweepError(f"{shown}: holds a {MANIFEST} but no {INFO}; use another folder")
@@ -434,7 +434,7 @@ def _held(shown: str, path: Path, owner: dict[str, Any] | None) -> SweepError:
                       f"it to finish or stop it{hint}")
 
 
-def _check_lock(folder: Path, shown: str) -> None:
+def check_lock(folder: Path, shown: str) -> None:
     """Refuse at once if another sweep holds the folder (reads only)."""
     path = folder / LOCK
     try:

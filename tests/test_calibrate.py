@@ -1,0 +1,268 @@
+"""Calibration: the recovery of known parameters, common random numbers, a resumable study that loses nothing,
+the same trials whatever the workers, the outputs a strategist runs, and bad calibration files refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim import calibrate as engine
+from sim import scenarios
+from sim.calibration import load_calibration
+from sim.cli import main
+from sim.runner import replicate_seed, run_replicates
+
+ROOT = Path(__file__).resolve().parent.parent
+# the hidden values the data are made at (none the defaults) and the ranges a calibration searches
+HIDDEN = {"market.opportunities_per_fte.smb": 10.0, "market.win_base.smb": 0.28, "partners.exit.base": -3.0,
+          "vendor.margin.lines.software.gross_margin": 0.70}
+RANGES = {"market.opportunities_per_fte.smb": (4.0, 16.0, True), "market.win_base.smb": (0.15, 0.60, False),
+          "partners.exit.base": (-4.5, -1.0, False), "vendor.margin.lines.software.gross_margin": (0.5, 1.0, False)}
+REACHED = ["market.win_base.smb", "partners.exit.base", "market.opportunities_per_fte.smb"]
+UNREACHED = "vendor.margin.lines.software.gross_margin"  # it moves the vendor's gross profit, which no target is
+TOLERANCE = 0.15  # a recovered value within 15 % of its range of the hidden one (100 partners, 8 quarters fitted)
+SEED, REPLICATES = 3, 4
+HISTORIES: dict[int, pd.DataFrame] = {}  # the history of each horizon, made once
+
+
+def write_case(folder: Path, trials: int = 96, sampler: str = "tpe", extra: str = "", targets: str | None = None,
+               quarters: int = 12, fit: tuple[int, int] = (1, 8)) -> Path:
+    """A small channel (100 partners), its history made at HIDDEN on the calibration's own seeds (the mean of
+    its replicates), and a calibration file over RANGES."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "channel.toml").write_text(f'extends = "{ROOT / "scenarios" / "baseline.toml"}"\nquarters = {quarters}\n'
+                                         "[partners]\ncount = 100\n")
+    if quarters not in HISTORIES:
+        params = scenarios.load(folder / "channel.toml", HIDDEN).params
+        replicates = run_replicates(params, [replicate_seed(SEED, r) for r in range(REPLICATES)])
+        HISTORIES[quarters] = pd.concat([r.quarters for r in replicates]).groupby("quarter")[
+            ["won_deals", "win_rate", "partners", "exits", "revenue"]].mean().reset_index()
+    HISTORIES[quarters].to_csv(folder / "history.csv", index=False)
+    parameters = "".join(f'[parameters."{name}"]\nlow = {low}\nhigh = {high}\nlog = {str(log).lower()}\n'
+                         for name, (low, high, log) in RANGES.items())
+    targets = targets or ('[targets.won_deals]\n[targets.win_rate]\n[targets.partners]\n'
+                          '[targets.exits]\ndistance = "normal"\n')
+    text = (f'[calibration]\nscenario = "channel.toml"\nobserved = "history.csv"\nfit = [{fit[0]}, {fit[1]}]\n'
+            f'holdout = [{fit[1] + 1}, {quarters}]\ntrials = {trials}\nreplicates = {REPLICATES}\nseed = {SEED}\n'
+            f'sampler = "{sampler}"\nbatch = 8\nprofile = 9\ncheck = 4\n{extra}\n{parameters}{targets}')
+    (folder / "calibration.toml").write_text(text)
+    return folder / "calibration.toml"
+
+
+@pytest.fixture(scope="module")
+def recovered(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("recovery")
+    path = write_case(folder / "case", trials=120)
+    calibration = load_calibration(path)
+    summary, found = engine.calibrate(calibration, folder / "out", workers=1, progress=False)
+    return calibration, found, folder / "out"
+
+
+def test_known_parameters_are_recovered_and_the_one_no_target_reaches_is_not_identified(recovered):
+    calibration, found, _ = recovered
+    verdicts = found["verdicts"].set_index("parameter")
+    for name in REACHED:
+        low, high, _ = RANGES[name]
+        error = abs(found["best"]["values"][name] - HIDDEN[name]) / (high - low)
+        assert error <= TOLERANCE, f"{name}: best {found['best']['values'][name]:.4g}, hidden {HIDDEN[name]}"
+        assert verdicts.loc[name, "verdict"] != "not identified"
+    assert verdicts.loc["market.win_base.smb", "verdict"] == "identified"
+    assert verdicts.loc[UNREACHED, "verdict"] == "not identified"
+    assert verdicts.loc[UNREACHED, "share_as_good"] == 1.0  # flat: as good as the best over its whole range
+    for name in REACHED:  # the profile's interval holds the hidden value, or lies within the tolerance of it
+        low, high, _ = RANGES[name]
+        slack = TOLERANCE * (high - low)
+        assert verdicts.loc[name, "profile_low"] - slack <= HIDDEN[name] <= verdicts.loc[name, "profile_high"] + slack
+
+
+def test_every_trial_runs_on_the_same_seeds_so_equal_parameters_give_equal_mismatch(recovered):
+    calibration, found, out = recovered
+    records = engine._read_evaluations(out / engine.EVALUATIONS)
+    best = found["best"]["values"]
+    again = engine.evaluate(calibration.base, best, engine.seeds_of(calibration), tuple(calibration.columns), 0)
+    scorer = engine.Scorer(calibration)
+    totals = scorer.totals(scorer.distances(again, calibration.fit))
+    assert totals.tolist() == records[f"trial-{found['best']['trial']}"]["totals"]  # bit for bit
+    moved = engine.evaluate(calibration.base, {**best, UNREACHED: 0.55}, engine.seeds_of(calibration),
+                            tuple(calibration.columns), 0)
+    np.testing.assert_array_equal(moved["series"], again["series"])  # common seeds: a parameter, not noise
+
+
+def test_the_outputs_a_strategist_runs_and_reads(recovered, tmp_path):
+    calibration, found, out = recovered
+    for name in ("calibrated.toml", "trials.parquet", "ensemble.csv", "fit.html", "fit.png", "parameters.png",
+                 "verdicts.csv", "fit.csv", "holdout.csv", "profiles.csv"):
+        assert (out / name).stat().st_size > 0, name
+    trials = pd.read_parquet(out / "trials.parquet")
+    assert len(trials) == 120 and set(trials["state"]) == {"complete"}
+    assert {f"mismatch_{t}" for t in calibration.spec.targets} <= set(trials.columns)
+    loaded = scenarios.load(out / "calibrated.toml")
+    for name, value in found["best"]["values"].items():
+        assert loaded.params.get(name) == pytest.approx(value)
+    assert loaded.params.partners.count == 100 and loaded.params.quarters == 12  # the base scenario's
+    ensemble = pd.read_csv(out / "ensemble.csv")
+    assert ensemble["mismatch"].is_monotonic_increasing and ensemble["trial"].iloc[0] == found["best"]["trial"]
+    page = (out / "fit.html").read_text()
+    for text in ("not identified", "Held-out quarters", "naive", "won_deals", "PED-ANOVA"):
+        assert text in page
+    held = pd.read_csv(out / "holdout.csv")
+    assert set(held["target"]) <= set(calibration.columns) and (held["model_error"] >= 0).all()
+    fit = pd.read_csv(out / "fit.csv")
+    assert (fit["low"] <= fit["model"]).all() and (fit["model"] <= fit["high"]).all()
+    code = main(["run", str(out / "calibrated.toml"), "--replicates", "2", "--quarters", "4", "--out",
+                 str(tmp_path / "run")])
+    assert code == 0 and (tmp_path / "run" / "report.html").exists()
+
+
+def test_the_ensemble_holds_the_trials_within_the_noise_of_the_best(recovered):
+    calibration, found, _ = recovered
+    trials = found["trials"]
+    done = trials[trials["state"] == "complete"]
+    columns = [c for c in done.columns if c.startswith("replicate_")]
+    best = done.sort_values("mismatch").iloc[0][columns].to_numpy(float)
+    kept = set(found["ensemble"]["trial"])
+    for _, row in done.iterrows():
+        assert (row["trial"] in kept) == engine.within(row[columns].to_numpy(float), best, None)
+    assert 1 <= len(kept) < len(done)
+
+
+def test_within_the_noise_is_a_paired_test_and_a_tolerance_a_relative_margin():
+    best = np.array([1.0, 2.0, 3.0])
+    assert engine.within(best + np.array([0.1, -0.1, 0.05]), best, None)  # differences straddle zero
+    assert not engine.within(best + 0.5, best, None)  # worse in every replicate, by the same amount
+    assert engine.within(best * 1.04, best, 0.05) and not engine.within(best * 1.06, best, 0.05)
+
+
+def trials_of(out: Path) -> pd.DataFrame:
+    frame = pd.read_parquet(out / "trials.parquet")
+    return frame.drop(columns=["good"]).sort_values("trial").reset_index(drop=True)
+
+
+def test_the_same_trials_whatever_the_workers_and_a_resumed_study_goes_on_as_if_never_stopped(tmp_path):
+    path = write_case(tmp_path / "case", trials=24)
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "one"), "--workers", "1"]) == 0
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "two"), "--workers", "2"]) == 0
+    pd.testing.assert_frame_equal(trials_of(tmp_path / "one"), trials_of(tmp_path / "two"), check_exact=True)
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "part"), "--trials", "16", "--workers", "1"]) == 0
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "part"), "--resume", "--workers", "1"]) == 0
+    pd.testing.assert_frame_equal(trials_of(tmp_path / "part"), trials_of(tmp_path / "one"), check_exact=True)
+
+
+def test_a_calibration_killed_at_any_moment_resumes_with_nothing_lost(tmp_path):
+    path = write_case(tmp_path / "case", trials=40)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "sim.cli", "calibrate", str(path), "--out", str(out), "--workers", "2"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    ledger = out / engine.EVALUATIONS
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if ledger.exists() and len(ledger.read_bytes().splitlines()) >= 13:
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    before = engine._read_evaluations(ledger)
+    assert 13 <= len(before) and not (out / "trials.parquet").exists()
+    assert main(["calibrate", str(path), "--out", str(out), "--workers", "1"]) == 2  # without --resume: refused
+    assert main(["calibrate", str(path), "--out", str(out), "--resume", "--workers", "1"]) == 0
+    trials = trials_of(out)
+    assert trials["trial"].tolist() == list(range(40)) and set(trials["state"]) == {"complete"}
+    for key, record in before.items():  # every evaluation made before the kill is the trial's, as recorded
+        if key.startswith("trial-"):
+            row = trials.set_index("trial").loc[int(key.split("-")[1])]
+            assert row["mismatch"] == record["mismatch"]
+    assert main(["calibrate", str(tmp_path / "case" / "calibration.toml"), "--out", str(tmp_path / "whole"),
+                 "--workers", "1"]) == 0
+    pd.testing.assert_frame_equal(trials, trials_of(tmp_path / "whole"), check_exact=True)
+
+
+def test_cmaes_runs_and_a_guess_is_the_first_trial(tmp_path):
+    path = write_case(tmp_path / "case", trials=16, sampler="cmaes")
+    text = path.read_text().replace('[parameters."market.win_base.smb"]\n',
+                                    '[parameters."market.win_base.smb"]\nguess = 0.3\n')
+    path.write_text(text)
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    trials = trials_of(tmp_path / "out")
+    assert len(trials) == 16 and trials.loc[0, "market.win_base.smb"] == 0.3
+
+
+def test_a_partner_history_is_a_target(tmp_path):
+    """The partner file's revenue, keyed by the roster's ids, is compared with the founding partners' revenue."""
+    folder = tmp_path / "case"
+    folder.mkdir()
+    roster = pd.read_csv(ROOT / "scenarios" / "partners_example.csv")
+    (folder / "channel.toml").write_text(f'extends = "{ROOT / "scenarios" / "roster_example.toml"}"\nquarters = 6\n')
+    params = scenarios.load(folder / "channel.toml").params
+    (replicate,) = run_replicates(params, [99], partners=True)
+    panel = replicate.partners[replicate.partners["partner_id"] < len(roster)]
+    pd.DataFrame({"id": roster["id"].to_numpy()[panel["partner_id"]], "quarter": panel["quarter"],
+                  "revenue": panel["revenue"]}).to_csv(folder / "partners.csv", index=False)
+    replicate.quarters[["quarter", "revenue"]].to_csv(folder / "history.csv", index=False)
+    (folder / "calibration.toml").write_text(
+        '[calibration]\nscenario = "channel.toml"\nobserved = "history.csv"\npartners = "partners.csv"\n'
+        'fit = [1, 6]\ntrials = 4\nreplicates = 2\nprofile = 3\ncheck = 2\n'
+        '[parameters."market.win_base.smb"]\nlow = 0.2\nhigh = 0.5\n'
+        '[targets.revenue]\n[targets.partner_revenue]\nweight = 0.5\n')
+    calibration = load_calibration(folder / "calibration.toml")
+    scorer = engine.Scorer(calibration)
+    result = engine.evaluate(calibration.base, {}, (99, 100), tuple(scorer.columns), scorer.partners)
+    distances = scorer.distances(result, calibration.fit)
+    assert distances["partner_revenue"][0] == pytest.approx(0.0, abs=1e-6)  # the history's own seed (CSV rounding)
+    assert distances["partner_revenue"][1] > 0.05
+    assert main(["calibrate", str(folder / "calibration.toml"), "--out", str(tmp_path / "out"), "--workers",
+                 "1"]) == 0
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace('observed = "history.csv"', 'observed = "nowhere.csv"'), "nowhere.csv"),
+    (lambda t: t.replace("[targets.won_deals]", "[targets.won_deal]"), "did you mean 'won_deals'"),
+    (lambda t: t.replace("[targets.won_deals]", "[targets.revenue_enterprise]"), "has no column 'revenue_enterprise'"),
+    (lambda t: t.replace("low = 0.15", "low = 0.75"), "low must be below high"),
+    (lambda t: t.replace("low = -4.5", "low = -40.0"), "partners.exit.base.low"),
+    (lambda t: t.replace('[parameters."market.win_base.smb"]', '[parameters."market.win_bse.smb"]'), "win_bse"),
+    (lambda t: t.replace('[parameters."market.win_base.smb"]', '[parameters."partners.roster"]'), "cannot be fitted"),
+    (lambda t: t.replace('[parameters."market.win_base.smb"]', '[parameters."vendor.name"]'), "fits numbers"),
+    (lambda t: t.replace("fit = [1, 8]", "fit = [8, 1]"), "first quarter is after the last"),
+    (lambda t: t.replace("holdout = [9, 12]", "holdout = [5, 12]"), "after the fitted ones"),
+    (lambda t: t.replace("replicates = 4", "replicates = 1"), "noise of the best"),
+    (lambda t: t.replace('sampler = "tpe"', 'sampler = "random"'), "sampler"),
+    (lambda t: t.replace("[targets.exits]\ndistance = \"normal\"", "[targets.exits]\nsd = 2.0"), "an s.d. is for"),
+    (lambda t: t + 'partners = "p.csv"\n', "unknown key"),
+    (lambda t: t.replace('scenario = "channel.toml"', 'scenario = "missing.toml"'), "missing.toml"),
+])
+def test_bad_calibration_files_are_refused_naming_the_file_path_and_value(tmp_path, capsys, edit, message):
+    path = write_case(tmp_path / "case", trials=8)
+    path.write_text(edit(path.read_text()))
+    assert main(["validate", str(path)]) == 2
+    assert message in capsys.readouterr().err
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "calibration.toml" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_of_other_results_or_inputs_is_refused_and_left_as_it_was(tmp_path, capsys):
+    path = write_case(tmp_path / "case", trials=8)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    assert main(["calibrate", str(path), "--out", str(mine)]) == 2
+    assert "no channelsim results" in capsys.readouterr().err and os.listdir(mine) == ["notes.txt"]
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "case")]) == 2
+    assert "an input of this run" in capsys.readouterr().err
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "out"), "--workers", "1"]) == 0
+    other = write_case(tmp_path / "other", trials=8, fit=(1, 6))
+    assert main(["calibrate", str(other), "--out", str(tmp_path / "out"), "--resume"]) == 2
+    assert "a calibration of other inputs" in capsys.readouterr().err
+    info = json.loads((tmp_path / "out" / engine.INFO).read_text())
+    assert info["fingerprint"] == load_calibration(path).fingerprint()
