@@ -8,7 +8,8 @@
 Each block's commands run, as written, in a scratch folder holding copies of `scenarios/`,
 `experiments/` and `tests/malformed/` (so `out/...` paths are the scratch folder's), and the block
 becomes its command lines followed by what they printed (stdout and stderr, a progress bar as it
-ended). `channelsim viz` serves a page and is left as written. The scenario table has its own
+ended). `channelsim viz` serves a page and is left as written. The calibration block's figures are copied
+to docs/calibration_fit.png and docs/calibration_parameters.png. The scenario table has its own
 script, `experiments/scenario_table.py`; a bench measures this machine, so run the bench blocks
 on a quiet one. Takes about ten minutes (the Sobol sweep and the benches are most of it).
 """
@@ -96,6 +97,10 @@ def main() -> int:
             return f"```\n{new}```\n"
 
         updated = BLOCK.sub(replace, text)
+        for name, shown_as in (("fit.png", "calibration_fit.png"), ("parameters.png", "calibration_parameters.png")):
+            made = folder / "out" / "calibration" / name  # the calibration block's figures, shown in the README
+            if made.exists() and not args.check:
+                shutil.copyfile(made, ROOT / "docs" / shown_as)
     if not args.check:
         readme.write_text(updated)
         print("README.md: blocks rewritten", file=sys.stderr)
