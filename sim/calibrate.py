@@ -22,9 +22,11 @@ told from its record.
 After the trials: the **ensemble** (trials within the noise of the best: paired differences over the
 replicates, or within a stated tolerance), each parameter's **profile** (the mismatch along its range,
 the other parameters at the best values, same seeds) and its **verdict** (identified when the values
-as good as the best span at most a third of its range, weakly identified up to two thirds, else not
-identified by these targets), the calibrated model's fit on `check` replicates with its 95 % band, and
-the held-out quarters' error beside a naive forecast (the value a year earlier).
+as good as the best, along the profile or among the good trials, whichever is wider, span at most a
+third of its range, weakly identified up to two thirds, else not identified by these targets: such a
+parameter keeps the base scenario's value in calibrated.toml and is drawn across its whole range in
+the ensemble), the calibrated model's fit on `check` replicates with its 95 % band, and
+the held-out quarters' error beside a naive forecast (the last fitted year carried forward).
 """
 
 from __future__ import annotations
@@ -524,17 +526,23 @@ def verdicts(calibration: Calibration, best_row: pd.Series, good: pd.DataFrame, 
         levels = profile[profile["parameter"] == name]
         inside = np.array([t is not None and within(np.asarray(t, float), best, tolerance) for t in levels["totals"]])
         kept = levels["value"].to_numpy(float)[inside] if inside.any() else np.array([best_row[name]])
-        share = float(_unit(kept.max(), p) - _unit(kept.min(), p))  # the as-good interval, a share of the range
         values = good[name].to_numpy(float)
+        # the span of the values as good as the best, a share of the range: along the profile (the others at their
+        # best values), or among the good trials (the others free to trade off), whichever is wider
+        share = float(max(_unit(kept.max(), p) - _unit(kept.min(), p), _unit(values.max(), p) - _unit(values.min(), p)))
         unit = _unit(values, p)
         spread = float(np.subtract(*np.percentile(unit, [75, 25]))) / 0.5 if len(unit) > 1 else 0.0
         verdict = ("identified" if share <= IDENTIFIED else "weakly identified" if share <= WEAK else
                    "not identified")
+        effect = levels["mismatch"].to_numpy(float)
         rows.append({"parameter": name, "low": p.low, "high": p.high, "best": best_row[name],
                      "ensemble_low": float(values.min()), "ensemble_high": float(values.max()),
                      "profile_low": float(kept.min()), "profile_high": float(kept.max()),
-                     "share_as_good": share, "good_spread": spread, "importance": importances.get(name, math.nan),
-                     "verdict": verdict})
+                     "at_bound": bool(kept.min() <= p.low or kept.max() >= p.high or values.min() <= p.low
+                                      or values.max() >= p.high),
+                     "share_as_good": share, "good_spread": spread,
+                     "profile_effect": float(np.nanmax(effect) - np.nanmin(effect)) if len(effect) else math.nan,
+                     "importance": importances.get(name, math.nan), "verdict": verdict})
     return pd.DataFrame(rows)
 
 
@@ -572,22 +580,27 @@ def fit_table(calibration: Calibration, result: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+HOLDOUT_COLUMNS = ["target", "quarters", "model_error", "naive_error", "better", "in_band"]
+
+
 def holdout_table(calibration: Calibration, fit: pd.DataFrame) -> pd.DataFrame:
     """Per target, the mean relative error over the held-out quarters of the calibrated model's mean and of a
-    naive forecast (the observed value a year earlier; else the last observed value before the held-out
-    quarters), over the quarters both can forecast."""
+    naive forecast: the last fitted year carried forward (held-out quarter q takes the observed value of the
+    quarter of the last fitted year 4k quarters before it; else the last fitted value), over the quarters both
+    can forecast; and how many held-out observations lie inside the model's 95 % band."""
     if calibration.holdout is None:
-        return pd.DataFrame(columns=["target", "quarters", "model_error", "naive_error", "better"])
+        return pd.DataFrame(columns=HOLDOUT_COLUMNS)
     rows = []
-    first = calibration.holdout[0]
+    last = calibration.fit[1]
     for name in calibration.columns:
         history = calibration.history[name].dropna()
         part = fit[(fit["target"] == name) & (fit["part"] == "held out")].dropna(subset=["observed"])
-        before = history[history.index < first]
-        errors = []
+        fitted = history[history.index <= last]
+        errors, inside = [], 0
         for _, row in part.iterrows():
             q = int(row["quarter"])
-            naive = history.get(q - 4, before.iloc[-1] if len(before) else math.nan)
+            naive = history.get(last - 3 + (q - last - 1) % 4, fitted.iloc[-1] if len(fitted) else math.nan)
+            inside += bool(row["low"] <= row["observed"] <= row["high"])
             if math.isnan(naive) or row["observed"] == 0:
                 continue
             errors.append((abs(row["model"] - row["observed"]) / abs(row["observed"]),
@@ -595,8 +608,8 @@ def holdout_table(calibration: Calibration, fit: pd.DataFrame) -> pd.DataFrame:
         if errors:
             model, naive = np.mean(errors, axis=0)
             rows.append({"target": name, "quarters": len(errors), "model_error": model, "naive_error": naive,
-                         "better": "model" if model < naive else "naive"})
-    return pd.DataFrame(rows, columns=["target", "quarters", "model_error", "naive_error", "better"])
+                         "better": "model" if model < naive else "naive", "in_band": f"{inside} of {len(part)}"})
+    return pd.DataFrame(rows, columns=HOLDOUT_COLUMNS)
 
 
 def _check_run(calibration: Calibration, best: dict[str, Any], scorer: Scorer) -> dict[str, Any]:

@@ -70,7 +70,9 @@ def written_at(path: str) -> str:
     return path
 
 
-def calibrated_toml(folder: Path, calibration: Calibration, best: dict[str, Any]) -> str:
+def calibrated_toml(folder: Path, calibration: Calibration, best: dict[str, Any], kept: list[str]) -> str:
+    """The base scenario with the fitted values; a parameter in `kept` (not identified) keeps the base's value."""
+    best = {path: value for path, value in best.items() if path not in kept}
     fitted = calibration.base.with_overrides(best)
     values = {written_at(path): fitted.get(written_at(path)) for path in best}
     base = os.path.relpath(calibration.scenario.resolve(), folder.resolve())
@@ -83,7 +85,9 @@ def calibrated_toml(folder: Path, calibration: Calibration, best: dict[str, Any]
     head = (f"# Written by channelsim calibrate {__version__} from {calibration.path.name}: the base scenario\n"
             "# with the fitted values. `channelsim run` and `compare` take it as it is; with --ensemble K they run\n"
             "# it across K draws of ensemble.csv (the trials as good as the best), so answers carry the\n"
-            "# calibration's uncertainty.\n")
+            "# calibration's uncertainty.\n"
+            + "".join(f"# {path}: not identified by the targets; the base scenario's value stands, and the ensemble\n"
+                      "#   draws it across its whole range.\n" for path in kept))
     return head + tomli_w.dumps(data)
 
 
@@ -163,6 +167,8 @@ def page(calibration: Calibration, found: dict[str, Any], images: dict[str, byte
         "good trials": [f"{number(lo)} to {number(hi)}" for lo, hi in
                         zip(verdicts["ensemble_low"], verdicts["ensemble_high"], strict=True)],
         "range": [f"{number(lo)} to {number(hi)}" for lo, hi in zip(verdicts["low"], verdicts["high"], strict=True)],
+        "at a bound": ["yes" if b else "" for b in verdicts["at_bound"]],
+        "profile effect": [number(v) for v in verdicts["profile_effect"]],
         "importance": [number(v) for v in verdicts["importance"]]}, index=verdicts["parameter"])
     targets = pd.DataFrame({"weight": [number(calibration.spec.targets[t].weight) for t in found["targets"]],
                             "distance": [calibration.spec.targets[t].distance for t in found["targets"]],
@@ -184,8 +190,13 @@ def page(calibration: Calibration, found: dict[str, Any], images: dict[str, byte
              "<p class='note'>Verdict: how much of the parameter's range the values as good as the best span (the "
              "fit with the other parameters at their best values, within the noise of its replicates: 1.96 "
              "standard errors of the paired differences): identified up to a third, weakly identified up to two "
-             "thirds, else not identified by these targets. Good trials: the ensemble's range. Importance: "
-             "Optuna's PED-ANOVA over the trials.</p>",
+             "thirds, else not identified by these targets (it keeps the base scenario's value, and the ensemble "
+             "draws it across its range). The wider of the profile's span and the good trials' span counts: the "
+             "profile holds the others at their best values, the good trials let them trade off. Profile effect: "
+             "how much the mismatch moves along the profile. Importance: Optuna's PED-ANOVA over the trials; it "
+             "reflects where the sampler searched as much as the fit, so read it beside the profile. The ensemble "
+             "holds trials within the replicates' noise of the best: it understates the uncertainty that comes from "
+             "your history being one draw of the channel.</p>",
              _image(images["parameters"], "parameters"),
              "<h2>Fit</h2>", _image(images["fit"], "fit"),
              f"<p class='note'>The calibrated model's mean and 95 % band over {setup.check} replicates.</p>",
@@ -193,11 +204,13 @@ def page(calibration: Calibration, found: dict[str, Any], images: dict[str, byte
     if len(held):
         naive = pd.DataFrame({"quarters": held["quarters"].astype(int),
                               "model": [f"{100 * v:.1f} %" for v in held["model_error"]],
-                              "naive (a year earlier)": [f"{100 * v:.1f} %" for v in held["naive_error"]],
-                              "better": held["better"]}, index=held["target"])
+                              "naive (last fitted year)": [f"{100 * v:.1f} %" for v in held["naive_error"]],
+                              "better": held["better"], "in the 95 % band": held["in_band"]}, index=held["target"])
         parts += ["<h2>Held-out quarters</h2>", html_table(naive, "target"),
-                  "<p class='note'>Mean relative error of the calibrated model's mean, and of carrying the observed "
-                  "value of a year earlier forward.</p>"]
+                  "<p class='note'>Mean relative error of the calibrated model's mean, and of carrying the last "
+                  "fitted year's observed values forward; and how many held-out observations fall inside the model's "
+                  "95 % band (over seeds only, not parameter draws). A few quarters of one history: a verdict of "
+                  "better or worse within a few points is noise.</p>"]
     parts.append(f"<p class='note'>channelsim {__version__}; {html.escape(calibration.path.name)}</p></body></html>")
     return "".join(parts)
 
@@ -215,8 +228,16 @@ def write(folder: Path, calibration: Calibration, found: dict[str, Any]) -> list
     good = found["ensemble"]
     draws = good[["trial", "mismatch", *calibration.parameters]].reset_index(drop=True)
     draws.insert(0, "draw", np.arange(len(draws)))
+    verdicts = found["verdicts"].set_index("parameter")
+    kept = [p for p in calibration.parameters if verdicts.loc[p, "verdict"] == "not identified"]
+    rng = np.random.default_rng(calibration.spec.calibration.seed)
+    for path in kept:  # what the targets cannot tell: any value of its range, not where the sampler happened to look
+        p = calibration.spec.parameters[path]
+        values = (np.exp(rng.uniform(np.log(p.low), np.log(p.high), len(draws))) if p.log else
+                  rng.uniform(p.low, p.high, len(draws)))
+        draws[path] = np.round(values).astype(int) if calibration.integer[path] else values
     files["ensemble.csv"] = draws.to_csv(index=False).encode()
-    files["calibrated.toml"] = calibrated_toml(folder, calibration, found["best"]["values"]).encode()
+    files["calibrated.toml"] = calibrated_toml(folder, calibration, found["best"]["values"], kept).encode()
     files["verdicts.csv"] = found["verdicts"].to_csv(index=False).encode()
     files["profiles.csv"] = found["profile"].drop(columns=["totals"]).to_csv(index=False).encode()
     files["fit.csv"] = found["fit"].to_csv(index=False).encode()

@@ -450,14 +450,21 @@ def cmd_calibrate(args) -> int:
     print(f"best: trial {best['trial']}, mismatch {best['mismatch']:.4g}; {len(found['ensemble'])} trials as good as "
           "the best (the ensemble)")
     table = found["verdicts"].set_index("parameter")
-    shown = table[["best", "profile_low", "profile_high", "low", "high", "importance", "verdict"]].rename(
-        columns={"profile_low": "as good from", "profile_high": "to", "low": "range from", "high": "range to"})
+    shown = table[["best", "profile_low", "profile_high", "ensemble_low", "ensemble_high", "low", "high",
+                   "verdict"]].rename(columns={"profile_low": "profile from", "profile_high": "to",
+                                               "ensemble_low": "good trials from", "ensemble_high": "to ",
+                                               "low": "range from", "high": "range to"})
     print(shown.to_string(float_format=lambda v: f"{v:.4g}"))
     held = found["holdout"]
     if len(held):
-        print("held-out quarters, mean relative error: " + "; ".join(
-            f"{r.target} model {100 * r.model_error:.1f} % vs naive {100 * r.naive_error:.1f} %"
-            for r in held.itertuples()))
+        print("held-out quarters, mean relative error of the model and of the last fitted year carried forward; "
+              "observations inside the model's 95 % band:")
+        for r in held.itertuples():
+            print(f"  {r.target}: model {100 * r.model_error:.1f} %, naive {100 * r.naive_error:.1f} %; {r.in_band}")
+    kept = list(table.index[table["verdict"] == "not identified"])
+    if kept:
+        print(f"not identified by these targets, so left at the base scenario's values in calibrated.toml and drawn "
+              f"across their ranges in the ensemble: {', '.join(kept)}")
     out = display(args.out)
     print(f"written to {out}/ (calibrated.toml, ensemble.csv, trials.parquet, verdicts.csv, fit.html, ...); next: "
           f"channelsim run {out}/calibrated.toml")

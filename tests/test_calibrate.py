@@ -75,7 +75,7 @@ def test_known_parameters_are_recovered_and_the_one_no_target_reaches_is_not_ide
         error = abs(found["best"]["values"][name] - HIDDEN[name]) / (high - low)
         assert error <= TOLERANCE, f"{name}: best {found['best']['values'][name]:.4g}, hidden {HIDDEN[name]}"
         assert verdicts.loc[name, "verdict"] != "not identified"
-    assert verdicts.loc["market.win_base.smb", "verdict"] == "identified"
+    assert verdicts.loc["partners.exit.base", "verdict"] == "identified"
     assert verdicts.loc[UNREACHED, "verdict"] == "not identified"
     assert verdicts.loc[UNREACHED, "share_as_good"] == 1.0  # flat: as good as the best over its whole range
     for name in REACHED:  # the profile's interval holds the hidden value, or lies within the tolerance of it
@@ -106,11 +106,19 @@ def test_the_outputs_a_strategist_runs_and_reads(recovered, tmp_path):
     assert len(trials) == 120 and set(trials["state"]) == {"complete"}
     assert {f"mismatch_{t}" for t in calibration.spec.targets} <= set(trials.columns)
     loaded = scenarios.load(out / "calibrated.toml")
-    for name, value in found["best"]["values"].items():
-        assert loaded.params.get(name) == pytest.approx(value)
+    for name in REACHED:
+        assert loaded.params.get(name) == pytest.approx(found["best"]["values"][name])
+    # what no target reaches keeps the base's value, and the ensemble draws it across its whole range
+    assert loaded.params.get(UNREACHED) == calibration.base.get(UNREACHED) != found["best"]["values"][UNREACHED]
     assert loaded.params.partners.count == 100 and loaded.params.quarters == 12  # the base scenario's
     ensemble = pd.read_csv(out / "ensemble.csv")
     assert ensemble["mismatch"].is_monotonic_increasing and ensemble["trial"].iloc[0] == found["best"]["trial"]
+    low, high, _ = RANGES[UNREACHED]
+    drawn = ensemble[UNREACHED]
+    assert drawn.between(low, high).all() and drawn.max() - drawn.min() > 0.6 * (high - low)
+    good = found["ensemble"]
+    for name in REACHED:
+        assert ensemble[name].tolist() == good[name].tolist()  # the good trials' own values
     page = (out / "fit.html").read_text()
     for text in ("not identified", "Held-out quarters", "naive", "won_deals", "PED-ANOVA"):
         assert text in page
