@@ -5,7 +5,8 @@ trial (common random numbers: two trials differ by their parameters, not by nois
 one model. Its mismatch is the mean over replicates of each replicate's weighted sum of the targets'
 distances over the fitted quarters:
 
-    relative   mean over quarters of |model - observed| / |observed|
+    relative   sum over quarters of |model - observed| / sum of |observed| (a weighted absolute
+               percentage error: a quarter observed at 0 counts, and a big quarter counts more)
     normal     mean over quarters of -log N(observed; model, sd), sd given, or estimated from the
                replicate's residuals (then 1/2 log(2 pi mean squared residual) + 1/2)
     partners   sum over partners of |model - observed| revenue over the fitted quarters it was observed in,
@@ -19,14 +20,21 @@ before it is told. A calibration killed at any moment resumes (`--resume`) with 
 left running is evaluated again (on the same seeds: the same numbers), one evaluated but not told is
 told from its record.
 
-After the trials: the **ensemble** (trials within the noise of the best: paired differences over the
-replicates, or within a stated tolerance), each parameter's **profile** (the mismatch along its range,
-the other parameters at the best values, same seeds) and its **verdict** (identified when the values
-as good as the best, along the profile or among the good trials, whichever is wider, span at most a
-third of its range, weakly identified up to two thirds, else not identified by these targets: such a
-parameter keeps the base scenario's value in calibrated.toml and is drawn across its whole range in
-the ensemble), the calibrated model's fit on `check` replicates with its 95 % band, and
-the held-out quarters' error beside a naive forecast (the last fitted year carried forward).
+After the trials, the calibrated model (the best values) runs on the trials' seeds and `check` more,
+whose replicates are histories it makes itself. On each, the trials' best fit beats the true values
+(there, the best values) by a margin: what choosing the best of many trials gains by chance. A trial
+is **consistent** with the observed history when the history prefers the best to it by no more than
+the 95th percentile of those margins (a parametric bootstrap of a likelihood-ratio test), or, with a
+stated tolerance, when its mismatch is within it of the best's. The best's mismatch against the
+model's own histories also says whether the model reproduces the history within its noise (else a
+misfit). The **ensemble** is the consistent trials. Each parameter's **profile** is the mismatch
+along its range, the other parameters at the best values, on the same seeds; its **verdict**:
+identified when the consistent values, along the profile or among the ensemble's trials (whichever
+is wider), span at most a third of its range, weakly identified up to two thirds, else not
+identified by these targets (such a parameter keeps the base scenario's value in calibrated.toml and
+is drawn across its whole range in the ensemble). Then the calibrated model's fit with its 95 %
+band, and the held-out quarters' error beside a naive forecast (the last fitted year carried
+forward).
 """
 
 from __future__ import annotations
@@ -114,14 +122,31 @@ class Scorer:
             self.partner_observed = np.full((len(ids), horizon), np.nan)
             rows = history["id"].map({pid: i for i, pid in enumerate(ids)}).to_numpy()
             self.partner_observed[rows, history["quarter"].to_numpy() - 1] = history["revenue"].to_numpy()
+            first, last = calibration.fit
+            self.partner_seen = ~np.isnan(self.partner_observed[:, first - 1:last])  # the fitted quarters observed
+            self.partner_truth = np.nansum(self.partner_observed[:, first - 1:last], axis=1)
 
-    def distances(self, result: dict[str, Any], quarters: tuple[int, int]) -> dict[str, np.ndarray]:
-        """Each target's distance, one per replicate, over quarters first..last."""
+    def compact(self, result: dict[str, Any]) -> dict[str, Any]:
+        """What the distances read of a run: its series, and each founding partner's revenue summed over the
+        fitted quarters its history has (replicate x partner)."""
+        out = {"series": result["series"], "partner_totals": None}
+        if self.partners and result.get("partners") is not None:
+            first, last = self.calibration.fit
+            out["partner_totals"] = np.where(self.partner_seen, result["partners"][:, :, first - 1:last],
+                                             0.0).sum(axis=2)
+        return out
+
+    def distances(self, result: dict[str, Any], quarters: tuple[int, int],
+                  history: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """Each target's distance, one per replicate, over quarters first..last (the partner target: over the
+        fitted quarters), of a run's `compact` form to the observed history or to `history` ({"series": quarter x
+        column, NaN where nothing is observed; "partner_totals": one per partner})."""
         first, last = quarters[0] - 1, quarters[1]
         out = {}
         series = result["series"][:, first:last, :]
+        every = self.observed if history is None else history["series"]
         for c, name in enumerate(self.columns):
-            observed = self.observed[first:last, c]
+            observed = every[first:last, c]
             seen = ~np.isnan(observed)
             model, truth = series[:, seen, c], observed[seen]
             if not seen.any():
@@ -129,7 +154,7 @@ class Scorer:
                 continue
             target = self.targets[name]
             if target.distance == "relative":
-                out[name] = np.mean(np.abs(model - truth) / np.abs(truth), axis=1)
+                out[name] = np.abs(model - truth).sum(axis=1) / max(float(np.abs(truth).sum()), 1e-12)
             elif target.sd is not None:
                 z = (model - truth) / target.sd
                 out[name] = np.mean(0.5 * z**2, axis=1) + math.log(target.sd) + 0.5 * math.log(2 * math.pi)
@@ -137,13 +162,18 @@ class Scorer:
                 floor = (1e-9 * np.mean(np.abs(truth)) + 1e-12) ** 2  # a perfect fit's log stays finite
                 variance = np.maximum(np.mean((model - truth) ** 2, axis=1), floor)
                 out[name] = 0.5 * np.log(2 * math.pi * variance) + 0.5
-        if PARTNER_TARGET in self.targets and result.get("partners") is not None:
-            observed = self.partner_observed[:, first:last]
-            seen = ~np.isnan(observed)
-            model = np.where(seen, result["partners"][:, :, first:last], 0.0).sum(axis=2)  # over the quarters seen
-            truth = np.nansum(observed, axis=1)
-            out[PARTNER_TARGET] = np.abs(model - truth).sum(axis=1) / max(truth.sum(), 1e-12)
+        fitted = quarters == self.calibration.fit
+        if PARTNER_TARGET in self.targets and result.get("partner_totals") is not None and fitted:
+            truth = self.partner_truth if history is None else history["partner_totals"]
+            out[PARTNER_TARGET] = np.abs(result["partner_totals"] - truth).sum(axis=1) / max(truth.sum(), 1e-12)
         return out
+
+    def like_observed(self, result: dict[str, Any], replicate: int) -> dict[str, np.ndarray]:
+        """One replicate of a run (compact) as a history: seen where the observed history is, missing elsewhere."""
+        history = {"series": np.where(np.isnan(self.observed), np.nan, result["series"][replicate])}
+        if result.get("partner_totals") is not None:
+            history["partner_totals"] = result["partner_totals"][replicate]
+        return history
 
     def totals(self, distances: dict[str, np.ndarray]) -> np.ndarray:
         """Each replicate's mismatch: the targets' distances, weighted and summed."""
@@ -323,11 +353,20 @@ def _record(key: str, overrides: dict[str, Any], result: dict[str, Any], scorer:
             quarters: tuple[int, int]) -> dict[str, Any]:
     if "error" in result:
         return {"key": key, "params": overrides, "error": result["error"]}
-    distances = scorer.distances(result, quarters)
+    compact = scorer.compact(result)
+    distances = scorer.distances(compact, quarters)
     totals = scorer.totals(distances)
     return {"key": key, "params": overrides, "totals": totals.tolist(),
             "targets": {name: values.tolist() for name, values in distances.items()},
-            "mismatch": float(np.mean(totals))}
+            "mismatch": float(np.mean(totals)), "series": compact["series"].tolist(),
+            "partner_totals": None if compact["partner_totals"] is None else compact["partner_totals"].tolist()}
+
+
+def compact_of(record: dict[str, Any]) -> dict[str, Any]:
+    """A recorded evaluation's runs, as `Scorer.compact` gave them."""
+    totals = record.get("partner_totals")
+    return {"series": np.asarray(record["series"], float),
+            "partner_totals": None if totals is None else np.asarray(totals, float)}
 
 
 def _run_all(pool: Workers, jobs: dict[str, tuple[dict[str, Any], tuple[int, ...]]], calibration: Calibration,
@@ -440,28 +479,66 @@ def trials_frame(calibration: Calibration, study, ledger: Ledger) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def within(totals: np.ndarray, best: np.ndarray, tolerance: float | None) -> bool:
-    """Whether a trial's fit is as good as the best's: within a tolerance (relative), or within the noise: the
-    mean of the paired differences over the common replicates no more than 1.96 of its standard errors above 0
-    (a normal approximation: with as few replicates as calibrations run, Student's t would call nearly every
-    trial as good as the best)."""
-    if tolerance is not None:
-        return float(np.mean(totals)) <= float(np.mean(best)) + tolerance * abs(float(np.mean(best)))
-    difference = totals - best
-    if difference.size < 2:
-        return bool(np.mean(difference) <= 0)
-    half = 1.96 * np.std(difference, ddof=1) / math.sqrt(difference.size)
-    return bool(np.mean(difference) <= half + 1e-12 * abs(float(np.mean(best))))
+@dataclass
+class Consistency:
+    """Which fits the observed history is consistent with: a parametric bootstrap of a likelihood-ratio test.
+
+    The calibrated model (the best values θ̂) makes histories of its own (replicates on seeds the trials do not
+    use). On each, the trials' best fit beats the true values (θ̂, there) by some margin: LR_j = m(θ̂; h_j) -
+    min over trials of m(θ; h_j), what choosing the best of many trials gains by chance. A trial θ is consistent
+    with the observed history when the history prefers the best to it by no more than the 95th percentile of
+    those margins: m(θ) - m(θ̂) <= q95(LR_j). With a tolerance instead: m(θ) - m(θ̂) <= tolerance x |m(θ̂)|."""
+
+    best: float  # the best trial's mismatch with the observed history
+    null: np.ndarray  # the best values' mismatch with each of the model's own histories: the fit's yardstick
+    margins: np.ndarray  # LR_j: how much the trials' best beats the true values on each
+    tolerance: float | None
+
+    @property
+    def cut(self) -> float:
+        """How much worse than the best a consistent trial may fit the observed history."""
+        if self.tolerance is not None:
+            return self.tolerance * abs(self.best)
+        return float(np.quantile(self.margins, 0.95))
+
+    @property
+    def percentile(self) -> float:
+        """Where the observed history's best mismatch lies among the model's own histories' (0 to 100)."""
+        return float(100 * np.mean(self.null <= self.best))
+
+    @property
+    def misfit(self) -> bool:
+        """Whether the best fit is worse than 95 % of the fits to the model's own histories."""
+        return self.best > float(np.quantile(self.null, 0.95))
+
+    def consistent(self, record: dict[str, Any]) -> bool:
+        """Whether a recorded evaluation's fit is consistent with the observed history."""
+        return "mismatch" in record and bool(record["mismatch"] - self.best <= self.cut + 1e-12 * abs(self.best))
 
 
-def ensemble(frame: pd.DataFrame, calibration: Calibration) -> pd.DataFrame:
-    """The trials as good as the best (the best included), best first."""
-    replicate_columns = [c for c in frame.columns if c.startswith("replicate_")]
+def consistency(calibration: Calibration, scorer: Scorer, check: dict[str, Any], best: dict[str, Any],
+                trials: list[dict[str, Any]]) -> Consistency:
+    """`check`: the calibrated model's runs on the trials' seeds and `check` more; `best`: the best trial's
+    record; `trials`: every completed trial's record."""
+    replicates = calibration.spec.calibration.replicates
+    runs = scorer.compact(check)
+    histories = [scorer.like_observed(runs, j) for j in range(replicates, runs["series"].shape[0])]
+
+    def mismatches(record: dict[str, Any]) -> np.ndarray:
+        compact = compact_of(record)
+        return np.array([float(np.mean(scorer.totals(scorer.distances(compact, calibration.fit, h))))
+                         for h in histories])
+
+    null = mismatches(best)
+    fitted = np.min([mismatches(record) for record in trials], axis=0)
+    return Consistency(best=best["mismatch"], null=null, margins=np.maximum(null - fitted, 0.0),
+                       tolerance=calibration.spec.calibration.tolerance)
+
+
+def ensemble(frame: pd.DataFrame, consistent: Consistency, ledger: Ledger) -> pd.DataFrame:
+    """The trials consistent with the observed history (the best included), best first."""
     done = frame[frame["state"] == "complete"].sort_values(["mismatch", "trial"])
-    best = done.iloc[0][replicate_columns].to_numpy(float)
-    tolerance = calibration.spec.calibration.tolerance
-    keep = [within(row[replicate_columns].to_numpy(float), best, tolerance) for _, row in done.iterrows()]
-    return done[keep].head(ENSEMBLE_MAX)
+    return done[[consistent.consistent(ledger.records[f"trial-{t}"]) for t in done["trial"]]].head(ENSEMBLE_MAX)
 
 
 def _unit(values: np.ndarray, p) -> np.ndarray:
@@ -512,19 +589,16 @@ def profiles(calibration: Calibration, best: dict[str, Any], ledger: Ledger, sco
         for level in profile_levels(calibration, name, best):
             record = ledger.records[_profile_key({**best, name: level})]
             rows.append({"parameter": name, "value": level, "mismatch": record.get("mismatch", math.nan),
-                         "totals": record.get("totals")})
+                         "key": record["key"]})
     return pd.DataFrame(rows)
 
 
 def verdicts(calibration: Calibration, best_row: pd.Series, good: pd.DataFrame, profile: pd.DataFrame,
-             importances: dict[str, float]) -> pd.DataFrame:
-    replicate_columns = [c for c in best_row.index if c.startswith("replicate_")]
-    best = best_row[replicate_columns].to_numpy(float)
-    tolerance = calibration.spec.calibration.tolerance
+             importances: dict[str, float], consistent: Consistency, ledger: Ledger) -> pd.DataFrame:
     rows = []
     for name, p in calibration.spec.parameters.items():
         levels = profile[profile["parameter"] == name]
-        inside = np.array([t is not None and within(np.asarray(t, float), best, tolerance) for t in levels["totals"]])
+        inside = np.array([consistent.consistent(ledger.records[key]) for key in levels["key"]], bool)
         kept = levels["value"].to_numpy(float)[inside] if inside.any() else np.array([best_row[name]])
         values = good[name].to_numpy(float)
         # the span of the values as good as the best, a share of the range: along the profile (the others at their
@@ -613,8 +687,9 @@ def holdout_table(calibration: Calibration, fit: pd.DataFrame) -> pd.DataFrame:
 
 
 def _check_run(calibration: Calibration, best: dict[str, Any], scorer: Scorer) -> dict[str, Any]:
-    """The calibrated model on `check` replicates (the trials' seeds first), in this process."""
-    seeds = seeds_of(calibration, calibration.spec.calibration.check)
+    """The calibrated model on the trials' seeds and `check` more, in this process."""
+    setup = calibration.spec.calibration
+    seeds = seeds_of(calibration, setup.replicates + setup.check)
     result = evaluate(calibration.base, best, seeds, tuple(scorer.columns), scorer.partners)
     if "error" in result:
         raise RuntimeError(f"the calibrated values fail on a check replicate:\n{result['error']}")
@@ -630,24 +705,27 @@ def finish(calibration: Calibration, study, ledger: Ledger, scorer: Scorer, fold
     if not (frame["state"] == "complete").any():
         raise CalibrationError(f"every trial failed (tracebacks in {folder / EVALUATIONS}); the parameters' ranges "
                                "may reach values the model cannot run")
-    good = ensemble(frame, calibration)
-    best_row = good.iloc[0]
+    best_row = frame[frame["state"] == "complete"].sort_values(["mismatch", "trial"]).iloc[0]
     best = {p: (int(best_row[p]) if calibration.integer[p] else float(best_row[p])) for p in calibration.parameters}
+    check = _check_run(calibration, best, scorer)
+    done = [ledger.records[f"trial-{t}"] for t in frame.loc[frame["state"] == "complete", "trial"]]
+    consistent = consistency(calibration, scorer, check, ledger.records[f"trial-{int(best_row['trial'])}"], done)
+    good = ensemble(frame, consistent, ledger)
     profile = profiles(calibration, best, ledger, scorer, pool, progress)
     weights = importances(study, calibration)
-    table = verdicts(calibration, best_row, good, profile, weights)
-    check = _check_run(calibration, best, scorer)
+    table = verdicts(calibration, best_row, good, profile, weights, consistent, ledger)
     fit = fit_table(calibration, check)
     held = holdout_table(calibration, fit)
-    per_target = {name: float(np.mean(values)) for name, values in scorer.distances(check, calibration.fit).items()}
+    runs = scorer.compact(check)
+    per_target = {name: float(np.mean(values)) for name, values in scorer.distances(runs, calibration.fit).items()}
     if calibration.holdout:
-        held_distances = scorer.distances(check, calibration.holdout)
+        held_distances = scorer.distances(runs, calibration.holdout)
         held_target = {name: float(np.nanmean(values)) for name, values in held_distances.items()}
     else:
         held_target = {}
     frame["good"] = frame["trial"].isin(good["trial"])
     found = {"best": {"trial": int(best_row["trial"]), "mismatch": float(best_row["mismatch"]), "values": best},
              "trials": frame, "ensemble": good, "profile": profile, "verdicts": table, "fit": fit, "holdout": held,
-             "targets": per_target, "held_targets": held_target, "importances": weights}
+             "targets": per_target, "held_targets": held_target, "importances": weights, "consistency": consistent}
     calibration_report.write(folder, calibration, found)
     return found

@@ -14,7 +14,9 @@
     seed = 7
     sampler = "tpe"                     # Optuna's TPE, or "cmaes"
     batch = 8                           # trials asked at once: the results do not depend on the workers
-    tolerance = 0.05                    # optional: keep trials within 5 % of the best (default: within its noise)
+    tolerance = 0.05                    # optional: trials within 5 % of the best are consistent with the history
+                                        # (default: within what the calibrated model's own histories show)
+    check = 16                          # the calibrated model's own histories (the default)
 
     [parameters."market.opportunity_rate"]
     low = 0.5
@@ -24,7 +26,7 @@
 
     [targets.revenue]                   # a column of the observed file
     weight = 1.0
-    distance = "relative"               # mean |model - observed| / |observed|; or "normal"
+    distance = "relative"               # sum |model - observed| / sum |observed|; or "normal"
     [targets.won_deals]
     distance = "normal"
     sd = 40.0                           # normal: the observation's s.d.; without it, estimated from the residuals
@@ -49,8 +51,8 @@ from pydantic import Field, ValidationError, model_validator
 
 from sim import observed
 from sim.errors import display
-from sim.experiments import NOT_SWEPT, leaf_type
-from sim.params import QUARTERS_MAX, Node, Quarter, Scenario, check_path
+from sim.experiments import NOT_SWEPT
+from sim.params import QUARTERS_MAX, Node, Quarter, Scenario, check_path, leaf_type
 from sim.scenarios import ScenarioError, load, read_toml
 from sim.tree import ParameterError, explain, suggest
 
@@ -79,7 +81,9 @@ class Setup(Node):
     batch: Annotated[int, Field(ge=1, le=1_000)] = 8
     tolerance: Annotated[float, Field(gt=0, le=10)] | None = None
     profile: Annotated[int, Field(ge=3, le=50)] = 9  # levels of each parameter's profile (the verdict)
-    check: Annotated[int, Field(ge=2, le=1_000)] = 20  # replicates of the calibrated model in the fit figure
+    # replicates of the calibrated model beyond the trials' own: histories it makes itself, which say what a fit
+    # consistent with one history looks like (the ensemble, the verdicts), and the fit figure's band
+    check: Annotated[int, Field(ge=8, le=1_000)] = 16
 
     @model_validator(mode="after")
     def _quarters_in_order(self) -> Setup:
@@ -307,19 +311,15 @@ def _check_targets(spec: CalibrationFile, history: pd.DataFrame, partner_history
         fitted = history.loc[(history.index >= first) & (history.index <= last), name].dropna()
         if fitted.empty:
             problems.append(f"{where}: targets.{name}: no observed value in the fitted quarters {first}-{last}")
-        elif target.distance == "relative" and (fitted == 0).any():
-            quarter = int(fitted.index[(fitted == 0).to_numpy()][0])
-            problems.append(f"{where}: targets.{name}: distance = \"relative\" divides by the observed value, which "
-                            f"is 0 in quarter {quarter}; use distance = \"normal\"")
+        elif target.distance == "relative" and (fitted == 0).all():
+            problems.append(f"{where}: targets.{name}: distance = \"relative\" divides by the observed values, which "
+                            f"are all 0 in the fitted quarters {first}-{last}; use distance = \"normal\"")
         elif target.distance == "normal" and target.sd is None and len(fitted) < 2:
             problems.append(f"{where}: targets.{name}: an s.d. estimated from the residuals needs 2 or more observed "
                             "quarters; give sd")
     if partner_history is not None and PARTNER_TARGET not in spec.targets:
         problems.append(f"{where}: calibration.partners: the partner history is read but no target uses it; add "
                         f"[targets.{PARTNER_TARGET}]")
-    if setup.replicates < 2 and setup.tolerance is None:
-        problems.append(f"{where}: calibration.replicates = 1: the ensemble keeps trials within the noise of the "
-                        "best, which needs 2 or more replicates; add replicates or give a tolerance")
     if (setup.holdout or setup.fit)[-1] > QUARTERS_MAX:
         problems.append(f"{where}: calibration: at most {QUARTERS_MAX} quarters")
     if problems:

@@ -151,6 +151,18 @@ def parameters_figure(calibration: Calibration, trials: pd.DataFrame, profile: p
     return fig
 
 
+def goodness(consistent, histories: int) -> str:
+    """What the consistency check says, in a sentence."""
+    said = (f"The best fit's mismatch ({number(consistent.best)}) lies at the {consistent.percentile:.0f}th "
+            f"percentile of the calibrated model's fits to {histories} histories it makes itself")
+    if consistent.misfit:
+        return (said + ": the model does not reproduce this history within its own noise (a misfit); its answers "
+                "and the parameters' ranges deserve caution.")
+    return (said + f": the model reproduces the history within its noise. A trial whose mismatch is within "
+            f"{number(consistent.cut)} of the best's is as consistent with it (the ensemble): on 19 of 20 of the "
+            "model's own histories, the best of the trials beats the true values by no more.")
+
+
 def _image(data: bytes, alt: str) -> str:
     return f"<img alt='{alt}' src='data:image/png;base64,{base64.b64encode(data).decode()}'>"
 
@@ -186,6 +198,7 @@ def page(calibration: Calibration, found: dict[str, Any], images: dict[str, byte
              + (f", held out {calibration.holdout[0]}–{calibration.holdout[1]}" if calibration.holdout else "")
              + f". Best trial {best['trial']}, mismatch {number(best['mismatch'])}; {len(found['ensemble'])} trials as "
              "good as the best form the ensemble.</p>",
+             f"<p class='answer'>{html.escape(goodness(found['consistency'], setup.check))}</p>",
              "<h2>Parameters</h2>", html_table(shown, "parameter"),
              "<p class='note'>Verdict: how much of the parameter's range the values as good as the best span (the "
              "fit with the other parameters at their best values, within the noise of its replicates: 1.96 "
@@ -195,11 +208,11 @@ def page(calibration: Calibration, found: dict[str, Any], images: dict[str, byte
              "profile holds the others at their best values, the good trials let them trade off. Profile effect: "
              "how much the mismatch moves along the profile. Importance: Optuna's PED-ANOVA over the trials; it "
              "reflects where the sampler searched as much as the fit, so read it beside the profile. The ensemble "
-             "holds trials within the replicates' noise of the best: it understates the uncertainty that comes from "
-             "your history being one draw of the channel.</p>",
+             "holds the trials consistent with the history (see above).</p>",
              _image(images["parameters"], "parameters"),
              "<h2>Fit</h2>", _image(images["fit"], "fit"),
-             f"<p class='note'>The calibrated model's mean and 95 % band over {setup.check} replicates.</p>",
+             f"<p class='note'>The calibrated model's mean and 95 % band over {setup.replicates + setup.check} "
+             "replicates.</p>",
              "<h2>Mismatch by target</h2>", html_table(targets, "target")]
     if len(held):
         naive = pd.DataFrame({"quarters": held["quarters"].astype(int),
@@ -239,7 +252,7 @@ def write(folder: Path, calibration: Calibration, found: dict[str, Any]) -> list
     files["ensemble.csv"] = draws.to_csv(index=False).encode()
     files["calibrated.toml"] = calibrated_toml(folder, calibration, found["best"]["values"], kept).encode()
     files["verdicts.csv"] = found["verdicts"].to_csv(index=False).encode()
-    files["profiles.csv"] = found["profile"].drop(columns=["totals"]).to_csv(index=False).encode()
+    files["profiles.csv"] = found["profile"].drop(columns=["key"]).to_csv(index=False).encode()
     files["fit.csv"] = found["fit"].to_csv(index=False).encode()
     files["holdout.csv"] = found["holdout"].to_csv(index=False).encode()
     images = {"fit": _png(fit_figure(calibration, found["fit"])),

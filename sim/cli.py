@@ -447,8 +447,11 @@ def cmd_calibrate(args) -> int:
     print(f"{calibration.name}: {summary.trials} trials x {setup.replicates} replicates ({setup.sampler}) on {where}; "
           f"this time {summary.ran} in {summary.seconds:.1f} s ({summary.failed} failed), earlier {summary.earlier}")
     best = found["best"]
+    from sim.calibration_report import goodness
+
     print(f"best: trial {best['trial']}, mismatch {best['mismatch']:.4g}; {len(found['ensemble'])} trials as good as "
           "the best (the ensemble)")
+    print(goodness(found["consistency"], setup.check))
     table = found["verdicts"].set_index("parameter")
     shown = table[["best", "profile_low", "profile_high", "ensemble_low", "ensemble_high", "low", "high",
                    "verdict"]].rename(columns={"profile_low": "profile from", "profile_high": "to",

@@ -31,10 +31,10 @@ import numpy as np
 import pandas as pd
 
 from sim.errors import InputError, display
-from sim.params import Scenario, check_path
+from sim.params import Scenario, check_path, leaf_type
 from sim.roster import RosterError, read_table
 from sim.streams import derived_seed
-from sim.tree import ParameterError
+from sim.tree import ParameterError, plain
 
 if TYPE_CHECKING:
     from sim.scenarios import Loaded
@@ -57,6 +57,11 @@ def _fail(path: Path, message: str, row: int | None = None, column: str | None =
     if column is not None:
         where += f", column '{column}'"
     return EnsembleError(f"{where}: {message}")
+
+
+def _integer(path: str) -> bool:
+    """Whether the parameter at a (checked) path holds whole numbers."""
+    return leaf_type(path) is int
 
 
 def read_ensemble(path: str | Path, params: Scenario) -> pd.DataFrame:
@@ -98,7 +103,7 @@ def read_ensemble(path: str | Path, params: Scenario) -> pd.DataFrame:
     for column in raw.columns:
         text = raw[column].str.strip()
         value = pd.to_numeric(text.replace("", np.nan), errors="coerce")  # 'nan', '1,000', 'x': NaN
-        whole = column in ("draw", "trial")
+        whole = column in ("draw", "trial") or (column in fitted and _integer(column))
         bad = value.isna() | ~np.isfinite(value.fillna(0))
         if whole:
             bad |= value.fillna(0) != np.floor(value.fillna(0))
@@ -107,7 +112,7 @@ def read_ensemble(path: str | Path, params: Scenario) -> pd.DataFrame:
             shown = repr(text.iloc[row]) if text.iloc[row] else "an empty cell"
             raise _fail(path, f"{shown} is not allowed: must be {'a whole number' if whole else 'a finite number'}",
                         line_of[row], column)
-        values[column] = value.astype(float)
+        values[column] = value.astype(np.int64) if whole else value.astype(float)
     held = len(values)
     seen: dict[int, int] = {}
     for index, number in enumerate(values["draw"].astype(int)):
@@ -177,11 +182,11 @@ def for_runs(loaded: Sequence[Loaded], k: int) -> Draws:
     if k < 1:
         raise EnsembleError(f"{option}: must be greater than or equal to 1")
     first = loaded[0].params
-    plain = [item for item in loaded if not item.params.meta.ensemble]
-    if plain:
+    uncalibrated = [item for item in loaded if not item.params.meta.ensemble]
+    if uncalibrated:
         raise EnsembleError([f"{option}: {display(item.path)} does not come from a calibration (it names no "
                              "meta.ensemble): --ensemble needs a scenario that is, or extends, a calibrated.toml"
-                             for item in plain])
+                             for item in uncalibrated])
     files = {Path(item.params.meta.ensemble).resolve() for item in loaded}
     if len(files) > 1:
         listed = "; ".join(f"{display(item.path)} takes {display(item.params.meta.ensemble)}" for item in loaded)
@@ -203,7 +208,8 @@ def for_runs(loaded: Sequence[Loaded], k: int) -> Draws:
     if problems:
         raise EnsembleError(problems)
     numbers = choose(ensemble, k, first.run.seed)
-    overrides = [{column: float(value) for column, value in ensemble.loc[n].items()} for n in numbers]
+    overrides = [{column: plain(value) for column, value in row.items()}  # each column its type (whole numbers)
+                 for row in ensemble.loc[numbers].to_dict("records")]
     for item in loaded:
         for number, draw in zip(numbers, overrides, strict=True):
             try:

@@ -39,7 +39,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -49,10 +48,10 @@ import pandas as pd
 from pydantic import Field, ValidationError, model_validator
 
 from sim.errors import display
-from sim.params import Node, Scenario, check_path
+from sim.params import Node, Scenario, check_path, leaf_type
 from sim.scenarios import ScenarioError, load, read_toml
 from sim.streams import derived_seed
-from sim.tree import ParameterError, explain, plain, submodel, unwrap
+from sim.tree import ParameterError, explain, plain
 
 
 class Meta(Node):
@@ -250,20 +249,6 @@ def design_points(spec: ExperimentFile, integer: dict[str, bool]) -> pd.DataFram
             points[name] = np.round(points[name]).astype(np.int64)
     points.insert(0, "point", np.arange(len(points)))
     return points.set_index("point")
-
-
-def leaf_type(path: str) -> Any:
-    """The Python type a parameter holds (int, float, str, bool, list, ...), from the tree's annotations."""
-    annotation: Any = Scenario
-    for part in path.split("."):
-        model = submodel(annotation)
-        if model is not None and part in model.model_fields:
-            annotation = model.model_fields[part].annotation
-        else:
-            args = typing.get_args(unwrap(annotation))
-            annotation = args[-1] if args else Any
-    annotation = unwrap(annotation)
-    return typing.get_origin(annotation) or annotation
 
 
 # --------------------------------------------------------------------------- reading a file

@@ -1116,6 +1116,20 @@ class Scenario(Node):
 # --------------------------------------------------------------------------- paths and overrides
 
 
+def leaf_type(path: str) -> Any:
+    """The Python type a parameter holds (int, float, str, bool, list, ...), from the tree's annotations."""
+    annotation: Any = Scenario
+    for part in path.split("."):
+        model = sim.tree.submodel(annotation)
+        if model is not None and part in model.model_fields:
+            annotation = model.model_fields[part].annotation
+        else:
+            args = typing.get_args(sim.tree.unwrap(annotation))
+            annotation = args[-1] if args else Any
+    annotation = sim.tree.unwrap(annotation)
+    return typing.get_origin(annotation) or annotation
+
+
 def check_path(path: str) -> None:
     """Raise ParameterError unless `path` names a parameter of a scenario."""
     sim.tree.check_path(path, Scenario)

@@ -235,3 +235,19 @@ def test_a_bad_ensemble_is_refused_naming_the_file_row_column_and_value(case, tm
     for part in said:
         assert part in err, (part, err)
     assert "Traceback" not in err and not out.exists()
+
+
+def test_a_whole_number_parameter_is_drawn_as_a_whole_number(tmp_path):
+    (tmp_path / "calibrated.toml").write_text(
+        f'extends = "{ROOT / "scenarios" / "baseline.toml"}"\nquarters = 3\n[partners]\ncount = 30\n'
+        '[meta]\nensemble = "ensemble.csv"\n')
+    pd.DataFrame({"draw": [0, 1], "trial": [5, 7], "mismatch": [1.0, 1.1], "vendor.recruitment.per_quarter": [11, 4],
+                  "market.win_base.smb": [0.3, 0.31]}).to_csv(tmp_path / "ensemble.csv", index=False)
+    table = read_ensemble(tmp_path / "ensemble.csv", scenarios.load(tmp_path / "calibrated.toml").params)
+    assert table["vendor.recruitment.per_quarter"].tolist() == [11, 4]
+    assert main(["run", str(tmp_path / "calibrated.toml"), "--ensemble", "2", "--replicates", "1", "--out",
+                 str(tmp_path / "out")]) == 0
+    draws = pd.read_csv(tmp_path / "out" / "draws.csv")
+    assert sorted(draws["vendor.recruitment.per_quarter"]) == [4, 11]
+    (tmp_path / "ensemble.csv").write_text("draw,trial,mismatch,vendor.recruitment.per_quarter\n0,1,1.0,2.5\n")
+    assert main(["run", str(tmp_path / "calibrated.toml"), "--ensemble", "1", "--out", str(tmp_path / "bad")]) == 2
