@@ -403,7 +403,7 @@ def _trials(calibration: Calibration, study, ledger: Ledger, scorer: Scorer, wan
     seeds = seeds_of(calibration)
     State = optuna.trial.TrialState
     ended = [t for t in study.get_trials(deepcopy=False) if t.state in (State.COMPLETE, State.FAIL)]
-    summary = Summary(trials=wanted, earlier=len(ended))
+    summary = Summary(trials=max(wanted, len(ended)), earlier=len(ended))
     start = time.perf_counter()
     bar = tqdm(total=wanted, initial=min(len(ended), wanted), desc=calibration.name, unit="trial",
                disable=not progress, file=sys.stderr, dynamic_ncols=True)

@@ -221,7 +221,9 @@ def load_calibration(path: str | Path) -> Calibration:
     from sim.model import metric_names
 
     metrics = metric_names(base)
-    history = _read(observed.read_history, path.parent / setup.observed, where, "observed", metrics, horizon)
+    # a longer history is welcome: the quarters after the last fitted or held out are not read
+    history = _read(observed.read_history, path.parent / setup.observed, where, "observed", metrics)
+    history = history[history.index <= horizon]
     partner_history = None
     roster_ids: list[str] = []
     if setup.partners is not None:
@@ -232,7 +234,8 @@ def load_calibration(path: str | Path) -> Calibration:
 
         roster_ids = list(roster.read(base.partners.roster, base)["id"].astype(str))
         partner_history = _read(observed.read_partner_history, path.parent / setup.partners, where, "partners",
-                                roster_ids, horizon)
+                                roster_ids)
+        partner_history = partner_history[partner_history["quarter"] <= horizon]
     _check_targets(spec, history, partner_history, metrics, where)
     inputs = [path, *loaded.inputs, path.parent / setup.observed]
     digests = {"observed": _digest(path.parent / setup.observed)}
@@ -317,6 +320,13 @@ def _check_targets(spec: CalibrationFile, history: pd.DataFrame, partner_history
         elif target.distance == "normal" and target.sd is None and len(fitted) < 2:
             problems.append(f"{where}: targets.{name}: an s.d. estimated from the residuals needs 2 or more observed "
                             "quarters; give sd")
+    if setup.holdout is not None:
+        held = history.loc[(history.index >= setup.holdout[0]) & (history.index <= setup.holdout[-1])]
+        columns = [t for t in spec.targets if t in held.columns]
+        if columns and held[columns].dropna(how="all").empty:
+            problems.append(f"{where}: calibration.holdout = {setup.holdout}: the observed history has no value of "
+                            f"any target in these quarters (it ends at quarter {int(history.index.max())}); hold out "
+                            "quarters it has, or leave holdout out")
     if partner_history is not None and PARTNER_TARGET not in spec.targets:
         problems.append(f"{where}: calibration.partners: the partner history is read but no target uses it; add "
                         f"[targets.{PARTNER_TARGET}]")

@@ -478,7 +478,7 @@ def locked(plan: Plan, say: Callable[[str], None] = _say) -> Iterator[None]:
             if _holds(previous):
                 raise _held(plan.shown, path, previous)
             say(f"note: {plan.shown}: took over the lock of pid {previous['pid']}, which no longer runs "
-                "(a sweep cut short)")
+                "(cut short)")
         me = {"pid": os.getpid(), "host": socket.gethostname(), "started": _start_time(os.getpid()),
               "since": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
         os.ftruncate(fd, 0)

@@ -286,3 +286,16 @@ def test_a_folder_of_other_results_or_inputs_is_refused_and_left_as_it_was(tmp_p
     assert "a calibration of other inputs" in capsys.readouterr().err
     info = json.loads((tmp_path / "out" / engine.INFO).read_text())
     assert info["fingerprint"] == load_calibration(path).fingerprint()
+
+
+def test_a_longer_history_is_read_up_to_the_horizon_and_a_holdout_it_lacks_is_refused(tmp_path, capsys):
+    path = write_case(tmp_path / "case", trials=8)  # a history of 12 quarters; fit 1-8, holdout 9-12
+    text = path.read_text()
+    path.write_text(text.replace("holdout = [9, 12]", "holdout = [9, 10]"))
+    assert main(["validate", str(path)]) == 0
+    assert load_calibration(path).history.index.max() == 10  # the quarters after it are not read
+    history = pd.read_csv(tmp_path / "case" / "history.csv")
+    history[history["quarter"] <= 8].to_csv(tmp_path / "case" / "history.csv", index=False)
+    path.write_text(text)
+    assert main(["validate", str(path)]) == 2
+    assert "holdout = [9, 12]: the observed history has no value of any target" in capsys.readouterr().err
