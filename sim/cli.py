@@ -85,6 +85,16 @@ def _run_options(parser, many: bool = False) -> None:
                              "the intervals carry the calibration's uncertainty as well as the seed noise")
 
 
+def _executor_options(parser) -> None:
+    """Where a sweep's or a calibration's work runs: local processes, a Dask LocalCluster or a Dask scheduler."""
+    parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, MAX_WORKERS),
+                        help=f"local worker processes (1: in this process), or LocalCluster workers "
+                             f"(1 to {MAX_WORKERS})")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
+    where.add_argument("--cluster", choices=["local"], help="start a Dask LocalCluster on this machine")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="channelsim",
@@ -150,12 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("experiment", type=Path, help="experiment file (TOML)")
     sweep.add_argument("--out", type=Path, required=True,
                        help="results folder (new, or this experiment's with --resume)")
-    sweep.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, MAX_WORKERS),
-                       help=f"local worker processes (1: in this process), or LocalCluster workers "
-                            f"(1 to {MAX_WORKERS})")
-    where = sweep.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    where.add_argument("--cluster", choices=["local"], help="start a Dask LocalCluster on this machine")
+    _executor_options(sweep)
     sweep.add_argument("--resume", action="store_true", help="run only the runs the folder does not hold yet")
 
     calibrate = _command(sub, "calibrate", "Fit a scenario's parameters to your channel's observed history (Optuna), "
@@ -171,12 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
                            help="results folder (new, or this calibration's with --resume)")
     calibrate.add_argument("--trials", type=int, help="trials in all (default: the file's calibration.trials); with "
                                                       "--resume, more than before goes on")
-    calibrate.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, MAX_WORKERS),
-                           help=f"local worker processes (1: in this process), or LocalCluster workers "
-                                f"(1 to {MAX_WORKERS})")
-    where = calibrate.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://127.0.0.1:8786")
-    where.add_argument("--cluster", choices=["local"], help="start a Dask LocalCluster on this machine")
+    _executor_options(calibrate)
     calibrate.add_argument("--resume", action="store_true", help="go on from the trials the folder holds")
 
     analyze = _command(sub, "analyze", "Summarise a sweep: per design point, sensitivity indices, replicate check.",

@@ -299,3 +299,11 @@ def test_a_longer_history_is_read_up_to_the_horizon_and_a_holdout_it_lacks_is_re
     path.write_text(text)
     assert main(["validate", str(path)]) == 2
     assert "holdout = [9, 12]: the observed history has no value of any target" in capsys.readouterr().err
+
+
+def test_a_dask_cluster_runs_the_same_trials_as_this_process(tmp_path):
+    path = write_case(tmp_path / "case", trials=8)
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "here"), "--workers", "1"]) == 0
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "dask"), "--cluster", "local", "--workers", "2"]) == 0
+    pd.testing.assert_frame_equal(trials_of(tmp_path / "here"), trials_of(tmp_path / "dask"), check_exact=True)
+    assert (tmp_path / "here" / "calibrated.toml").read_bytes() == (tmp_path / "dask" / "calibrated.toml").read_bytes()
