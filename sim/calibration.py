@@ -148,6 +148,7 @@ class Calibration:
     integer: dict[str, bool]
     inputs: list[Path] = field(default_factory=list)  # every file it reads
     digests: dict[str, str] = field(default_factory=dict)  # what the runs read, by content
+    base_inputs: list[Path] = field(default_factory=list)  # the base scenario's files: its chain and roster
 
     @property
     def name(self) -> str:
@@ -245,7 +246,42 @@ def load_calibration(path: str | Path) -> Calibration:
     if base.partners.roster:
         digests["roster"] = _digest(Path(base.partners.roster))
     return Calibration(path=path, spec=spec, scenario=scenario_path, base=base, history=history,
-                       partner_history=partner_history, integer=integer, inputs=inputs, digests=digests)
+                       partner_history=partner_history, integer=integer, inputs=inputs, digests=digests,
+                       base_inputs=list(loaded.inputs))
+
+
+BASE = "base.json"  # beside calibrated.toml: the digests of the base scenario's files when it was fitted
+
+
+def base_record(calibration: Calibration) -> bytes:
+    """What `changed_since` compares: each of the base scenario's files by the digest of its bytes."""
+    return json.dumps({"files": {str(p.resolve()): _digest(p) for p in calibration.base_inputs}}, indent=2).encode()
+
+
+def changed_since(loaded) -> list[str]:
+    """Notes for each calibrated.toml in a scenario's chain whose base scenario's files changed since the
+    calibration (its values were fitted to the earlier ones)."""
+    notes = []
+    for file in loaded.chain:
+        record = file.parent / BASE
+        if file.name != "calibrated.toml" or not record.exists():
+            continue
+        try:
+            files = json.loads(record.read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        changed = []
+        for name, digest in files.items():
+            try:
+                now = _digest(Path(name))
+            except OSError:
+                now = None
+            if now != digest:
+                changed.append(display(Path(name)) + ("" if now else " (gone)"))
+        if changed:
+            notes.append(f"note: {display(file)} was fitted to its base scenario as it was; since then "
+                         f"{', '.join(changed)} changed, so its fitted values may no longer fit: calibrate again")
+    return notes
 
 
 def _read(reader, file: Path, where: str, key: str, *args):

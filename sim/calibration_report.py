@@ -33,7 +33,7 @@ import pandas as pd  # noqa: E402
 import tomli_w  # noqa: E402
 
 from sim import __version__, outputs  # noqa: E402
-from sim.calibration import Calibration  # noqa: E402
+from sim.calibration import BASE, Calibration, base_record  # noqa: E402
 from sim.params import Scenario  # noqa: E402
 from sim.report import COLOURS, STYLE, html_table, number  # noqa: E402
 from sim.tree import Partial, dict_type, submodel  # noqa: E402
@@ -251,6 +251,7 @@ def write(folder: Path, calibration: Calibration, found: dict[str, Any]) -> list
         draws[path] = np.round(values).astype(int) if calibration.integer[path] else values
     files["ensemble.csv"] = draws.to_csv(index=False).encode()
     files["calibrated.toml"] = calibrated_toml(folder, calibration, found["best"]["values"], kept).encode()
+    files[BASE] = base_record(calibration)
     files["verdicts.csv"] = found["verdicts"].to_csv(index=False).encode()
     files["profiles.csv"] = found["profile"].drop(columns=["key"]).to_csv(index=False).encode()
     files["fit.csv"] = found["fit"].to_csv(index=False).encode()

@@ -311,6 +311,10 @@ def _execute(args, paths: list[Path], kind: str) -> int:
     loaded = _load_all(paths, args)
     first = loaded[0].params
     asked = parse_window(args.window, first.quarters)
+    from sim.calibration import changed_since
+
+    for note in dict.fromkeys(n for item in loaded for n in changed_since(item)):
+        print(f"channelsim {kind}: {note}", file=sys.stderr)
     results.check_answers(loaded)
     window, origin = results.window_of(loaded, asked)
     names = results.unique_names(loaded)

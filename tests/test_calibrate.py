@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -307,3 +308,23 @@ def test_a_dask_cluster_runs_the_same_trials_as_this_process(tmp_path):
     assert main(["calibrate", str(path), "--out", str(tmp_path / "dask"), "--cluster", "local", "--workers", "2"]) == 0
     pd.testing.assert_frame_equal(trials_of(tmp_path / "here"), trials_of(tmp_path / "dask"), check_exact=True)
     assert (tmp_path / "here" / "calibrated.toml").read_bytes() == (tmp_path / "dask" / "calibrated.toml").read_bytes()
+
+
+def test_running_a_calibrated_scenario_whose_base_changed_says_so(recovered, tmp_path, capsys):
+    calibration, _, out = recovered
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy / "out")
+    shutil.copytree(calibration.path.parent, copy / "case")
+    record = json.loads((copy / "out" / "base.json").read_text())
+    moved = {str((copy / "case" / Path(name).name).resolve()) if Path(name).parent == calibration.path.parent.resolve()
+             else name: digest for name, digest in record["files"].items()}
+    (copy / "out" / "base.json").write_text(json.dumps({"files": moved}))
+    text = (copy / "out" / "calibrated.toml").read_text()
+    assert '"../case/channel.toml"' in text  # relative to the folder: the copy extends the copy's base
+    command = ["run", str(copy / "out" / "calibrated.toml"), "--replicates", "1", "--quarters", "2"]
+    assert main([*command, "--out", str(tmp_path / "one")]) == 0
+    assert "was fitted to its base scenario as it was" not in capsys.readouterr().err
+    with open(copy / "case" / "channel.toml", "a") as handle:
+        handle.write("[vendor.rebate]\nrate = 0.05\n")
+    assert main([*command, "--out", str(tmp_path / "two")]) == 0
+    assert "channel.toml changed, so its fitted values may no longer fit" in capsys.readouterr().err
