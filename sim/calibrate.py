@@ -21,20 +21,21 @@ left running is evaluated again (on the same seeds: the same numbers), one evalu
 told from its record.
 
 After the trials, the calibrated model (the best values) runs on the trials' seeds and `check` more,
-whose replicates are histories it makes itself. On each, the trials' best fit beats the true values
-(there, the best values) by a margin: what choosing the best of many trials gains by chance. A trial
-is **consistent** with the observed history when the history prefers the best to it by no more than
-the 95th percentile of those margins (a parametric bootstrap of a likelihood-ratio test), or, with a
-stated tolerance, when its mismatch is within it of the best's. The best's mismatch against the
-model's own histories also says whether the model reproduces the history within its noise (else a
-misfit). The **ensemble** is the consistent trials. Each parameter's **profile** is the mismatch
-along its range, the other parameters at the best values, on the same seeds; its **verdict**:
-identified when the consistent values, along the profile or among the ensemble's trials (whichever
-is wider), span at most a third of its range, weakly identified up to two thirds, else not
-identified by these targets (such a parameter keeps the base scenario's value in calibrated.toml and
-is drawn across its whole range in the ensemble). Then the calibrated model's fit with its 95 %
-band, and the held-out quarters' error beside a naive forecast (the last fitted year carried
-forward).
+whose replicates are histories it makes itself. On each, the best of the runs made (the trials and
+the profiles) beats the calibrated values by a margin: what choosing the best of many trials gains by
+chance. A trial is **consistent** with the observed history when the history prefers the best to it
+by no more than 95 % of those margins (a parametric bootstrap of a likelihood-ratio test), or, with a
+stated tolerance, when its mismatch is within it of the best's. The trials were steered towards the
+observed history, not the model's own, so the margins are if anything too small and the consistent
+ranges too narrow. The observed history's best fit set beside the best fits to the model's own
+histories says whether the model reproduces it within its noise (else a misfit). The **ensemble** is
+the consistent trials. Each parameter's **profile** is the mismatch along its range, the other
+parameters at the best values, on the same seeds; its **verdict**: identified when its consistent
+values (along the profile or among the ensemble's trials, whichever is wider) span at most a third
+of the range searched, weakly identified up to two thirds, else not identified by these targets (such
+a parameter keeps the base scenario's value in calibrated.toml and is drawn across its whole range in
+the ensemble). Then the calibrated model's fit with its 95 % band (over seeds, at the best values),
+and the held-out quarters' error beside a naive forecast (the last fitted year carried forward).
 """
 
 from __future__ import annotations
@@ -484,32 +485,35 @@ class Consistency:
     """Which fits the observed history is consistent with: a parametric bootstrap of a likelihood-ratio test.
 
     The calibrated model (the best values θ̂) makes histories of its own (replicates on seeds the trials do not
-    use). On each, the trials' best fit beats the true values (θ̂, there) by some margin: LR_j = m(θ̂; h_j) -
-    min over trials of m(θ; h_j), what choosing the best of many trials gains by chance. A trial θ is consistent
-    with the observed history when the history prefers the best to it by no more than the 95th percentile of
-    those margins: m(θ) - m(θ̂) <= q95(LR_j). With a tolerance instead: m(θ) - m(θ̂) <= tolerance x |m(θ̂)|."""
+    use). On each, the best of the runs made beats θ̂ by some margin: LR_j = m(θ̂; h_j) - min over the runs of
+    m(θ; h_j), what choosing the best of many gains by chance. A trial θ is consistent with the observed history
+    when the history prefers the best to it by no more than the 95th percentile of those margins: m(θ) - m(θ̂)
+    <= q95(LR_j). With a tolerance instead: m(θ) - m(θ̂) <= tolerance x |m(θ̂)|."""
 
     best: float  # the best trial's mismatch with the observed history
-    null: np.ndarray  # the best values' mismatch with each of the model's own histories: the fit's yardstick
-    margins: np.ndarray  # LR_j: how much the trials' best beats the true values on each
+    null: np.ndarray  # the calibrated values' mismatch with each of the model's own histories
+    fitted: np.ndarray  # the best fit's among the runs made, on each of them: the observed best's yardstick
+    margins: np.ndarray  # LR_j: how much the runs' best beats the calibrated values on each
     tolerance: float | None
 
     @property
     def cut(self) -> float:
-        """How much worse than the best a consistent trial may fit the observed history."""
+        """How much worse than the best a consistent trial may fit the observed history: the margin no more
+        than 5 % of the model's own histories exceed (the ceil(0.95 (n + 1))-th smallest of n margins)."""
         if self.tolerance is not None:
             return self.tolerance * abs(self.best)
-        return float(np.quantile(self.margins, 0.95))
+        rank = min(math.ceil(0.95 * (self.margins.size + 1)), self.margins.size)
+        return float(np.sort(self.margins)[rank - 1])
 
     @property
     def percentile(self) -> float:
-        """Where the observed history's best mismatch lies among the model's own histories' (0 to 100)."""
-        return float(100 * np.mean(self.null <= self.best))
+        """Where the observed history's best fit lies among the best fits to the model's own histories (0-100)."""
+        return float(100 * np.mean(self.fitted <= self.best))
 
     @property
     def misfit(self) -> bool:
-        """Whether the best fit is worse than 95 % of the fits to the model's own histories."""
-        return self.best > float(np.quantile(self.null, 0.95))
+        """Whether the best fit is worse than 95 % of the best fits to the model's own histories."""
+        return self.percentile > 95.0
 
     def consistent(self, record: dict[str, Any]) -> bool:
         """Whether a recorded evaluation's fit is consistent with the observed history."""
@@ -517,9 +521,10 @@ class Consistency:
 
 
 def consistency(calibration: Calibration, scorer: Scorer, check: dict[str, Any], best: dict[str, Any],
-                trials: list[dict[str, Any]]) -> Consistency:
+                runs_made: list[dict[str, Any]]) -> Consistency:
     """`check`: the calibrated model's runs on the trials' seeds and `check` more; `best`: the best trial's
-    record; `trials`: every completed trial's record."""
+    record; `runs_made`: every completed trial's and profile run's record (each history's best fit is sought
+    among them all)."""
     replicates = calibration.spec.calibration.replicates
     runs = scorer.compact(check)
     histories = [scorer.like_observed(runs, j) for j in range(replicates, runs["series"].shape[0])]
@@ -530,8 +535,8 @@ def consistency(calibration: Calibration, scorer: Scorer, check: dict[str, Any],
                          for h in histories])
 
     null = mismatches(best)
-    fitted = np.min([mismatches(record) for record in trials], axis=0)
-    return Consistency(best=best["mismatch"], null=null, margins=np.maximum(null - fitted, 0.0),
+    fitted = np.min([mismatches(record) for record in runs_made], axis=0)
+    return Consistency(best=best["mismatch"], null=null, fitted=fitted, margins=np.maximum(null - fitted, 0.0),
                        tolerance=calibration.spec.calibration.tolerance)
 
 
@@ -708,10 +713,11 @@ def finish(calibration: Calibration, study, ledger: Ledger, scorer: Scorer, fold
     best_row = frame[frame["state"] == "complete"].sort_values(["mismatch", "trial"]).iloc[0]
     best = {p: (int(best_row[p]) if calibration.integer[p] else float(best_row[p])) for p in calibration.parameters}
     check = _check_run(calibration, best, scorer)
-    done = [ledger.records[f"trial-{t}"] for t in frame.loc[frame["state"] == "complete", "trial"]]
-    consistent = consistency(calibration, scorer, check, ledger.records[f"trial-{int(best_row['trial'])}"], done)
-    good = ensemble(frame, consistent, ledger)
     profile = profiles(calibration, best, ledger, scorer, pool, progress)
+    made = [ledger.records[f"trial-{t}"] for t in frame.loc[frame["state"] == "complete", "trial"]]
+    made += [ledger.records[key] for key in profile["key"] if "mismatch" in ledger.records[key]]
+    consistent = consistency(calibration, scorer, check, ledger.records[f"trial-{int(best_row['trial'])}"], made)
+    good = ensemble(frame, consistent, ledger)
     weights = importances(study, calibration)
     table = verdicts(calibration, best_row, good, profile, weights, consistent, ledger)
     fit = fit_table(calibration, check)

@@ -16,7 +16,7 @@
     batch = 8                           # trials asked at once: the results do not depend on the workers
     tolerance = 0.05                    # optional: trials within 5 % of the best are consistent with the history
                                         # (default: within what the calibrated model's own histories show)
-    check = 16                          # the calibrated model's own histories (the default)
+    check = 99                          # the calibrated model's own histories (the default; at least 19)
 
     [parameters."market.opportunity_rate"]
     low = 0.5
@@ -83,7 +83,7 @@ class Setup(Node):
     profile: Annotated[int, Field(ge=3, le=50)] = 9  # levels of each parameter's profile (the verdict)
     # replicates of the calibrated model beyond the trials' own: histories it makes itself, which say what a fit
     # consistent with one history looks like (the ensemble, the verdicts), and the fit figure's band
-    check: Annotated[int, Field(ge=8, le=1_000)] = 16
+    check: Annotated[int, Field(ge=19, le=1_000)] = 99
 
     @model_validator(mode="after")
     def _quarters_in_order(self) -> Setup:

@@ -154,13 +154,14 @@ def parameters_figure(calibration: Calibration, trials: pd.DataFrame, profile: p
 def goodness(consistent, histories: int) -> str:
     """What the consistency check says, in a sentence."""
     said = (f"The best fit's mismatch ({number(consistent.best)}) lies at the {consistent.percentile:.0f}th "
-            f"percentile of the calibrated model's fits to {histories} histories it makes itself")
+            f"percentile of the best fits to {histories} histories the calibrated model makes itself")
     if consistent.misfit:
         return (said + ": the model does not reproduce this history within its own noise (a misfit); its answers "
                 "and the parameters' ranges deserve caution.")
     return (said + f": the model reproduces the history within its noise. A trial whose mismatch is within "
-            f"{number(consistent.cut)} of the best's is as consistent with it (the ensemble): on 19 of 20 of the "
-            "model's own histories, the best of the trials beats the true values by no more.")
+            f"{number(consistent.cut)} of the best's is as consistent with it (the ensemble): on 95 % of the "
+            "model's own histories, the best of the runs beats the calibrated values by no more. The trials were "
+            "steered towards your history, not those, so the consistent ranges are if anything too narrow.")
 
 
 def _image(data: bytes, alt: str) -> str:

@@ -54,7 +54,7 @@ def write_case(folder: Path, trials: int = 96, sampler: str = "tpe", extra: str 
     targets = targets or '[targets.won_deals]\n[targets.win_rate]\n[targets.partners]\n[targets.exits]\n'
     text = (f'[calibration]\nscenario = "channel.toml"\nobserved = "history.csv"\nfit = [{fit[0]}, {fit[1]}]\n'
             f'holdout = [{fit[1] + 1}, {quarters}]\ntrials = {trials}\nreplicates = {REPLICATES}\nseed = {SEED}\n'
-            f'sampler = "{sampler}"\nbatch = 8\nprofile = 9\ncheck = 12\n{extra}\n{parameters}{targets}')
+            f'sampler = "{sampler}"\nbatch = 8\nprofile = 9\ncheck = 19\n{extra}\n{parameters}{targets}')
     (folder / "calibration.toml").write_text(text)
     return folder / "calibration.toml"
 
@@ -152,15 +152,38 @@ def test_the_ensemble_holds_the_trials_consistent_with_the_history(recovered):
     assert (consistent.margins >= 0).all() and len(consistent.margins) == calibration.spec.calibration.check
 
 
-def test_a_tolerance_replaces_the_bootstrap_margin():
-    consistent = engine.Consistency(best=2.0, null=np.array([2.0, 2.1]), margins=np.array([0.5, 0.7]),
-                                    tolerance=0.05)
+def test_the_cut_is_a_finite_sample_95th_percentile_and_a_tolerance_replaces_it():
+    consistent = engine.Consistency(best=2.0, null=np.array([2.0, 2.1]), fitted=np.array([1.9, 2.1]),
+                                    margins=np.array([0.5, 0.7]), tolerance=0.05)
     assert consistent.cut == pytest.approx(0.1)
     assert consistent.consistent({"mismatch": 2.09}) and not consistent.consistent({"mismatch": 2.11})
     assert not consistent.consistent({"error": "a failed trial"})
-    bootstrap = engine.Consistency(best=2.0, null=np.array([2.0, 2.1]), margins=np.linspace(0, 1, 101),
-                                   tolerance=None)
-    assert bootstrap.cut == pytest.approx(0.95) and bootstrap.percentile == 50.0 and not bootstrap.misfit
+    margins = np.linspace(0.0, 0.98, 99)  # 0, 0.01, ... 0.98: the 95th of 99 (ceil(0.95 x 100)) is 0.94
+    bootstrap = engine.Consistency(best=2.0, null=np.full(99, 2.2), fitted=np.linspace(1.5, 2.5, 99),
+                                   margins=np.random.default_rng(1).permutation(margins), tolerance=None)
+    assert bootstrap.cut == pytest.approx(0.94) and bootstrap.percentile == pytest.approx(100 * 50 / 99)
+    assert not bootstrap.misfit
+    worse = engine.Consistency(best=2.6, null=np.full(99, 2.2), fitted=np.linspace(1.5, 2.5, 99), margins=margins,
+                               tolerance=None)
+    assert worse.misfit  # the observed history fit worse than every history the model makes itself
+
+
+def test_the_margins_are_how_much_the_best_run_beats_the_calibrated_values_on_each_own_history():
+    """A hand-made case: two runs (the calibrated values, and another) and three histories of one target."""
+    scorer = engine.Scorer.__new__(engine.Scorer)
+    scorer.columns, scorer.partners = ["revenue"], 0
+    scorer.observed = np.array([[10.0], [10.0]])
+    scorer.targets = {"revenue": type("T", (), {"distance": "relative", "weight": 1.0, "sd": None})()}
+    scorer.calibration = type("C", (), {"fit": (1, 2)})()
+    calibration = type("C", (), {"fit": (1, 2), "spec": type("S", (), {"calibration": type(
+        "K", (), {"replicates": 1, "tolerance": None})()})()})()
+    best = {"mismatch": 0.0, "series": [[[10.0], [10.0]]], "partner_totals": None}
+    other = {"mismatch": 0.1, "series": [[[12.0], [12.0]]], "partner_totals": None}
+    check = {"series": np.array([[[10.0], [10.0]], [[10.0], [10.0]], [[12.0], [12.0]], [[11.0], [11.0]]])}
+    consistent = engine.consistency(calibration, scorer, check, best, [best, other])
+    # histories 10, 12, 11: the calibrated values' distances 0, 1/6, 1/11; the other's 1/5, 0, 1/11
+    np.testing.assert_allclose(consistent.null, [0.0, 1 / 6, 1 / 11])
+    np.testing.assert_allclose(consistent.margins, [0.0, 1 / 6, 0.0])
 
 
 def trials_of(out: Path) -> pd.DataFrame:
@@ -231,7 +254,7 @@ def test_a_partner_history_is_a_target(tmp_path):
     replicate.quarters[["quarter", "revenue"]].to_csv(folder / "history.csv", index=False)
     (folder / "calibration.toml").write_text(
         '[calibration]\nscenario = "channel.toml"\nobserved = "history.csv"\npartners = "partners.csv"\n'
-        'fit = [1, 6]\ntrials = 4\nreplicates = 2\nprofile = 3\ncheck = 8\n'
+        'fit = [1, 6]\ntrials = 4\nreplicates = 2\nprofile = 3\ncheck = 19\n'
         '[parameters."market.win_base.smb"]\nlow = 0.2\nhigh = 0.5\n'
         '[targets.revenue]\n[targets.partner_revenue]\nweight = 0.5\n')
     calibration = load_calibration(folder / "calibration.toml")
@@ -255,7 +278,7 @@ def test_a_partner_history_is_a_target(tmp_path):
     (lambda t: t.replace('[parameters."market.win_base.smb"]', '[parameters."vendor.name"]'), "fits numbers"),
     (lambda t: t.replace("fit = [1, 8]", "fit = [8, 1]"), "first quarter is after the last"),
     (lambda t: t.replace("holdout = [9, 12]", "holdout = [5, 12]"), "after the fitted ones"),
-    (lambda t: t.replace("check = 12", "check = 4"), "greater than or equal to 8"),
+    (lambda t: t.replace("check = 19", "check = 4"), "greater than or equal to 19"),
     (lambda t: t.replace('sampler = "tpe"', 'sampler = "random"'), "sampler"),
     (lambda t: t.replace("[targets.exits]\n", "[targets.exits]\nsd = 2.0\n"), "an s.d. is for"),
     (lambda t: t + 'partners = "p.csv"\n', "unknown key"),
