@@ -153,8 +153,9 @@ def parameters_figure(calibration: Calibration, trials: pd.DataFrame, profile: p
 
 def goodness(consistent, histories: int) -> str:
     """What the consistency check says, in a sentence."""
-    said = (f"The best fit's mismatch ({number(consistent.best)}) lies at the {consistent.percentile:.0f}th "
-            f"percentile of the best fits to {histories} histories the calibrated model makes itself")
+    said = (f"Of the best fits to {histories} histories the calibrated model makes itself, "
+            f"{consistent.percentile:.0f} % fit them better than the best fit to yours fits it (mismatch "
+            f"{number(consistent.best)})")
     if consistent.misfit:
         return (said + ": the model does not reproduce this history within its own noise (a misfit); its answers "
                 "and the parameters' ranges deserve caution.")
