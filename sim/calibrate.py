@@ -74,6 +74,11 @@ class CalibrationError(SweepError):
     """A calibration that cannot start (its folder, its scheduler): exit 2, one message."""
 
 
+class Lost(RuntimeError):
+    """The executor lost an evaluation twice (a worker process or a Dask worker gone): infrastructure, not a
+    result. The calibration stops; what finished is recorded, and --resume evaluates the rest."""
+
+
 def _say(text: str) -> None:
     tqdm.write(text, file=sys.stderr)
 
@@ -374,26 +379,35 @@ def _run_all(pool: Workers, jobs: dict[str, tuple[dict[str, Any], tuple[int, ...
              scorer: Scorer, done: Callable[[str, dict[str, Any]], None]) -> None:
     """Evaluate every job (key -> overrides, seeds) on the pool, a bounded number in flight; `done` is called
     with each record as it finishes."""
-    queue = list(jobs.items())
-    flying: dict[cf.Future, str] = {}
+    queue = [(key, 0) for key in jobs]  # (key, times the executor lost it)
+    flying: dict[cf.Future, tuple[str, int]] = {}
     while queue or flying:
         while queue and len(flying) < pool.slots:
-            key, (overrides, seeds) = queue.pop(0)
-            flying[_submit(pool, calibration, overrides, seeds, scorer)] = key
+            key, lost = queue.pop(0)
+            overrides, seeds = jobs[key]
+            flying[_submit(pool, calibration, overrides, seeds, scorer)] = (key, lost)
         finished, _ = cf.wait(flying, return_when=cf.FIRST_COMPLETED)
         for future in finished:
-            key = flying.pop(future)
+            if future not in flying:  # put back in the queue when its pool broke
+                continue
+            key, lost = flying.pop(future)
             try:
                 result = future.result()
-            except Exception as error:  # noqa: BLE001 - the executor lost it: one more time, then it is a failure
-                overrides, seeds = jobs[key]
-                if not key.endswith("+retry"):
-                    retry = f"{key}+retry"
-                    jobs[retry] = jobs[key]
-                    flying[_submit(pool, calibration, overrides, seeds, scorer)] = retry
-                    continue
-                result = {"error": f"the executor lost this evaluation twice: {first_line(error, named=True)}"}
-            done(key.removesuffix("+retry"), result)
+            except Exception as error:  # noqa: BLE001 - the executor lost it (the model's errors come back as results)
+                broken = isinstance(error, cf.BrokenExecutor)
+                if lost or (broken and not pool.restartable):
+                    raise Lost(f"the executor lost an evaluation ({first_line(error, named=True)})") from error
+                if broken:  # a local worker process gone: a fresh pool, and everything in flight again
+                    _say(f"note: a worker process was lost ({first_line(error, named=True)}); its evaluations run "
+                         "again on a fresh pool")
+                    for other, (again, times) in list(flying.items()):
+                        other.cancel()
+                        queue.insert(0, (again, times))
+                    flying.clear()
+                    pool.restart()
+                queue.insert(0, (key, lost + 1))
+                continue
+            done(key, result)
 
 
 def _trials(calibration: Calibration, study, ledger: Ledger, scorer: Scorer, wanted: int, pool: Workers,

@@ -433,7 +433,7 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from sim.calibrate import calibrate
+    from sim.calibrate import Lost, calibrate
     from sim.calibration import load_calibration
     from sim.errors import display
     from sim.sweep import check_scheduler
@@ -444,8 +444,13 @@ def cmd_calibrate(args) -> int:
         check_scheduler(args.scheduler)
     calibration = load_calibration(args.calibration)
     setup = calibration.spec.calibration
-    summary, found = calibrate(calibration, args.out, trials=args.trials, workers=args.workers,
-                               scheduler=args.scheduler, cluster=args.cluster, resume=args.resume)
+    try:
+        summary, found = calibrate(calibration, args.out, trials=args.trials, workers=args.workers,
+                                   scheduler=args.scheduler, cluster=args.cluster, resume=args.resume)
+    except Lost as error:
+        print(f"channelsim calibrate: {error}; the trials that finished are recorded, and `channelsim calibrate "
+              f"{args.calibration} --out {args.out} --resume` goes on from them", file=sys.stderr)
+        return 1
     where = args.scheduler or ("a Dask LocalCluster" if args.cluster else
                                f"{args.workers} local worker{'s' if args.workers > 1 else ''}")
     print(f"{calibration.name}: {summary.trials} trials x {setup.replicates} replicates ({setup.sampler}) on {where}; "

@@ -351,3 +351,47 @@ def test_running_a_calibrated_scenario_whose_base_changed_says_so(recovered, tmp
         handle.write("[vendor.rebate]\nrate = 0.05\n")
     assert main([*command, "--out", str(tmp_path / "two")]) == 0
     assert "channel.toml changed, so its fitted values may no longer fit" in capsys.readouterr().err
+
+
+def test_a_worker_process_killed_mid_calibration_loses_nothing(tmp_path):
+    import psutil
+
+    path = write_case(tmp_path / "case", trials=24)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "sim.cli", "calibrate", str(path), "--out", str(out),
+                                "--workers", "2"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    ledger = out / engine.EVALUATIONS
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (ledger.exists() and len(ledger.read_bytes().splitlines()) >= 3):
+        time.sleep(0.05)
+    workers = [c for c in psutil.Process(process.pid).children(recursive=True) if c.ppid() != process.pid]
+    assert workers and len(ledger.read_bytes().splitlines()) < 24, "the workers should be running with trials left"
+    workers[0].kill()
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err
+    assert "a worker process was lost" in err
+    assert main(["calibrate", str(path), "--out", str(tmp_path / "whole"), "--workers", "1"]) == 0
+    pd.testing.assert_frame_equal(trials_of(out), trials_of(tmp_path / "whole"), check_exact=True)
+
+
+def test_an_evaluation_the_executor_loses_twice_stops_the_calibration_for_resume(tmp_path):
+    import concurrent.futures as cf
+
+    class Losing:  # an executor whose every task is lost (a Dask worker gone beyond its retries)
+        slots, restartable, submitted = 2, False, 0
+
+        class pool:  # noqa: N801 - the Workers' attribute
+            @staticmethod
+            def submit(fn, *args):
+                Losing.submitted += 1
+                future = cf.Future()
+                future.set_exception(OSError("worker lost"))
+                return future
+
+    calibration = load_calibration(write_case(tmp_path / "case", trials=8))
+    done = []
+    with pytest.raises(engine.Lost, match="lost an evaluation"):
+        engine._run_all(Losing, {"trial-0": ({}, (1,))}, calibration, engine.Scorer(calibration),
+                        lambda key, result: done.append(key))
+    assert Losing.submitted == 2 and not done  # tried again once, and nothing recorded as a result
