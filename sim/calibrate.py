@@ -655,13 +655,15 @@ def importances(study, calibration: Calibration) -> dict[str, float]:
         return {}
 
 
-def fit_table(calibration: Calibration, result: dict[str, Any]) -> pd.DataFrame:
-    """The observed series beside the calibrated model's mean and 95 % band (2.5 and 97.5 percentiles over the
-    check replicates), quarter by quarter, with the part of the history each quarter belongs to."""
+def fit_table(calibration: Calibration, result: dict[str, Any], ensemble_series: np.ndarray) -> pd.DataFrame:
+    """The observed series beside the calibrated model's mean and two 95 % bands (2.5 and 97.5 percentiles):
+    over the check replicates at the best values (`low`, `high`: seeds alone), and over every replicate of the
+    trials consistent with the history (`low_all`, `high_all`: parameters and seeds), quarter by quarter, with
+    the part of the history each quarter belongs to."""
     rows = []
     holdout = calibration.holdout
     for c, name in enumerate(calibration.columns):
-        series = result["series"][:, :, c]
+        series, spread = result["series"][:, :, c], ensemble_series[:, :, c]
         observed = calibration.history.reindex(range(1, series.shape[1] + 1))[name]
         for q in range(series.shape[1]):
             quarter = q + 1
@@ -669,7 +671,9 @@ def fit_table(calibration: Calibration, result: dict[str, Any]) -> pd.DataFrame:
                     "held out" if holdout and holdout[0] <= quarter <= holdout[1] else "")
             rows.append({"target": name, "quarter": quarter, "part": part, "observed": observed.iloc[q],
                          "model": float(series[:, q].mean()), "low": float(np.percentile(series[:, q], 2.5)),
-                         "high": float(np.percentile(series[:, q], 97.5))})
+                         "high": float(np.percentile(series[:, q], 97.5)),
+                         "low_all": float(np.percentile(spread[:, q], 2.5)),
+                         "high_all": float(np.percentile(spread[:, q], 97.5))})
     return pd.DataFrame(rows)
 
 
@@ -680,7 +684,8 @@ def holdout_table(calibration: Calibration, fit: pd.DataFrame) -> pd.DataFrame:
     """Per target, the mean relative error over the held-out quarters of the calibrated model's mean and of a
     naive forecast: the last fitted year carried forward (held-out quarter q takes the observed value of the
     quarter of the last fitted year 4k quarters before it; else the last fitted value), over the quarters both
-    can forecast; and how many held-out observations lie inside the model's 95 % band."""
+    can forecast; and how many held-out observations lie inside the 95 % band over the consistent parameters and
+    seeds."""
     if calibration.holdout is None:
         return pd.DataFrame(columns=HOLDOUT_COLUMNS)
     rows = []
@@ -693,7 +698,7 @@ def holdout_table(calibration: Calibration, fit: pd.DataFrame) -> pd.DataFrame:
         for _, row in part.iterrows():
             q = int(row["quarter"])
             naive = history.get(last - 3 + (q - last - 1) % 4, fitted.iloc[-1] if len(fitted) else math.nan)
-            inside += bool(row["low"] <= row["observed"] <= row["high"])
+            inside += bool(row["low_all"] <= row["observed"] <= row["high_all"])
             if math.isnan(naive) or row["observed"] == 0:
                 continue
             errors.append((abs(row["model"] - row["observed"]) / abs(row["observed"]),
@@ -734,7 +739,8 @@ def finish(calibration: Calibration, study, ledger: Ledger, scorer: Scorer, fold
     good = ensemble(frame, consistent, ledger)
     weights = importances(study, calibration)
     table = verdicts(calibration, best_row, good, profile, weights, consistent, ledger)
-    fit = fit_table(calibration, check)
+    spread = np.concatenate([compact_of(ledger.records[f"trial-{t}"])["series"] for t in good["trial"]])
+    fit = fit_table(calibration, check, spread)
     held = holdout_table(calibration, fit)
     runs = scorer.compact(check)
     per_target = {name: float(np.mean(values)) for name, values in scorer.distances(runs, calibration.fit).items()}

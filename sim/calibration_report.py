@@ -6,7 +6,7 @@
     trials.parquet    every trial: its parameters, mismatch, each target's distance, each replicate's mismatch
     verdicts.csv      per parameter: best value, the ensemble's and the profile's range, importance, verdict
     profiles.csv      each parameter's profile (the mismatch along its range, the others at the best values)
-    fit.csv           observed beside the calibrated model's mean and 95 % band, quarter by quarter
+    fit.csv           observed beside the calibrated model's mean and 95 % bands, quarter by quarter
     holdout.csv       the held-out quarters' error beside a naive forecast's
     fit.png, parameters.png, fit.html
 
@@ -99,7 +99,7 @@ def _png(fig) -> bytes:
 
 
 def fit_figure(calibration: Calibration, fit: pd.DataFrame) -> plt.Figure:
-    """One panel per target: observed points against the calibrated model's mean and 95 % band; the held-out
+    """One panel per target: observed points against the calibrated model's mean and 95 % bands; the held-out
     quarters shaded."""
     names = calibration.columns
     cols = min(2, max(1, len(names)))
@@ -107,8 +107,10 @@ def fit_figure(calibration: Calibration, fit: pd.DataFrame) -> plt.Figure:
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.0 * rows), squeeze=False)
     for ax, name in zip(axes.ravel(), names, strict=False):
         part = fit[fit["target"] == name]
-        ax.fill_between(part["quarter"], part["low"], part["high"], color=COLOURS[0], alpha=0.18, lw=0,
-                        label="model, 95 % band")
+        ax.fill_between(part["quarter"], part["low_all"], part["high_all"], color=COLOURS[0], alpha=0.10, lw=0,
+                        label="95 % band: consistent parameters and seeds")
+        ax.fill_between(part["quarter"], part["low"], part["high"], color=COLOURS[0], alpha=0.22, lw=0,
+                        label="95 % band: seeds, at the best values")
         ax.plot(part["quarter"], part["model"], color=COLOURS[0], lw=1.8, label="model mean")
         ax.plot(part["quarter"], part["observed"], "o", color=COLOURS[1], ms=3.5, label="observed")
         if calibration.holdout:
@@ -213,18 +215,20 @@ def page(calibration: Calibration, found: dict[str, Any], images: dict[str, byte
              "holds the trials consistent with the history (see above).</p>",
              _image(images["parameters"], "parameters"),
              "<h2>Fit</h2>", _image(images["fit"], "fit"),
-             f"<p class='note'>The calibrated model's mean and 95 % band over {setup.replicates + setup.check} "
-             "replicates.</p>",
+             f"<p class='note'>The calibrated model's mean, its 95 % band over {setup.replicates + setup.check} "
+             "replicates at the best values (seeds alone), and the wider 95 % band over every replicate of the "
+             "trials consistent with the history (parameters and seeds).</p>",
              "<h2>Mismatch by target</h2>", html_table(targets, "target")]
     if len(held):
         naive = pd.DataFrame({"quarters": held["quarters"].astype(int),
                               "model": [f"{100 * v:.1f} %" for v in held["model_error"]],
                               "naive (last fitted year)": [f"{100 * v:.1f} %" for v in held["naive_error"]],
-                              "better": held["better"], "in the 95 % band": held["in_band"]}, index=held["target"])
+                              "better": held["better"], "in the wider 95 % band": held["in_band"]},
+                             index=held["target"])
         parts += ["<h2>Held-out quarters</h2>", html_table(naive, "target"),
                   "<p class='note'>Mean relative error of the calibrated model's mean, and of carrying the last "
-                  "fitted year's observed values forward; and how many held-out observations fall inside the model's "
-                  "95 % band (over seeds only, not parameter draws). A few quarters of one history: a verdict of "
+                  "fitted year's observed values forward; and how many held-out observations fall inside the 95 % "
+                  "band over the consistent parameters and seeds. A few quarters of one history: a verdict of "
                   "better or worse within a few points is noise.</p>"]
     parts.append(f"<p class='note'>channelsim {__version__}; {html.escape(calibration.path.name)}</p></body></html>")
     return "".join(parts)

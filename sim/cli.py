@@ -470,7 +470,7 @@ def cmd_calibrate(args) -> int:
     held = found["holdout"]
     if len(held):
         print("held-out quarters, mean relative error of the model and of the last fitted year carried forward; "
-              "observations inside the model's 95 % band:")
+              "observations inside the 95 % band over the consistent parameters and seeds:")
         for r in held.itertuples():
             print(f"  {r.target}: model {100 * r.model_error:.1f} %, naive {100 * r.naive_error:.1f} %; {r.in_band}")
     kept = list(table.index[table["verdict"] == "not identified"])

@@ -134,6 +134,8 @@ def test_the_outputs_a_strategist_runs_and_reads(recovered, tmp_path):
     assert set(held["target"]) <= set(calibration.columns) and (held["model_error"] >= 0).all()
     fit = pd.read_csv(out / "fit.csv")
     assert (fit["low"] <= fit["model"]).all() and (fit["model"] <= fit["high"]).all()
+    # parameters and seeds spread wider than seeds alone, over the quarters as a whole
+    assert (fit["high_all"] - fit["low_all"]).sum() > (fit["high"] - fit["low"]).sum()
     code = main(["run", str(out / "calibrated.toml"), "--replicates", "2", "--quarters", "4", "--out",
                  str(tmp_path / "run")])
     assert code == 0 and (tmp_path / "run" / "report.html").exists()
