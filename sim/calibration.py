@@ -18,18 +18,18 @@
                                         # (default: within what the calibrated model's own histories show)
     check = 99                          # the calibrated model's own histories (the default; at least 19)
 
-    [parameters."market.opportunity_rate"]
-    low = 0.5
-    high = 2.0
-    guess = 1.0                         # optional: the first trial
+    [parameters."market.opportunities_per_fte.smb"]   # any number of the scenario, by its dotted path
+    low = 4.0
+    high = 16.0
+    guess = 8.0                         # optional: the first trial
     log = true                          # optional: search in log space
 
     [targets.revenue]                   # a column of the observed file
     weight = 1.0
     distance = "relative"               # sum |model - observed| / sum |observed|; or "normal"
     [targets.won_deals]
-    distance = "normal"
-    sd = 40.0                           # normal: the observation's s.d.; without it, estimated from the residuals
+    distance = "normal"                 # -log N(observed; model, sd) a quarter: on its own scale, so weigh it
+    sd = 40.0                           # the observation's s.d.; without it, estimated from the residuals
 
     [targets.partner_revenue]           # the partner file: each partner's revenue over the fitted quarters
     weight = 0.5

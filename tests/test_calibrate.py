@@ -397,3 +397,16 @@ def test_an_evaluation_the_executor_loses_twice_stops_the_calibration_for_resume
         engine._run_all(Losing, {"trial-0": ({}, (1,))}, calibration, engine.Scorer(calibration),
                         lambda key, result: done.append(key))
     assert Losing.submitted == 2 and not done  # tried again once, and nothing recorded as a result
+
+
+def test_the_format_shown_in_the_modules_docstring_is_a_valid_calibration_file():
+    import tomllib
+
+    from sim import calibration as module
+    from sim.params import check_path
+
+    example = module.__doc__.split("\n\nFiles are")[0].splitlines()[2:]
+    spec = module.CalibrationFile.model_validate(tomllib.loads("\n".join(line[4:] for line in example)))
+    for path in spec.parameters:
+        check_path(path)
+    assert set(spec.targets) == {"revenue", "won_deals", "partner_revenue"}
