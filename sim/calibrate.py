@@ -67,7 +67,6 @@ from sim.sweep import Plan, SweepError, Workers, check_lock, locked
 
 INFO, JOURNAL, EVALUATIONS = "calibration.json", "study.journal", "evaluations.jsonl"
 IDENTIFIED, WEAK = 1 / 3, 2 / 3  # the share of a parameter's range as good as the best, for each verdict
-ENSEMBLE_MAX = 200  # draws kept in ensemble.csv, best first
 
 
 class CalibrationError(SweepError):
@@ -196,7 +195,6 @@ class Summary:
     failed: int = 0
     earlier: int = 0
     seconds: float = 0.0
-    best: float = math.nan
 
 
 def check_folder(folder: Path, calibration: Calibration, resume: bool) -> Plan:
@@ -346,7 +344,6 @@ def calibrate(calibration: Calibration, folder: Path, trials: int | None = None,
             scorer = Scorer(calibration)
             summary = _trials(calibration, study, ledger, scorer, wanted, pool, progress)
             found = finish(calibration, study, ledger, scorer, plan.folder, pool, progress)
-    summary.best = found["best"]["mismatch"]
     return summary, found
 
 
@@ -507,8 +504,12 @@ class Consistency:
     best: float  # the best trial's mismatch with the observed history
     null: np.ndarray  # the calibrated values' mismatch with each of the model's own histories
     fitted: np.ndarray  # the best fit's among the runs made, on each of them: the observed best's yardstick
-    margins: np.ndarray  # LR_j: how much the runs' best beats the calibrated values on each
     tolerance: float | None
+
+    @property
+    def margins(self) -> np.ndarray:
+        """LR_j: how much the runs' best beats the calibrated values on each of the model's own histories."""
+        return np.maximum(self.null - self.fitted, 0.0)
 
     @property
     def cut(self) -> float:
@@ -550,14 +551,14 @@ def consistency(calibration: Calibration, scorer: Scorer, check: dict[str, Any],
 
     null = mismatches(best)
     fitted = np.min([mismatches(record) for record in runs_made], axis=0)
-    return Consistency(best=best["mismatch"], null=null, fitted=fitted, margins=np.maximum(null - fitted, 0.0),
+    return Consistency(best=best["mismatch"], null=null, fitted=fitted,
                        tolerance=calibration.spec.calibration.tolerance)
 
 
 def ensemble(frame: pd.DataFrame, consistent: Consistency, ledger: Ledger) -> pd.DataFrame:
     """The trials consistent with the observed history (the best included), best first."""
     done = frame[frame["state"] == "complete"].sort_values(["mismatch", "trial"])
-    return done[[consistent.consistent(ledger.records[f"trial-{t}"]) for t in done["trial"]]].head(ENSEMBLE_MAX)
+    return done[[consistent.consistent(ledger.records[f"trial-{t}"]) for t in done["trial"]]]
 
 
 def _unit(values: np.ndarray, p) -> np.ndarray:

@@ -155,18 +155,18 @@ def test_the_ensemble_holds_the_trials_consistent_with_the_history(recovered):
 
 
 def test_the_cut_is_a_finite_sample_95th_percentile_and_a_tolerance_replaces_it():
-    consistent = engine.Consistency(best=2.0, null=np.array([2.0, 2.1]), fitted=np.array([1.9, 2.1]),
-                                    margins=np.array([0.5, 0.7]), tolerance=0.05)
+    consistent = engine.Consistency(best=2.0, null=np.array([2.4, 2.8]), fitted=np.array([1.9, 2.1]),
+                                    tolerance=0.05)
+    np.testing.assert_allclose(consistent.margins, [0.5, 0.7])
     assert consistent.cut == pytest.approx(0.1)
     assert consistent.consistent({"mismatch": 2.09}) and not consistent.consistent({"mismatch": 2.11})
     assert not consistent.consistent({"error": "a failed trial"})
-    margins = np.linspace(0.0, 0.98, 99)  # 0, 0.01, ... 0.98: the 95th of 99 (ceil(0.95 x 100)) is 0.94
-    bootstrap = engine.Consistency(best=2.0, null=np.full(99, 2.2), fitted=np.linspace(1.5, 2.5, 99),
-                                   margins=np.random.default_rng(1).permutation(margins), tolerance=None)
+    fitted = np.linspace(1.5, 2.5, 99)
+    margins = np.random.default_rng(1).permutation(np.linspace(0.0, 0.98, 99))  # the 95th of 99 (ceil(0.95 x 100))
+    bootstrap = engine.Consistency(best=2.0, null=fitted + margins, fitted=fitted, tolerance=None)  # is 0.94
     assert bootstrap.cut == pytest.approx(0.94) and bootstrap.percentile == pytest.approx(100 * 50 / 99)
     assert not bootstrap.misfit
-    worse = engine.Consistency(best=2.6, null=np.full(99, 2.2), fitted=np.linspace(1.5, 2.5, 99), margins=margins,
-                               tolerance=None)
+    worse = engine.Consistency(best=2.6, null=fitted + margins, fitted=fitted, tolerance=None)
     assert worse.misfit  # the observed history fit worse than every history the model makes itself
 
 
