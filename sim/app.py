@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
+import pandas as pd
 import solara
-from mesa.visualization import SolaraViz
-from mesa.visualization.utils import update_counter
+from mesa.visualization.solara_viz import ComponentsView, ModelController, ModelCreator
+from mesa.visualization.utils import force_update, update_counter
 
-from sim import scenarios
+from sim import answers, report, scenarios
 from sim.metrics import LIFECYCLE, SEGMENTS
 from sim.model import ChannelModel
-from sim.params import ParameterError, Scenario, build_scenario
+from sim.params import Change, ParameterError, Scenario, build_scenario
+from sim.results import resolved_toml
+from sim.runner import replicate_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = 2_000  # partners drawn in the partner view; more are sampled evenly, and the view says so
@@ -152,6 +155,16 @@ def load_scenario(name: str, folder: Path, partners: int | None) -> Scenario:
 # --------------------------------------------------------------------------- the model behind the page
 
 
+@dataclass(frozen=True)
+class Steer:
+    """A change applied mid-run: from `quarter` on, `values` (parameter paths and values); `said` is how the page
+    tells it, (label, value before, value after) per lever."""
+
+    quarter: int
+    said: tuple[tuple[str, Any, Any], ...]
+    values: dict[str, Any]
+
+
 class ChannelApp(ChannelModel):
     """A ChannelModel built from a scenario file and the page's levers, with its baseline alongside.
 
@@ -204,19 +217,83 @@ class ChannelApp(ChannelModel):
                 continue
             changes.update(wanted)
             self.lever_changes.append((lever.label, lever.shown(base), value))
-        super().__init__(params, rng=seed)
+        self.page_seed = seed  # the seed typed in; the model runs replicate 0 of `channelsim run` on it
+        super().__init__(params, rng=replicate_seed(seed, 0))
         self.scenario_params = base
-        self.baseline = ChannelModel(base, rng=seed) if params is not base else None
+        self.start_params = params.model_copy(deep=True)  # as at quarter 0, before any schedule entry applied
+        self.steering: list[Steer] = []  # the changes applied mid-run, in the order pressed
+        self.baseline: ChannelModel | None = None
+        if params is not base:
+            self.baseline = ChannelModel(base, rng=self.seed)
 
     def step(self) -> None:
         super().step()
         if self.baseline is not None:
             self.baseline.step()
 
+    def steer(self, values: dict[str, Any]) -> list[str]:
+        """Apply the levers' widget values (by path, as the page holds them) from the next quarter on, as a
+        `[[schedule]]` entry of the running model; the baseline (built now if there was none: the scenario as
+        written, run to this quarter on the same seed) goes on unchanged. A lever at its value of the moment is
+        left alone; one the parameter tree rejects is left out, with why among the problems returned."""
+        problems: list[str] = []
+        if self.quarter >= self.params.quarters:
+            return [f"The run has ended at quarter {self.quarter}: press Reset to start again"]
+        now, wanted, said = self.params, {}, []
+        for lever in LEVERS:
+            value = values.get(lever.path)
+            if value is None or value == lever.shown(now):
+                continue
+            try:
+                change = lever.changes(value)
+                if all(now.get(path) == v for path, v in change.items()):
+                    continue
+                build_scenario(now, {**wanted, **change})
+            except ParameterError as error:
+                problems += [f"{lever.label} = {value} not applied: {p}" for p in error.problems]
+                continue
+            wanted.update(change)
+            said.append((lever.label, lever.shown(now), value))
+        if not wanted:
+            return problems or ["No lever differs from the running model's: nothing to apply"]
+        quarter = self.quarter + 1
+        if self.baseline is None:
+            self.baseline = ChannelModel(self.scenario_params, rng=self.seed)
+            self.baseline.run(self.quarter)
+        self.params.schedule.append(Change(quarter=quarter, set=wanted))
+        self.steering.append(Steer(quarter, tuple(said), wanted))
+        return problems
+
+    def changed_at(self) -> list[int]:
+        """The quarters from which the run differs from its baseline by a new change: 1 when the levers set at Reset
+        differ from the scenario, then each steer's."""
+        first = [1] if self.lever_changes else []
+        return sorted(set(first + [s.quarter for s in self.steering]))
+
+    def saved_scenario(self) -> str:
+        """The run as a scenario file: every parameter as it started, its schedule plus an entry per change applied
+        here, on this seed with one replicate: `channelsim run` on it gives this page's numbers."""
+        params = self.start_params.model_copy(deep=True)
+        params.schedule = [*params.schedule, *(Change(quarter=s.quarter, set=s.values) for s in self.steering)]
+        params.run.seed = self.page_seed
+        params.run.replicates = 1
+        title = params.meta.title or self.scenario_file
+        params.meta.title = f"{title}, steered in the browser"
+        params = build_scenario(params)  # validated as a file would be
+        def told(said) -> str:
+            return ", ".join(f"{label} {before} → {after}" for label, before, after in said)
+
+        during = "; ".join(f"from quarter {s.quarter}: {told(s.said)}" for s in self.steering) or "none"
+        population = "" if params.partners.roster else f", partners.count {params.partners.count}"
+        note = (f"Saved from channelsim viz: {self.scenario_file} on seed {self.page_seed}{population}.\n"
+                f"Levers at the start: {told(self.lever_changes) or 'as written'}.\n"
+                f"Changes during the run: {during}.")
+        return resolved_toml(params, "FILE --out DIR", note)
+
     def model_params(self) -> dict[str, Any]:
         """SolaraViz's model_params: the scenario (fixed here; picked above), the seed and the levers."""
         params: dict[str, Any] = {"scenario_file": self.scenario_file,
-                                  "seed": {"type": "InputText", "value": str(self.seed), "label": "Seed"}}
+                                  "seed": {"type": "InputText", "value": str(self.page_seed), "label": "Seed"}}
         return params | {lever.path: lever.widget(self.scenario_params) for lever in LEVERS}
 
 
@@ -249,9 +326,21 @@ def chart(model: ChannelApp, title: str, items: list[dict], y_name: str, right_a
         "xAxis": {"type": "category", "data": list(range(1, model.quarter + 1)), "name": "quarter",
                   "nameLocation": "middle", "nameGap": 25},
         "yAxis": y_axis,
-        "series": items,
+        "series": marked(model, items),
     }
     return solara.FigureEcharts(option, attributes=CHART_STYLE)
+
+
+def marked(model: ChannelApp, items: list[dict]) -> list[dict]:
+    """`items`, the first carrying a dotted vertical line at each quarter from which a change applies."""
+    quarters = [q for q in model.changed_at() if q <= model.quarter] if isinstance(model, ChannelApp) else []
+    if items and quarters:
+        items[0] = {**items[0], "markLine": {
+            "symbol": "none", "silent": True, "animation": False,
+            "lineStyle": {"type": "dotted", "color": "#b00020", "width": 2},
+            "label": {"formatter": "change", "position": "insideEndTop", "color": "#b00020"},
+            "data": [{"xAxis": str(q), "name": f"change from quarter {q}"} for q in quarters]}}
+    return items
 
 
 def line(name: str, data: list[float], dashed: bool = False, stack: str | None = None, **extra) -> dict:
@@ -293,6 +382,66 @@ def delta_text(key: str, now: float, before: float | None) -> str:
     if key == "revenue":
         return f"{change / 1e6:+,.1f}M since last quarter"
     return f"{change:+,.0f} since last quarter"
+
+
+ANSWERED = ("revenue", "vendor_contribution", "mindshare", "program_cost")
+
+
+def answer(model: ChannelApp) -> tuple[str, list[str]]:
+    """The run against its baseline since the last change: a heading and the lines under it (the answer cards'
+    paired window difference and where it came from, on the page's one seed). Empty before any change."""
+    starts = [q for q in model.changed_at() if q <= model.quarter]
+    if model.baseline is None or not starts:
+        return "", []
+    window = (starts[-1], model.quarter)
+    quarters = pd.concat([model.baseline.kpi_frame().assign(scenario="baseline"),
+                          model.kpi_frame().assign(scenario="this run")], ignore_index=True).assign(replicate=0)
+    compared = report.comparison(report.window_kpis(quarters, window), "baseline", ["this run"])
+    rows = compared.set_index("kpi")
+    heading = (f"Since the change from quarter {window[0]} ({report.window_label(window)}), against the baseline on "
+               "the same seed")
+    parts = []
+    for kpi in ANSWERED:
+        row = rows.loc[kpi]
+        diff, base = float(row["difference"]), float(row["base"])
+        name = answers.NAMES.get(kpi, kpi.replace("_", " "))
+        if report.kind(kpi) == "share":
+            text = f"{name} {answers._points(diff)} points"
+        elif base:
+            text = f"{name} {100.0 * diff / abs(base):+.1f} % ({answers._dollars(diff)})"
+        else:
+            text = f"{name} {answers._dollars(diff)}"
+        parts.append(text)
+    roi = rows.loc[report.INCENTIVE_ROI] if report.INCENTIVE_ROI in rows.index else None
+    if roi is not None:
+        parts.append(f"incentive ROI {roi['difference']:.2f}" if np.isfinite(roi["difference"])
+                     else f"incentive ROI blank: {roi['note']}")
+    lines = [answers._capital("; ".join(parts)) + "."]
+    moved = report.sources(compared)
+    for measure, unit in (("mindshare", "points"), ("revenue", "")):
+        others = moved[(moved["measure"] == measure) & (moved["source"] != "focal")]
+        if others.empty:
+            continue
+        named = [f"{report.SOURCE_NAMES.get(r.source, r.source)} "
+                 + (answers._points(r.difference) if unit else answers._dollars(r.difference))
+                 for r in others.itertuples()]
+        lines.append(f"{measure.capitalize()} of the others in the same quarters: " + ", ".join(named)
+                     + (f" {unit}" if unit else "") + ".")
+    lines.append("One seed, paired: the difference this change made on it, not an interval (channelsim compare "
+                 "gives one).")
+    return heading, lines
+
+
+@solara.component
+def Answer(model: ChannelApp):
+    """The paired difference to the baseline since the last change, redrawn every quarter."""
+    update_counter.get()
+    heading, lines = answer(model)
+    if not heading:
+        return
+    with solara.Card(heading, classes=["answer-card"], style={"margin": "0 8px"}):
+        for text in lines:
+            solara.Text(text, style={"display": "block"})
 
 
 @solara.component
@@ -434,12 +583,59 @@ COMPONENTS = [MindshareChart, RevenueChart, SpendChart, TierChart, PartnerView]
 
 
 @solara.component
+def Steering(model: solara.Reactive[ChannelApp], levers: solara.Reactive[dict]):
+    """Apply the levers as they are set from the next quarter on; the changes so far; the run saved as a scenario."""
+    update_counter.get()
+    problems = solara.use_reactive([])
+
+    def apply():
+        problems.set(model.value.steer(levers.value))
+        force_update()
+
+    running = model.value
+    solara.Button("Apply from next quarter", color="primary", on_click=apply, classes=["apply-button"],
+                  style={"margin": "8px 0"})
+    for problem in problems.value:
+        solara.Error(problem)
+    for change in running.steering:
+        solara.Text(f"From quarter {change.quarter}: " + ", ".join(
+            f"{label} {before} → {after}" for label, before, after in change.said), classes=["steer-record"],
+            style={"display": "block"})
+    name = Path(running.scenario_file).stem
+    solara.FileDownload(lambda: running.saved_scenario().encode(), filename=f"{name}-steered-seed{running.page_seed}"
+                        f".toml", label="Save as scenario", mime_type="application/toml")
+
+
+@solara.component
+def Viz(model: solara.Reactive[ChannelApp]):
+    """Mesa's SolaraViz page (its controller, parameter widgets and draggable charts), composed here so that the
+    levers' values are at hand for Apply."""
+    levers = solara.use_reactive({})
+    play_interval = solara.use_reactive(100)
+    with solara.AppBar():
+        solara.AppBarTitle("channelsim")
+        solara.lab.ThemeToggle()
+    with solara.Sidebar(), solara.Column():
+        with solara.Card("Controls"):
+            solara.SliderInt(label="Play Interval (ms)", value=play_interval, min=1, max=500, step=10)
+            ModelController(model, model_parameters=levers, play_interval=play_interval,
+                            render_interval=solara.use_reactive(1), use_threads=solara.use_reactive(False))
+        with solara.Card("Levers"):
+            solara.Markdown("Reset starts over with the levers as set; **Apply from next quarter** changes the "
+                            "running channel from the next quarter on, the baseline going on unchanged.")
+            ModelCreator(model, model.value.model_params(), model_parameters=levers)
+            Steering(model, levers)
+    ComponentsView(list(COMPONENTS), model.value)
+
+
+@solara.component
 def Page():
     start, _, _ = settings()
     name = chosen.value or start.name
-    # the model SolaraViz steps and rebuilds on Reset; held here too so the overview follows it
+    # the model the controller steps and rebuilds on Reset; held here too so the overview follows it
     model = solara.use_memo(lambda: solara.reactive(ChannelApp(scenario_file=name)), [name])
     solara.Style(".kpi-card .v-card__title { font-size: 0.85rem; word-break: normal; }")
     Overview(model.value)
+    Answer(model.value)
     # keyed by the scenario: picking another one rebuilds the page with that scenario's levers
-    SolaraViz(model, components=COMPONENTS, model_params=model.value.model_params(), name="channelsim").key(name)
+    Viz(model).key(name)

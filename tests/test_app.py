@@ -10,13 +10,14 @@ from pathlib import Path
 
 import ipyvuetify as v
 import numpy as np
+import pandas as pd
 import pytest
 import solara
 import solara.widgets
-from mesa.visualization.solara_viz import ModelController, ModelCreator
 
 from sim import app, serve
 from sim.model import ChannelModel
+from sim.runner import replicate_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -32,14 +33,12 @@ def small_channel(monkeypatch):
 
 @solara.component
 def Harness(model):
-    """What SolaraViz puts in its sidebar (Mesa's own controller and parameter widgets) and main area."""
-    params = solara.use_reactive({})
-    ModelController(model, model_parameters=params, play_interval=solara.use_reactive(10),
-                    render_interval=solara.use_reactive(1), use_threads=solara.use_reactive(False))
-    ModelCreator(model, model.value.model_params(), model_parameters=params)
-    app.Overview(model.value)
-    for component in app.COMPONENTS:
-        component(model.value)
+    """The page as served around one model: the overview, the answer and the composed SolaraViz, in an app layout
+    (what `solara run` wraps a page in; the sidebar renders only inside one)."""
+    with solara.AppLayout():
+        app.Overview(model.value)
+        app.Answer(model.value)
+        app.Viz(model)
 
 
 def render():
@@ -121,7 +120,8 @@ def test_a_typed_amount_and_seed_are_applied():
     type_in(rc, "Rebate threshold ($ a period)", "$250,000")
     type_in(rc, "Seed", "7")
     click(rc, "Reset")
-    assert model.value.params.vendor.rebate.threshold == 250_000.0 and model.value.seed == 7
+    assert model.value.params.vendor.rebate.threshold == 250_000.0 and model.value.page_seed == 7
+    assert model.value.seed == replicate_seed(7, 0)  # replicate 0 of `channelsim run` on seed 7
     assert not alerts(rc)
 
 
@@ -131,7 +131,7 @@ def test_the_baseline_is_the_scenario_run_alone_on_the_same_seed_and_its_overlay
     click(rc, "Reset")
     for _ in range(3):
         click(rc, "Step")
-    alone = ChannelModel(app.load_scenario("baseline.toml", ROOT / "scenarios", 150), rng=1)
+    alone = ChannelModel(app.load_scenario("baseline.toml", ROOT / "scenarios", 150), rng=replicate_seed(1, 0))
     alone.run(3)
     assert model.value.baseline.kpi_frame().equals(alone.kpi_frame())
     assert not model.value.kpi_frame()["mindshare"].equals(alone.kpi_frame()["mindshare"])
@@ -188,6 +188,122 @@ def test_the_scenario_picker_rebuilds_the_page_with_that_scenarios_levers():
     assert "SPIF campaign vertical: healthcare" in shown and "SPIF campaign amount ($ a deal): 1000.0" in shown
     assert "SPIF vertical: (every vertical)" in shown  # the yearly software SPIF runs beside the campaign
     assert "Quarter 0 of 40" in rc.find(solara.widgets.HTML, tag="h3").widget.unsafe_innerHTML
+
+
+# --------------------------------------------------------------------------- steering a running channel
+
+
+def answer_title(rc) -> str:
+    titles = [" ".join(map(str, w.children)) for w in rc.find(v.CardTitle).widgets]
+    return next((t for t in titles if t.startswith("Since the change")), "")
+
+
+def steer_at_quarter_3(rc) -> None:
+    for _ in range(3):
+        click(rc, "Step")
+    rc.find(v.Slider, label="Rebate rate").widget.v_model = 0.08
+    type_in(rc, "MDF budget ($ a quarter)", "0")
+    click(rc, "Apply from next quarter")
+
+
+def test_apply_changes_the_running_channel_from_the_next_quarter_and_the_baseline_goes_on():
+    model, rc = render()
+    running = model.value
+    steer_at_quarter_3(rc)
+    assert model.value is running and running.quarter == 3  # not rebuilt, not stepped
+    assert running.params.vendor.rebate.rate == 0.03  # from the next quarter, not this one
+    for _ in range(3):
+        click(rc, "Step")
+    assert running.params.vendor.rebate.rate == 0.08 and running.params.vendor.mdf.budget == 0.0
+    assert running.baseline.params.vendor.rebate.rate == 0.03 and running.baseline.quarter == 6
+    steered, baseline = running.kpi_frame(), running.baseline.kpi_frame()
+    pd.testing.assert_frame_equal(steered.iloc[:3], baseline.iloc[:3])  # before the change: the baseline, exactly
+    assert (steered["spend_mdf"].iloc[3:] == 0).all() and (baseline["spend_mdf"].iloc[3:] > 0).all()
+    assert not np.array_equal(steered["mindshare"].iloc[3:], baseline["mindshare"].iloc[3:])
+    alone = ChannelModel(app.load_scenario("baseline.toml", ROOT / "scenarios", 150), rng=replicate_seed(1, 0))
+    alone.run(6)
+    pd.testing.assert_frame_equal(baseline, alone.kpi_frame())  # the scenario as written, unchanged
+    assert any("From quarter 4: Rebate rate 0.03 → 0.08, MDF budget ($ a quarter) 500,000 → 0" in t
+               for t in texts(rc))
+    for option in charts(rc):  # every chart over quarters marks the change, and draws the baseline
+        if option["xAxis"].get("name") == "quarter":
+            assert option["series"][0]["markLine"]["data"] == [{"xAxis": "4", "name": "change from quarter 4"}]
+    names = [s["name"] for option in charts(rc) for s in option.get("series", [])]
+    assert "focal (baseline)" in names and "baseline (total)" in names
+
+
+def test_a_second_change_adds_to_the_first_and_reset_starts_over():
+    model, rc = render()
+    running = model.value
+    steer_at_quarter_3(rc)
+    click(rc, "Step")
+    rc.find(v.Slider, label="CAMs").widget.v_model = 20
+    click(rc, "Apply from next quarter")
+    click(rc, "Step")
+    assert [s.quarter for s in running.steering] == [4, 5] and running.changed_at() == [4, 5]
+    assert running.steering[1].values == {"vendor.cams.count": 20}  # only what differs from the running model
+    assert running.params.vendor.cams.count == 20 and running.params.vendor.rebate.rate == 0.08
+    click(rc, "Reset")
+    assert model.value is not running and model.value.steering == [] and model.value.quarter == 0
+    assert model.value.params.vendor.cams.count == 20  # Reset: the levers as set, from quarter 1
+
+
+def test_apply_refuses_a_bad_value_nothing_to_apply_and_an_ended_run_with_a_message():
+    model, rc = render()
+    click(rc, "Step")
+    click(rc, "Apply from next quarter")
+    assert alerts(rc) == ["No lever differs from the running model's: nothing to apply"]
+    type_in(rc, "Rebate threshold ($ a period)", "lots")
+    rc.find(v.Slider, label="Rebate rate").widget.v_model = 0.05
+    click(rc, "Apply from next quarter")
+    assert any("'lots' is not an amount of dollars" in a for a in alerts(rc))
+    assert model.value.steering[0].values == {"vendor.rebate.rate": 0.05}  # the valid lever still applies
+    ended = app.ChannelApp(**{"vendor.rebate.rate": 0.05})
+    ended.run()
+    assert ended.steer({"vendor.rebate.rate": 0.07}) == ["The run has ended at quarter 40: press Reset to start again"]
+    assert ended.steering == []
+
+
+def test_save_as_scenario_gives_a_file_that_channelsim_run_reproduces_exactly(tmp_path):
+    from sim import cli
+
+    model, rc = render()
+    rc.find(v.Slider, label="CAMs").widget.v_model = 18
+    type_in(rc, "Seed", "5")
+    click(rc, "Reset")  # levers at the start, on another seed
+    steer_at_quarter_3(rc)
+    for _ in range(3):
+        click(rc, "Step")
+    download = rc.find(solara.components.file_download.FileDownloadWidget).widget
+    assert download.filename == "baseline-steered-seed5.toml"
+    saved = tmp_path / download.filename
+    saved.write_text(model.value.saved_scenario())
+    assert cli.main(["run", str(saved), "--quarters", "6", "--out", str(tmp_path / "out")]) == 0
+    written = pd.read_csv(tmp_path / "out" / "quarters.csv")
+    assert written["replicate"].unique().tolist() == [0]
+    shown = model.value.kpi_frame()
+    pd.testing.assert_frame_equal(written[shown.columns], shown, check_dtype=False, rtol=1e-12)
+    text = saved.read_text()
+    assert "Changes during the run: from quarter 4: Rebate rate 0.03 → 0.08" in text and "CAMs 12 → 18" in text
+
+
+def test_the_answer_is_the_paired_difference_since_the_last_change_and_follows_each_quarter():
+    model, rc = render()
+    steer_at_quarter_3(rc)
+    assert answer_title(rc) == ""  # the change applies from quarter 4: nothing to answer yet
+    for _ in range(2):
+        click(rc, "Step")
+    assert answer_title(rc).startswith("Since the change from quarter 4 (quarters 4–5), against the baseline")
+    running = model.value
+    steered, baseline = running.kpi_frame().iloc[3:5], running.baseline.kpi_frame().iloc[3:5]
+    change = steered["revenue"].sum() - baseline["revenue"].sum()
+    points = 100 * (steered["mindshare"].mean() - baseline["mindshare"].mean())
+    shown = " ".join(texts(rc))
+    assert f"Partner-sourced revenue {100 * change / baseline['revenue'].sum():+.1f} %" in shown
+    assert f"mindshare {points:+.2f} points" in shown or f"mindshare {points:+.1f} points" in shown
+    assert "Mindshare of the others in the same quarters: rival_" in shown
+    click(rc, "Step")
+    assert "(quarters 4–6)" in answer_title(rc)
 
 
 # --------------------------------------------------------------------------- the levers table
