@@ -1,12 +1,11 @@
-"""Regenerate docs/app.png, the README's picture of `channelsim viz`: the baseline scenario with a richer
-rebate, twelve quarters in, its baseline dashed alongside.
+"""Regenerate docs/app.png, the README's picture of `channelsim viz`: the baseline scenario with its MDF cut to nothing
+by "Apply from next quarter" at quarter 12, eight quarters on, the baseline dashed alongside and the answer since the
+change beside the KPIs.
 
     .venv/bin/python docs/screenshot.py        (needs playwright and /usr/bin/chromium)
 """
 
 from pathlib import Path
-
-from playwright.sync_api import expect
 
 from sim import serve
 
@@ -14,14 +13,13 @@ OUT = Path(__file__).resolve().parent / "app.png"
 
 
 def main() -> None:
-    with serve.served() as url, serve.chromium(width=1500, height=1900) as session:
+    with serve.served() as url, serve.chromium(width=1500, height=2000) as session:
         page = session.page
         serve.open_app(session, url)
-        slider = page.locator(".v-input").filter(has_text="Rebate rate").locator(".v-slider")
-        slider.click(position={"x": slider.bounding_box()["width"] * 0.6, "y": 8})
-        page.get_by_role("button", name="Reset").click()
-        expect(page.get_by_text("Levers changed from the scenario")).to_be_visible(timeout=30_000)
         for quarter in range(1, 13):
+            serve.step(session, quarter)
+        serve.apply_amount(session, "MDF budget ($ a quarter)", "0")
+        for quarter in range(13, 21):
             serve.step(session, quarter)
         page.wait_for_timeout(1_000)
         page.screenshot(path=str(OUT), full_page=True)

@@ -23,8 +23,9 @@ import pandas as pd
 import solara
 from mesa.visualization.solara_viz import ComponentsView, ModelController, ModelCreator
 from mesa.visualization.utils import force_update, update_counter
+from solara.components.echarts import EchartsWidget
 
-from sim import answers, report, scenarios
+from sim import answers, report, results_view, scenarios
 from sim.metrics import LIFECYCLE, SEGMENTS
 from sim.model import ChannelModel
 from sim.params import Change, ParameterError, Scenario, build_scenario
@@ -239,7 +240,10 @@ class ChannelApp(ChannelModel):
         problems: list[str] = []
         if self.quarter >= self.params.quarters:
             return [f"The run has ended at quarter {self.quarter}: press Reset to start again"]
-        now, wanted, said = self.params, {}, []
+        quarter = self.quarter + 1
+        pending = {path: value for s in self.steering if s.quarter == quarter for path, value in s.values.items()}
+        now = build_scenario(self.params, pending) if pending else self.params  # as the next quarter will have it
+        wanted, said = {}, []
         for lever in LEVERS:
             value = values.get(lever.path)
             if value is None or value == lever.shown(now):
@@ -256,7 +260,6 @@ class ChannelApp(ChannelModel):
             said.append((lever.label, lever.shown(now), value))
         if not wanted:
             return problems or ["No lever differs from the running model's: nothing to apply"]
-        quarter = self.quarter + 1
         if self.baseline is None:
             self.baseline = ChannelModel(self.scenario_params, rng=self.seed)
             self.baseline.run(self.quarter)
@@ -394,8 +397,15 @@ def answer(model: ChannelApp) -> tuple[str, list[str]]:
     if model.baseline is None or not starts:
         return "", []
     window = (starts[-1], model.quarter)
-    quarters = pd.concat([model.baseline.kpi_frame().assign(scenario="baseline"),
-                          model.kpi_frame().assign(scenario="this run")], ignore_index=True).assign(replicate=0)
+    # the columns the answer and its sources read (the comparison's cost grows with them: redrawn every quarter)
+    rivals = [v.name for v in model.vendors[1:]]
+    wanted = {"quarter", "revenue", "vendor_contribution", "vendor_gross_profit", "vendor_revenue", "direct_revenue",
+              "unserved_demand", "discount", "mdf_allocated", "mdf_claimed", "mindshare", "mindshare_services",
+              *(f"mindshare_{r}" for r in rivals), *(f"revenue_{r}" for r in rivals)}
+    runs = {"baseline": model.baseline.kpi_frame(), "this run": model.kpi_frame()}
+    columns = [c for c in runs["baseline"].columns if c in wanted or c.startswith("spend_")]
+    quarters = pd.concat([frame[columns].assign(scenario=name) for name, frame in runs.items()],
+                         ignore_index=True).assign(replicate=0)
     compared = report.comparison(report.window_kpis(quarters, window), "baseline", ["this run"])
     rows = compared.set_index("kpi")
     heading = (f"Since the change from quarter {window[0]} ({report.window_label(window)}), against the baseline on "
@@ -538,15 +548,14 @@ def partner_points(model: ChannelModel, by: str) -> tuple[list[dict], int, int]:
     series_ = []
     for g, group in enumerate(groups):
         picked = np.flatnonzero(code == g)
-        data = []
-        for k in picked:
-            name = names[k] or f"partner {int(t.local_id[rows_[k]])}"
-            text = (f"{name}\n{SEGMENTS[segment[k]]}, tier {tiers[tier[k]]}\n{size[k]:.0f} people\n"
-                    f"mindshare {share[k]:.1%}\nrevenue ${revenue[k]:,.0f} last quarter")
-            data.append({"value": [round(float(size[k]), 1), round(float(share[k]), 4)], "name": text,
-                         "symbolSize": round(float(mark[k]), 1)})
-        series_.append({"type": "scatter", "name": group, "data": data, "itemStyle": {"opacity": 0.7},
-                        "color": PALETTE[g % len(PALETTE)]})
+        # a row a partner (x, y, mark size, hover text), the mark size mapped by the view's visualMap: flat rows
+        # rather than an object a point, which the page walks and sends every quarter
+        data = [[round(float(size[k]), 1), round(float(share[k]), 4), round(float(mark[k]), 1),
+                 f"{names[k] or f'partner {int(t.local_id[rows_[k]])}'}\n{SEGMENTS[segment[k]]}, tier "
+                 f"{tiers[tier[k]]}\n{size[k]:.0f} people\nmindshare {share[k]:.1%}\nrevenue ${revenue[k]:,.0f} "
+                 "last quarter"] for k in picked]
+        series_.append({"type": "scatter", "name": group, "data": data, "encode": {"x": 0, "y": 1, "itemName": 3},
+                        "itemStyle": {"opacity": 0.7}, "color": PALETTE[g % len(PALETTE)]})
     return series_, len(rows_), n
 
 
@@ -574,8 +583,33 @@ def PartnerView(model: ChannelModel):
             "yAxis": {"type": "value", "name": "mindshare (effort to focal)", "min": 0, "max": 1,
                       "nameLocation": "middle", "nameGap": 35},
             "series": data,
+            # each point's mark size is its row's third value
+            "visualMap": {"show": False, "dimension": 2, "min": 4, "max": 30, "inRange": {"symbolSize": [4, 30]}},
         }
-        solara.FigureEcharts(option, attributes={"style": "height: 270px; width: 100%;"})
+        PushedFigure(Opaque(option), {"style": "height: 270px; width: 100%;"})
+
+
+class Opaque:
+    """A value the page's renderer passes on without walking into it (it walks lists and dicts looking for
+    components: for a thousand partners, most of a quarter's redraw)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+@solara.component
+def PushedFigure(option: Opaque, attributes: dict):
+    """An ECharts figure whose option is set on its widget directly once drawn, never passed through the renderer
+    (which would also set it back at each redraw: the element is given no option at all)."""
+    figure = EchartsWidget.element(attributes=attributes)
+
+    def push():
+        solara.get_widget(figure).option = option.value
+
+    solara.use_effect(push, [option])
+    return figure
 
 
 # Components (not plain functions) so that Mesa's page keeps them, and their charts, across redraws
@@ -621,20 +655,54 @@ def Viz(model: solara.Reactive[ChannelApp]):
             ModelController(model, model_parameters=levers, play_interval=play_interval,
                             render_interval=solara.use_reactive(1), use_threads=solara.use_reactive(False))
         with solara.Card("Levers"):
-            solara.Markdown("Reset starts over with the levers as set; **Apply from next quarter** changes the "
-                            "running channel from the next quarter on, the baseline going on unchanged.")
+            # (HTML, not Markdown: solara's Markdown fetches KaTeX from a CDN)
+            solara.HTML(tag="div", unsafe_innerHTML="Reset starts over with the levers as set; <b>Apply from next "
+                        "quarter</b> changes the running channel from the next quarter on, the baseline going on "
+                        "unchanged.", style={"font-size": "0.85rem"})
             ModelCreator(model, model.value.model_params(), model_parameters=levers)
             Steering(model, levers)
     ComponentsView(list(COMPONENTS), model.value)
 
 
+def results_settings() -> tuple[Path | None, Path]:
+    """The results folder opened first (CHANNELSIM_RESULTS: `channelsim viz --results DIR`; or none) and the folder
+    whose results folders the picker lists (that one's parent; else ./out, where the commands write by default)."""
+    given = os.environ.get("CHANNELSIM_RESULTS")
+    first = Path(given).resolve() if given else None
+    return first, (first.parent if first else Path.cwd() / "out")
+
+
+@solara.component
+def ResultsPage():
+    """A picker of results folders and the one picked, read-only, from its files."""
+    first, root = results_settings()
+    folders = [str(f) for f in results_view.result_folders(root)] if root.is_dir() else []
+    if first is not None and str(first) not in folders:
+        folders.insert(0, str(first))
+    picked = solara.use_reactive(str(first) if first else (folders[0] if folders else ""))
+    with solara.Column(style={"padding": "8px"}):
+        if not folders:
+            solara.Info(f"No results folder in {root}: write one with channelsim run, compare, sweep or calibrate "
+                        "(--out DIR), or open one with channelsim viz --results DIR.")
+            return
+        solara.Select("Results folder", value=picked, values=folders)
+        results_view.ResultsView(picked.value)
+
+
 @solara.component
 def Page():
+    first, _ = results_settings()
+    view = solara.use_reactive("Results" if first else "Channel")
     start, _, _ = settings()
     name = chosen.value or start.name
-    # the model the controller steps and rebuilds on Reset; held here too so the overview follows it
+    # the model the controller steps and rebuilds on Reset; held here too so the overview follows it (and kept
+    # while the results are shown)
     model = solara.use_memo(lambda: solara.reactive(ChannelApp(scenario_file=name)), [name])
     solara.Style(".kpi-card .v-card__title { font-size: 0.85rem; word-break: normal; }")
+    solara.ToggleButtonsSingle(value=view, values=["Channel", "Results"], classes=["view-picker"])
+    if view.value == "Results":
+        ResultsPage()
+        return
     Overview(model.value)
     Answer(model.value)
     # keyed by the scenario: picking another one rebuilds the page with that scenario's levers

@@ -207,14 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--sweep", action="store_true",
                        help="measure sweeps instead: 1,000 runs on 2 workers, 1 vs 2 workers, and mesa.batch_run")
     bench.add_argument("--viz", action="store_true",
-                       help="measure the browser app instead: Step to quarter painted in Chromium, 1,000 and 10,000 "
-                            "partners (needs playwright and /usr/bin/chromium)")
+                       help="measure the browser app instead: Step to quarter painted in Chromium with the baseline "
+                            "alongside, 1,000 and 10,000 partners, and the server's memory per browser session at "
+                            "1,000 partners (needs playwright and /usr/bin/chromium)")
     bench.add_argument("--runs", type=int, default=1000, help="with --sweep: runs in the sweep")
     bench.add_argument("--subset", type=int, help="with --sweep: compare with 1 worker and batch_run on this many "
                                                   "of the runs (default: all)")
     viz = _command(sub, "viz", "Watch and steer a channel in the browser (Mesa's SolaraViz), quarter by quarter.",
                    "  channelsim viz\n  channelsim viz scenarios/rival_attack.toml --port 8800\n"
                    "  channelsim viz --partners 10000\n"
+                   "  channelsim viz --results out/rebate_ladder     # a comparison's answers and charts\n"
                    "  channelsim viz --host 0.0.0.0     # reachable from other machines (a workshop room)\n")
     viz.add_argument("scenario", type=Path, nargs="?", default=Path(__file__).resolve().parent.parent
                      / "scenarios" / "baseline.toml",
@@ -224,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="address to serve on; every interface (0.0.0.0) only if you say so, with a warning")
     viz.add_argument("--partners", type=int, help="partner count for every scenario (default: each scenario's)")
     viz.add_argument("--seed", type=int, default=1, help="the seed the page starts with")
+    viz.add_argument("--results", type=Path, metavar="DIR",
+                     help="open a results folder of run, compare, sweep or calibrate (read-only); the page's picker "
+                          "lists the results folders beside it")
     return parser
 
 
@@ -570,8 +575,10 @@ def cmd_bench(args) -> int:
     if args.viz:
         from sim import serve
 
-        result = serve.measure_viz(sizes=tuple(args.sizes or (1_000, 10_000)), progress=progress)
-        print(bench.to_json(result) if args.json else serve.render_viz(result))
+        steps = serve.measure_viz(sizes=tuple(args.sizes or (1_000, 10_000)), progress=progress)
+        sessions = serve.measure_sessions(partners=1_000, quarters=args.quarters, sessions=3)
+        print(bench.to_json({"steps": steps, "sessions": sessions}) if args.json
+              else serve.render_viz(steps) + "\n" + serve.render_sessions(sessions))
         return 0
     if args.sweep:
         result = bench.measure_sweeps(runs=args.runs, quarters=args.quarters, subset=args.subset, progress=progress)
@@ -597,6 +604,13 @@ def cmd_viz(args) -> int:
                         "machine only), or 0.0.0.0 to be reachable from other machines")
     overrides = {"run.seed": args.seed} | ({"partners.count": args.partners} if args.partners is not None else {})
     load(args.scenario, overrides, {"run.seed": "--seed", "partners.count": "--partners"})
+    if args.results is not None:
+        from sim.results_view import ResultsError, read_results
+
+        try:
+            read_results(args.results)
+        except ResultsError as error:
+            raise UserError(f"--results {args.results}: {error}") from None
     try:
         family, *_, address = socket.getaddrinfo(host, args.port, type=socket.SOCK_STREAM)[0]
     except (socket.gaierror, UnicodeError) as error:
@@ -621,6 +635,9 @@ def cmd_viz(args) -> int:
     env = {**os.environ, "CHANNELSIM_SCENARIO": str(args.scenario.resolve()), "CHANNELSIM_SEED": str(args.seed)}
     if args.partners:
         env["CHANNELSIM_PARTNERS"] = str(args.partners)
+    env.pop("CHANNELSIM_RESULTS", None)
+    if args.results is not None:
+        env["CHANNELSIM_RESULTS"] = str(args.results.resolve())
     app = Path(__file__).resolve().parent / "app.py"
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"channelsim viz: serving {args.scenario} at http://{shown}:{args.port}/ (Ctrl-C stops)", flush=True)

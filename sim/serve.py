@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,15 +47,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class Address(str):
+    """A served page's address, with the server's process id."""
+
+    pid: int = 0
+
+
 @contextmanager
-def served(*options: str, command: list[str] | None = None, timeout: float = 90.0) -> Iterator[str]:
+def served(*options: str, command: list[str] | None = None, timeout: float = 90.0) -> Iterator[Address]:
     """`channelsim viz *options` (or `command`) on a free port of 127.0.0.1; yields its address."""
     port = free_port()
     command = command or [sys.executable, "-m", "sim.cli", "viz", *options]
     process = subprocess.Popen([*command, "--port", str(port)],
                                cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}/"
+    url = Address(f"http://127.0.0.1:{port}/")
+    url.pid = process.pid  # the server's (`channelsim viz` execs it in place)
     try:
         deadline = time.time() + timeout
         while True:
@@ -90,21 +97,34 @@ class Session:
 
 
 @contextmanager
-def chromium(width: int = 1600, height: int = 1400) -> Iterator[Session]:
+def browser() -> Iterator[Callable[..., Session]]:
+    """Chromium; yields a function that opens a page in a context of its own (its own cookies, hence its own Solara
+    session), as another person's browser would be."""
     check_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        launched = p.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+
+        def new_session(width: int = 1600, height: int = 1400) -> Session:
+            context = launched.new_context(viewport={"width": width, "height": height}, accept_downloads=True)
+            session = Session(context.new_page())
+            session.page.on("response", lambda r: session.failures.append(f"{r.status} {r.url}")
+                            if r.status >= 400 else None)
+            session.page.on("pageerror", lambda e: session.errors.append(str(e)))
+            return session
+
         try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            session = Session(page)
-            page.on("response", lambda r: session.failures.append(f"{r.status} {r.url}") if r.status >= 400 else None)
-            page.on("pageerror", lambda e: session.errors.append(str(e)))
-            yield session
+            yield new_session
         finally:
-            browser.close()
+            launched.close()
+
+
+@contextmanager
+def chromium(width: int = 1600, height: int = 1400) -> Iterator[Session]:
+    with browser() as new_session:
+        yield new_session(width, height)
 
 
 def open_app(session: Session, url: str) -> None:
@@ -126,8 +146,32 @@ def step(session: Session, quarter: int) -> float:
     return time.perf_counter() - start
 
 
+def apply_amount(session: Session, label: str, amount: str) -> None:
+    """Type `amount` into the lever `label` and press Apply from next quarter; waits for the change's record."""
+    from playwright.sync_api import expect
+
+    page = session.page
+    field = page.get_by_label(label)
+    records = page.locator(".steer-record")
+    before = records.count()
+    # the typed value may reach the server after the click, or (a page just opened) be reset by its first redraw:
+    # typed and pressed again, Apply changes nothing until it has the value (it says "nothing to apply")
+    for _ in range(20):
+        if field.input_value() != amount:
+            field.fill(amount)
+            field.press("Enter")
+        page.get_by_role("button", name="Apply from next quarter").click()
+        try:
+            expect(records).to_have_count(before + 1, timeout=1_500)
+            return
+        except AssertionError:
+            continue
+    expect(records).to_have_count(before + 1, timeout=30_000)
+
+
 def measure_viz(sizes=(1_000, 10_000), quarters: int = 8, progress=None) -> list[dict]:
-    """Per partner count: median and worst seconds from pressing Step to the quarter painted in Chromium."""
+    """Per partner count: median and worst seconds from pressing Step to the quarter painted in Chromium, with the
+    baseline running alongside (the MDF budget halved from quarter 1 by Apply)."""
     import statistics
 
     check_browser()  # before any server starts
@@ -135,6 +179,7 @@ def measure_viz(sizes=(1_000, 10_000), quarters: int = 8, progress=None) -> list
     for n in sizes:
         with served("--partners", str(n)) as url, chromium() as session:
             open_app(session, url)
+            apply_amount(session, "MDF budget ($ a quarter)", "250,000")
             times = [step(session, q) for q in range(1, quarters + 1)]
             results.append({"partners": n, "median_s": statistics.median(times), "max_s": max(times),
                             "quarters": quarters, "failures": len(session.failures),
@@ -144,8 +189,50 @@ def measure_viz(sizes=(1_000, 10_000), quarters: int = 8, progress=None) -> list
     return results
 
 
+def play_to_end(session: Session, quarters: int) -> None:
+    """Press Play and wait for the run's last quarter."""
+    from playwright.sync_api import expect
+
+    session.page.get_by_role("button", name="▶").click()
+    expect(session.page.get_by_text(f"Quarter {quarters} of {quarters}")).to_be_visible(timeout=600_000)
+
+
+def measure_sessions(partners: int = 1_000, quarters: int = 40, sessions: int = 2) -> dict:
+    """The server's resident memory with no page open, then after each of `sessions` browsers (each its own Solara
+    session) has played a channel of `partners` to quarter `quarters` with its baseline alongside: MiB per session."""
+    import psutil
+
+    check_browser()
+    with served("--partners", str(partners)) as url, browser() as new_session:
+        server = psutil.Process(url.pid)
+        idle = open_one = None
+        rss = []
+        for k in range(sessions):
+            session = new_session()
+            if k == 0:
+                idle = server.memory_info().rss
+            open_app(session, url)
+            if k == 0:
+                open_one = server.memory_info().rss
+            apply_amount(session, "MDF budget ($ a quarter)", "250,000")
+            play_to_end(session, quarters)
+            rss.append(server.memory_info().rss)
+    mib = 2.0**20
+    per = [(b - a) / mib for a, b in zip([idle, *rss[:-1]], rss, strict=True)]
+    return {"partners": partners, "quarters": quarters, "idle_mib": idle / mib, "page_open_mib": open_one / mib,
+            "after_mib": [r / mib for r in rss], "per_session_mib": per}
+
+
+def render_sessions(result: dict) -> str:
+    return (f"memory per session ({result['partners']:,} partners, {result['quarters']} quarters, baseline alongside): "
+            + ", ".join(f"{m:.0f} MiB" for m in result["per_session_mib"])
+            + f" (server {result['idle_mib']:.0f} MiB idle, {result['after_mib'][-1]:.0f} MiB after "
+            f"{len(result['per_session_mib'])} sessions)")
+
+
 def render_viz(results: list[dict]) -> str:
-    lines = [" partners  median s/quarter  worst s/quarter  (Step pressed -> quarter painted in Chromium)"]
+    lines = [" partners  median s/quarter  worst s/quarter  (Step pressed -> quarter painted in Chromium, with the "
+             "baseline alongside)"]
     for r in results:
         lines.append(f"{r['partners']:>9,}  {r['median_s']:>16.3f}  {r['max_s']:>15.3f}"
                      + (f"  {r['failures']} failed responses, {r['errors']} JS errors"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import sys
@@ -169,8 +170,8 @@ def test_the_partner_view_samples_a_large_channel_and_says_so():
     series, shown, total = app.partner_points(big, "segment")
     assert shown == app.SAMPLE and total == big.partners.n
     point = series[0]["data"][0]
-    assert "people" in point["name"] and "mindshare" in point["name"] and "revenue $" in point["name"]
-    assert 4 <= point["symbolSize"] <= 30
+    assert "people" in point[3] and "mindshare" in point[3] and "revenue $" in point[3]
+    assert 4 <= point[2] <= 30
     model.step()
     series, shown, total = app.partner_points(model, "segment")
     assert shown == total == model.partners.n
@@ -239,6 +240,8 @@ def test_a_second_change_adds_to_the_first_and_reset_starts_over():
     click(rc, "Step")
     rc.find(v.Slider, label="CAMs").widget.v_model = 20
     click(rc, "Apply from next quarter")
+    click(rc, "Apply from next quarter")  # pressed twice: the change is pending already
+    assert alerts(rc) == ["No lever differs from the running model's: nothing to apply"]
     click(rc, "Step")
     assert [s.quarter for s in running.steering] == [4, 5] and running.changed_at() == [4, 5]
     assert running.steering[1].values == {"vendor.cams.count": 20}  # only what differs from the running model
@@ -304,6 +307,62 @@ def test_the_answer_is_the_paired_difference_since_the_last_change_and_follows_e
     assert "Mindshare of the others in the same quarters: rival_" in shown
     click(rc, "Step")
     assert "(quarters 4–6)" in answer_title(rc)
+
+
+# --------------------------------------------------------------------------- results folders on the page
+
+
+def render_page():
+    @solara.component
+    def Served():
+        with solara.AppLayout():
+            app.Page()
+
+    return solara.render(Served(), handle_error=False)[1]
+
+
+def test_viz_results_opens_the_folder_on_the_page_and_the_picker_lists_its_neighbours(monkeypatch, folders):
+    monkeypatch.setenv("CHANNELSIM_RESULTS", str(folders["compare"]))
+    rc = render_page()
+    assert rc.find(v.BtnToggle, class_="view-picker").widget.v_model == 1  # "Results", not the channel
+    picker = rc.find(v.Select, label="Results folder").widget
+    assert picker.v_model == str(folders["compare"].resolve())
+    assert set(picker.items) == {str(f.resolve()) for f in folders.values()}
+    titles = [o["title"]["text"] for o in charts(rc)]
+    assert any("difference from baseline" in t for t in titles)
+    picker.v_model = str(folders["calibrate"].resolve())
+    assert any(o["title"]["text"].startswith("Fit") or "observed" in json.dumps(o) for o in charts(rc))
+    rc.find(v.BtnToggle, class_="view-picker").widget.v_model = 0  # the channel, still there
+    click(rc, "Step")
+    assert shown_quarter(rc).startswith("Quarter 1 of 40")
+
+
+def test_a_damaged_results_folder_is_a_message_on_the_page(monkeypatch, tmp_path, folders):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(folders["run"], damaged)
+    (damaged / "quarters.csv").write_text("not,a\nrun")
+    monkeypatch.setenv("CHANNELSIM_RESULTS", str(damaged))
+    rc = render_page()
+    assert any("quarters.csv" in a for a in alerts(rc)) and not charts(rc)
+
+
+def test_no_results_folder_yet_is_said_on_the_page(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    rc = render_page()
+    rc.find(v.BtnToggle, class_="view-picker").widget.v_model = 1
+    assert any("No results folder in" in " ".join(map(str, w.children)) for w in rc.find(v.Alert).widgets)
+
+
+def test_viz_refuses_a_results_folder_it_cannot_show(capsys, tmp_path):
+    from sim import cli
+
+    assert cli.main(["viz", "--results", str(tmp_path / "nope")]) == 2
+    assert "--results" in capsys.readouterr().err
+    (tmp_path / "notes.txt").write_text("mine")
+    assert cli.main(["viz", "--results", str(tmp_path)]) == 2
+    assert "not a channelsim results folder" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- the levers table
@@ -428,13 +487,29 @@ def test_the_app_in_a_real_browser(served, tmp_path):
     with serve.chromium() as session:
         page = session.page
         serve.open_app(session, served)
-        serve.step(session, 1)
-        serve.step(session, 2)
+        for quarter in (1, 2, 3):
+            serve.step(session, quarter)
         expect(page.locator(".solara-echarts canvas")).to_have_count(5, timeout=30_000)
         page.wait_for_timeout(500)
         before = chart_png(page, "Mindshare")
         assert drawn(before)
         assert "people" in hover_a_partner(page)  # the partner view's details on hover
+
+        # a change mid-run: MDF cut from quarter 4, the baseline going on beside it
+        serve.apply_amount(session, "MDF budget ($ a quarter)", "0")
+        expect(page.get_by_text("From quarter 4: MDF budget ($ a quarter) 500,000 → 0")).to_be_visible()
+        for quarter in (4, 5, 6):
+            serve.step(session, quarter)
+        expect(page.get_by_text("Since the change from quarter 4 (quarters 4–6)")).to_be_visible()
+        page.wait_for_timeout(500)
+        parted = chart_png(page, "Mindshare")
+        assert drawn(parted) and parted != before  # three more quarters, the baseline dashed and the change marked
+        with page.expect_download() as download:
+            page.get_by_text("Save as scenario").click()
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        assert saved.name == "baseline-steered-seed1.toml"
+        assert '{ quarter = 4, set = { "vendor.mdf.budget" = 0.0 } }' in saved.read_text()
 
         slider = page.locator(".v-input").filter(has_text="Rebate rate").locator(".v-slider")
         slider.click(position={"x": slider.bounding_box()["width"] * 0.9, "y": 8})  # a rate near the top
@@ -465,6 +540,52 @@ def test_the_app_in_a_real_browser(served, tmp_path):
     assert (tmp_path / "app.png").stat().st_size > 10_000
     assert not session.failures, session.failures
     assert not session.errors, session.errors
+
+
+def test_two_browsers_steer_their_own_channels(served):
+    """Each browser (its own context: its own Solara session) has its own model: a change applied in one is not seen
+    in the other, whose run goes on as before."""
+    if not Path(serve.CHROMIUM).exists() and not os.environ.get("CHANNELSIM_REQUIRE_BROWSER"):
+        pytest.skip(f"{serve.CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import expect
+
+    with serve.browser() as new_session:
+        one, two = new_session(), new_session()
+        for session in (one, two):
+            serve.open_app(session, served)
+            serve.step(session, 1)
+        serve.apply_amount(one, "MDF budget ($ a quarter)", "0")
+        serve.apply_amount(two, "Rebate threshold ($ a period)", "250,000")
+        for quarter in (2, 3):
+            serve.step(one, quarter)
+        serve.step(two, 2)
+        expect(one.page.get_by_text("From quarter 2: MDF budget ($ a quarter) 500,000 → 0")).to_be_visible()
+        expect(two.page.get_by_text("From quarter 2: Rebate threshold ($ a period) 100,000 → 250,000")).to_be_visible()
+        assert "MDF budget" not in two.page.locator(".steer-record").all_inner_texts()[0]
+        assert one.page.locator(".steer-record").count() == two.page.locator(".steer-record").count() == 1
+        assert one.page.locator("h3.quarter").inner_text().startswith("Quarter 3 of")
+        assert two.page.locator("h3.quarter").inner_text().startswith("Quarter 2 of")
+        assert one.page.get_by_label("Rebate threshold ($ a period)").input_value() == "100,000"
+    for session in (one, two):
+        assert not session.failures and not session.errors, session.failures + session.errors
+
+
+def test_a_results_folder_in_a_real_browser(folders):
+    if not Path(serve.CHROMIUM).exists() and not os.environ.get("CHANNELSIM_REQUIRE_BROWSER"):
+        pytest.skip(f"{serve.CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import expect
+
+    with serve.served("--results", str(folders["compare"])) as url, serve.chromium() as session:
+        page = session.page
+        page.goto(url)
+        expect(page.get_by_text("Quarter by quarter: the difference from the base")).to_be_visible(timeout=90_000)
+        expect(page.locator(".solara-echarts canvas").first).to_be_visible(timeout=30_000)
+        page.locator(".v-select").filter(has_text="Results folder").click()
+        page.get_by_role("option", name=str(folders["grid"].resolve())).click()
+        expect(page.get_by_text("experiment.json", exact=False).or_(page.locator(".solara-echarts canvas"))
+               .first).to_be_visible(timeout=30_000)
+        page.wait_for_timeout(1_000)
+    assert not session.failures and not session.errors, session.failures + session.errors
 
 
 def test_solara_run_serves_the_same_page(monkeypatch):

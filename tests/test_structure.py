@@ -81,7 +81,7 @@ def test_the_cycle_check_sees_a_cycle():
 ROOMS = [
     ["sim.cli"],
     ["sim.analysis", "sim.bench", "sim.results", "sim.sweep", "sim.runner", "sim.report", "sim.responses", "sim.app",
-     "sim.serve", "sim.marginal", "sim.responders", "sim.cohorts",
+     "sim.results_view", "sim.serve", "sim.marginal", "sim.responders", "sim.cohorts",
      "sim.answers", "sim.calibrate", "sim.calibration_report"],
     ["sim.scenarios", "sim.experiments", "sim.observed", "sim.calibration", "sim.ensemble"],
     ["sim.model", "sim.vendors", "sim.roster", "sim.metrics", "sim.market", "sim.partners"],
