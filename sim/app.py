@@ -414,7 +414,7 @@ def answer(model: ChannelApp) -> tuple[str, list[str]]:
     for kpi in ANSWERED:
         row = rows.loc[kpi]
         diff, base = float(row["difference"]), float(row["base"])
-        name = answers.NAMES.get(kpi, kpi.replace("_", " "))
+        name = "programme cost" if kpi == "program_cost" else answers.NAMES.get(kpi, kpi.replace("_", " "))
         if report.kind(kpi) == "share":
             text = f"{name} {answers._points(diff)} points"
         elif base:
