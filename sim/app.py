@@ -164,6 +164,7 @@ class Steer:
     quarter: int
     said: tuple[tuple[str, Any, Any], ...]
     values: dict[str, Any]
+    change: Change  # its entry in the running model's schedule
 
 
 class ChannelApp(ChannelModel):
@@ -194,12 +195,14 @@ class ChannelApp(ChannelModel):
             self.problems += error.problems
             base = Scenario() if partners is None else Scenario(partners={"count": partners})
         seed = default_seed if seed is None or seed == "" else seed
+        typed = seed
         try:
             seed = int(str(seed).strip())
-            if seed < 0:
+            if not 0 <= seed < 2**63:
                 raise ValueError
         except ValueError:
-            self.problems.append(f"Seed: {seed!r} is not a whole number of 0 or more; using {default_seed}")
+            self.problems.append(f"Seed: {str(typed).strip()!r} is not a whole number from 0 to 2^63 - 1; using "
+                                 f"{default_seed}")
             seed = default_seed
         changes: dict[str, Any] = {}
         self.lever_changes: list[tuple[str, Any, Any]] = []  # (label, scenario's value, this run's)
@@ -223,6 +226,9 @@ class ChannelApp(ChannelModel):
         self.scenario_params = base
         self.start_params = params.model_copy(deep=True)  # as at quarter 0, before any schedule entry applied
         self.steering: list[Steer] = []  # the changes applied mid-run, in the order pressed
+        # each lever's widget value this run started from (as the page sent it, or the scenario's): what Apply
+        # compares the page's values with, to apply only what was changed since
+        self.widgets_at = {lever.path: given.get(lever.path, lever.shown(base)) for lever in LEVERS}
         self.baseline: ChannelModel | None = None
         if params is not base:
             self.baseline = ChannelModel(base, rng=self.seed)
@@ -233,38 +239,54 @@ class ChannelApp(ChannelModel):
             self.baseline.step()
 
     def steer(self, values: dict[str, Any]) -> list[str]:
-        """Apply the levers' widget values (by path, as the page holds them) from the next quarter on, as a
-        `[[schedule]]` entry of the running model; the baseline (built now if there was none: the scenario as
-        written, run to this quarter on the same seed) goes on unchanged. A lever at its value of the moment is
-        left alone; one the parameter tree rejects is left out, with why among the problems returned."""
+        """Apply the levers the page changed since Reset or the last Apply (`values`: every widget's value by path,
+        as the page holds them) from the next quarter on, as a `[[schedule]]` entry of the running model; the
+        baseline (built now if there was none: the scenario as written, run to this quarter on the same seed) goes
+        on unchanged. A lever left as it was is not sent again (the scenario's own schedule may have moved its
+        parameter since); one the parameter tree rejects is left out, with why among the problems returned. Applied
+        twice in a quarter, the changes make one entry; one that puts a parameter back as the quarter had it
+        takes it out."""
         problems: list[str] = []
+        seed = values.get("seed")
+        if seed is not None and str(seed).strip() != str(self.page_seed):
+            problems.append(f"Seed {str(seed).strip()!r}: a seed starts a new run; press Reset to run on it (Apply "
+                            "changes levers only)")
         if self.quarter >= self.params.quarters:
             return [f"The run has ended at quarter {self.quarter}: press Reset to start again"]
         quarter = self.quarter + 1
-        pending = {path: value for s in self.steering if s.quarter == quarter for path, value in s.values.items()}
-        now = build_scenario(self.params, pending) if pending else self.params  # as the next quarter will have it
-        wanted, said = {}, []
+        pending = next((s for s in self.steering if s.quarter == quarter), None)
+        now = build_scenario(self.params, pending.values) if pending else self.params  # as the next quarter has it
+        wanted, touched = dict(pending.values) if pending else {}, []
         for lever in LEVERS:
             value = values.get(lever.path)
-            if value is None or value == lever.shown(now):
+            if value is None or value == self.widgets_at.get(lever.path):
                 continue
             try:
                 change = lever.changes(value)
-                if all(now.get(path) == v for path, v in change.items()):
-                    continue
                 build_scenario(now, {**wanted, **change})
             except ParameterError as error:
                 problems += [f"{lever.label} = {value} not applied: {p}" for p in error.problems]
                 continue
+            touched.append(lever)
             wanted.update(change)
-            said.append((lever.label, lever.shown(now), value))
+            self.widgets_at[lever.path] = value
+        if not touched:
+            return problems or ["No lever changed since the last Reset or Apply: nothing to apply"]
+        wanted = {path: v for path, v in wanted.items() if self.params.get(path) != v}  # back as it was: no change
+        if pending:  # one entry a quarter: this press's changes join the pending ones
+            self.steering.remove(pending)
+            self.params.schedule.remove(pending.change)
         if not wanted:
-            return problems or ["No lever differs from the running model's: nothing to apply"]
+            return problems
         if self.baseline is None:
             self.baseline = ChannelModel(self.scenario_params, rng=self.seed)
             self.baseline.run(self.quarter)
-        self.params.schedule.append(Change(quarter=quarter, set=wanted))
-        self.steering.append(Steer(quarter, tuple(said), wanted))
+        after = build_scenario(self.params, wanted)
+        said = tuple((lever.label, lever.shown(self.params), lever.shown(after)) for lever in LEVERS
+                     if lever.path in wanted or (lever.off and lever.off in wanted))
+        change = Change(quarter=quarter, set=wanted)
+        self.params.schedule.append(change)
+        self.steering.append(Steer(quarter, said, wanted, change))
         return problems
 
     def changed_at(self) -> list[int]:
@@ -409,7 +431,9 @@ def answer(model: ChannelApp) -> tuple[str, list[str]]:
     compared = report.comparison(report.window_kpis(quarters, window), "baseline", ["this run"])
     rows = compared.set_index("kpi")
     heading = (f"Since the change from quarter {window[0]} ({report.window_label(window)}), against the baseline on "
-               "the same seed")
+               "the same seed" if len(starts) == 1 else
+               f"Since the latest change, from quarter {window[0]} ({report.window_label(window)}): this run, with "
+               f"the changes from quarters {', '.join(map(str, starts))}, against the baseline on the same seed")
     parts = []
     for kpi in ANSWERED:
         row = rows.loc[kpi]
@@ -437,8 +461,8 @@ def answer(model: ChannelApp) -> tuple[str, list[str]]:
                  for r in others.itertuples()]
         lines.append(f"{measure.capitalize()} of the others in the same quarters: " + ", ".join(named)
                      + (f" {unit}" if unit else "") + ".")
-    lines.append("One seed, paired: the difference this change made on it, not an interval (channelsim compare "
-                 "gives one).")
+    lines.append("One seed, paired: the difference " + ("this change" if len(starts) == 1 else "the changes")
+                 + " made on it, not an interval (channelsim compare on the saved scenario gives one).")
     return heading, lines
 
 
@@ -616,6 +640,12 @@ def PushedFigure(option: Opaque, attributes: dict):
 COMPONENTS = [MindshareChart, RevenueChart, SpendChart, TierChart, PartnerView]
 
 
+def widget_values(model_params: dict[str, Any]) -> dict[str, Any]:
+    """The values a page's model_params start at: a widget's value, or a fixed parameter as it is."""
+    return {name: spec["value"] if isinstance(spec, dict) and "type" in spec else spec
+            for name, spec in model_params.items()}
+
+
 @solara.component
 def Steering(model: solara.Reactive[ChannelApp], levers: solara.Reactive[dict]):
     """Apply the levers as they are set from the next quarter on; the changes so far; the run saved as a scenario."""
@@ -635,16 +665,27 @@ def Steering(model: solara.Reactive[ChannelApp], levers: solara.Reactive[dict]):
         solara.Text(f"From quarter {change.quarter}: " + ", ".join(
             f"{label} {before} → {after}" for label, before, after in change.said), classes=["steer-record"],
             style={"display": "block"})
+    def saved() -> bytes:
+        try:
+            return running.saved_scenario().encode()
+        except ParameterError as error:  # said on the page, never a traceback in place of it
+            problems.set([f"Save as scenario: {p}" for p in error.problems])
+            return b""
+
     name = Path(running.scenario_file).stem
-    solara.FileDownload(lambda: running.saved_scenario().encode(), filename=f"{name}-steered-seed{running.page_seed}"
+    solara.FileDownload(saved, filename=f"{name}-steered-seed{running.page_seed}"
                         f".toml", label="Save as scenario", mime_type="application/toml")
 
 
 @solara.component
 def Viz(model: solara.Reactive[ChannelApp]):
     """Mesa's SolaraViz page (its controller, parameter widgets and draggable charts), composed here so that the
-    levers' values are at hand for Apply."""
-    levers = solara.use_reactive({})
+    levers' values are at hand for Apply. Picking a scenario rebuilds the levers, not the charts (ECharts set up
+    on a chart just removed fails in the browser)."""
+    name = model.value.scenario_file
+    # what Reset builds the next model from: every widget's value (the scenario and seed among them) from the start,
+    # then each as changed (Mesa's ModelCreator only fills it in once mounted, and not on a remount)
+    levers = solara.use_memo(lambda: solara.reactive(widget_values(model.value.model_params())), [name])
     play_interval = solara.use_reactive(100)
     with solara.AppBar():
         solara.AppBarTitle("channelsim")
@@ -655,13 +696,18 @@ def Viz(model: solara.Reactive[ChannelApp]):
             ModelController(model, model_parameters=levers, play_interval=play_interval,
                             render_interval=solara.use_reactive(1), use_threads=solara.use_reactive(False))
         with solara.Card("Levers"):
-            # (HTML, not Markdown: solara's Markdown fetches KaTeX from a CDN)
-            solara.HTML(tag="div", unsafe_innerHTML="Reset starts over with the levers as set; <b>Apply from next "
-                        "quarter</b> changes the running channel from the next quarter on, the baseline going on "
-                        "unchanged.", style={"font-size": "0.85rem"})
-            ModelCreator(model, model.value.model_params(), model_parameters=levers)
-            Steering(model, levers)
+            LeverCard(model, levers).key(name)  # keyed: another scenario's widgets start at its values
     ComponentsView(list(COMPONENTS), model.value)
+
+
+@solara.component
+def LeverCard(model: solara.Reactive[ChannelApp], levers: solara.Reactive[dict]):
+    # (HTML, not Markdown: solara's Markdown fetches KaTeX from a CDN)
+    solara.HTML(tag="div", unsafe_innerHTML="Reset starts over with the levers as set; <b>Apply from next "
+                "quarter</b> changes the running channel from the next quarter on, the baseline going on "
+                "unchanged.", style={"font-size": "0.85rem"})
+    ModelCreator(model, model.value.model_params(), model_parameters=levers)
+    Steering(model, levers)
 
 
 def results_settings() -> tuple[Path | None, Path]:
@@ -672,14 +718,21 @@ def results_settings() -> tuple[Path | None, Path]:
     return first, (first.parent if first else Path.cwd() / "out")
 
 
-@solara.component
-def ResultsPage():
-    """A picker of results folders and the one picked, read-only, from its files."""
-    first, root = results_settings()
+def listed_folders(root: Path, first: Path | None) -> list[str]:
     folders = [str(f) for f in results_view.result_folders(root)] if root.is_dir() else []
     if first is not None and str(first) not in folders:
         folders.insert(0, str(first))
-    picked = solara.use_reactive(str(first) if first else (folders[0] if folders else ""))
+    return folders
+
+
+@solara.component
+def ResultsPage(picked: solara.Reactive[str]):
+    """A picker of results folders (listed once a visit: a parent may hold thousands) and the one picked, read-only,
+    from its files; `picked` is kept by the page, so that the Channel view and back finds it still open."""
+    first, root = results_settings()
+    folders = solara.use_memo(lambda: listed_folders(root, first), [str(root)])
+    if not picked.value and folders:
+        picked.set(folders[0])
     with solara.Column(style={"padding": "8px"}):
         if not folders:
             solara.Info(f"No results folder in {root}: write one with channelsim run, compare, sweep or calibrate "
@@ -693,6 +746,7 @@ def ResultsPage():
 def Page():
     first, _ = results_settings()
     view = solara.use_reactive("Results" if first else "Channel")
+    picked = solara.use_reactive(str(first) if first else "")  # the results folder shown
     start, _, _ = settings()
     name = chosen.value or start.name
     # the model the controller steps and rebuilds on Reset; held here too so the overview follows it (and kept
@@ -701,9 +755,8 @@ def Page():
     solara.Style(".kpi-card .v-card__title { font-size: 0.85rem; word-break: normal; }")
     solara.ToggleButtonsSingle(value=view, values=["Channel", "Results"], classes=["view-picker"])
     if view.value == "Results":
-        ResultsPage()
+        ResultsPage(picked)
         return
     Overview(model.value)
     Answer(model.value)
-    # keyed by the scenario: picking another one rebuilds the page with that scenario's levers
-    Viz(model).key(name)
+    Viz(model)

@@ -167,7 +167,18 @@ def read_csv(folder: Path, name: str, what: str, columns: tuple[str, ...] = (), 
                            "damaged") from None
     if frame.empty and not optional:
         raise ResultsError(f"{display(path)}: holds no rows; the file is damaged ({AGAIN[what]})")
+    if not _ends_a_line(path):  # every table channelsim writes ends with its last row's newline
+        raise ResultsError(f"{display(path)}: its last row is cut off part-way; the file is damaged ({AGAIN[what]})")
     return _checked(frame, path, (*columns, *numbers), numbers)
+
+
+def _ends_a_line(path: Path) -> bool:
+    with path.open("rb") as file:
+        file.seek(0, 2)
+        if file.tell() == 0:
+            return True
+        file.seek(-1, 2)
+        return file.read(1) == b"\n"
 
 
 def read_json(folder: Path, name: str, what: str) -> dict[str, Any]:

@@ -241,7 +241,7 @@ def test_a_second_change_adds_to_the_first_and_reset_starts_over():
     rc.find(v.Slider, label="CAMs").widget.v_model = 20
     click(rc, "Apply from next quarter")
     click(rc, "Apply from next quarter")  # pressed twice: the change is pending already
-    assert alerts(rc) == ["No lever differs from the running model's: nothing to apply"]
+    assert alerts(rc) == ["No lever changed since the last Reset or Apply: nothing to apply"]
     click(rc, "Step")
     assert [s.quarter for s in running.steering] == [4, 5] and running.changed_at() == [4, 5]
     assert running.steering[1].values == {"vendor.cams.count": 20}  # only what differs from the running model
@@ -255,7 +255,7 @@ def test_apply_refuses_a_bad_value_nothing_to_apply_and_an_ended_run_with_a_mess
     model, rc = render()
     click(rc, "Step")
     click(rc, "Apply from next quarter")
-    assert alerts(rc) == ["No lever differs from the running model's: nothing to apply"]
+    assert alerts(rc) == ["No lever changed since the last Reset or Apply: nothing to apply"]
     type_in(rc, "Rebate threshold ($ a period)", "lots")
     rc.find(v.Slider, label="Rebate rate").widget.v_model = 0.05
     click(rc, "Apply from next quarter")
@@ -265,6 +265,58 @@ def test_apply_refuses_a_bad_value_nothing_to_apply_and_an_ended_run_with_a_mess
     ended.run()
     assert ended.steer({"vendor.rebate.rate": 0.07}) == ["The run has ended at quarter 40: press Reset to start again"]
     assert ended.steering == []
+
+
+def test_apply_sends_only_what_was_changed_so_the_scenarios_own_schedule_stands():
+    model = app.ChannelApp("rival_attack.toml")  # its rivals add 4 margin points from quarter 6
+    widgets = app.widget_values(model.model_params())
+    model.run(7)
+    assert model.params.rivals.program.margin.base == pytest.approx(0.24)
+    assert model.steer({**widgets, "vendor.rebate.rate": 0.05}) == []
+    model.step()
+    assert model.params.rivals.program.margin.base == pytest.approx(0.24)  # not put back to the widget's 0.20
+    assert model.steering[0].values == {"vendor.rebate.rate": 0.05}
+
+
+def test_a_change_undone_in_its_quarter_is_no_change_and_changes_of_one_quarter_are_one_entry():
+    model = app.ChannelApp()
+    widgets = app.widget_values(model.model_params())
+    model.run(3)
+    model.steer({**widgets, "vendor.mdf.budget": "0"})
+    model.steer({**widgets, "vendor.mdf.budget": "0", "vendor.cams.count": 20})
+    assert [(s.quarter, s.values) for s in model.steering] == [(4, {"vendor.mdf.budget": 0.0,
+                                                                     "vendor.cams.count": 20})]
+    assert [c.set for c in model.params.schedule] == [{"vendor.mdf.budget": 0.0, "vendor.cams.count": 20}]
+    model.steer({**widgets, "vendor.mdf.budget": "500,000", "vendor.cams.count": 12})
+    assert model.steering == [] and model.params.schedule == [] and model.changed_at() == []
+
+
+def test_a_new_seed_waits_for_reset_and_a_seed_out_of_range_is_refused():
+    model = app.ChannelApp()
+    widgets = app.widget_values(model.model_params())
+    model.run(2)
+    assert model.steer({**widgets, "seed": "7"}) == [
+        "Seed '7': a seed starts a new run; press Reset to run on it (Apply changes levers only)"]
+    assert model.steering == []
+    big = app.ChannelApp(seed=str(2**63))
+    assert big.page_seed == 1 and big.problems == [
+        "Seed: '9223372036854775808' is not a whole number from 0 to 2^63 - 1; using 1"]
+    assert "seed = 1" in big.saved_scenario()
+
+
+def test_reset_after_picking_a_scenario_keeps_that_scenario():
+    rc = render_page()
+    rc.find(v.Select, label="Scenario").widget.v_model = "rival_attack.toml"
+    click(rc, "Step")
+    click(rc, "Reset")
+    assert rc.find(v.Select, label="Scenario").widget.v_model == "rival_attack.toml"
+    assert any("Rivals add 4 margin points" in w.unsafe_innerHTML
+               for w in rc.find(solara.widgets.HTML, tag="div").widgets)
+    rc.find(v.Select, label="Scenario").widget.v_model = "healthcare_spif.toml"
+    assert rc.find(v.Select, label="SPIF campaign vertical").widget.v_model == "healthcare"  # its levers' values
+    click(rc, "Reset")
+    assert rc.find(v.Select, label="SPIF campaign vertical").widget.v_model == "healthcare"
+    assert rc.find(v.Select, label="Scenario").widget.v_model == "healthcare_spif.toml"
 
 
 def test_save_as_scenario_gives_a_file_that_channelsim_run_reproduces_exactly(tmp_path):

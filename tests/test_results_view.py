@@ -285,6 +285,9 @@ def damage(folder: Path, name: str, how: str) -> None:
         frame.drop(columns=["ci_low"]).to_csv(path, index=False)
     elif how == "header only":
         path.write_text(path.read_text().splitlines()[0] + "\n")
+    elif how == "cut":  # a copy or a disk that stopped part-way through a row
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2 + 7])
     elif how == "text":
         frame = pd.read_csv(path)
         frame["difference"] = frame["difference"].astype(object)
@@ -295,6 +298,8 @@ def damage(folder: Path, name: str, how: str) -> None:
 DAMAGES = [("run", "quarters.csv", "delete", "quarters.csv is missing"),
            ("run", "summary.csv", "garbage", "summary.csv"),
            ("run", "scenario.resolved.toml", "garbage", "scenario.resolved.toml: cannot be read as TOML"),
+           ("run", "quarters.csv", "cut", "quarters.csv: its last row is cut off part-way"),
+           ("compare", "differences.csv", "cut", "differences.csv: its last row is cut off part-way"),
            ("compare", "differences.csv", "no column", "differences.csv: has no column 'ci_low'"),
            ("compare", "differences.csv", "text", "column 'difference' holds 'lots' (row 4), not a number"),
            ("compare", "answers.csv", "delete", "answers.csv is missing"),
