@@ -1,15 +1,18 @@
-"""Watch and steer a channel in the browser: Mesa's SolaraViz over a ChannelModel.
+"""Watch and steer a channel in the browser: Mesa's SolaraViz over a ChannelModel, and results folders read there.
 
 `channelsim viz [SCENARIO]` serves this page on 127.0.0.1; `solara run sim/app.py` works too.
 Pick a scenario, move its headline levers, press Reset, then Step or Play: the page shows the
 quarter's KPIs, the channel's charts and every partner, with the scenario's own run on the same
 seed overlaid as a dashed "baseline", so the effect of a lever is visible, not just the level.
+"Apply from next quarter" changes the running channel mid-run (a schedule entry), the baseline
+going on beside it; the answer since the last change sits beside the KPIs; "Save as scenario"
+downloads the run as a file `channelsim run` repeats exactly. The Results view shows a folder of
+run, compare, sweep or calibrate (sim.results_view). Each browser session has its own model.
 
 Settings come from the environment (what `channelsim viz` sets): CHANNELSIM_SCENARIO (the file
 shown first; its folder is the picker's list), CHANNELSIM_PARTNERS (a partner count for every
-scenario), CHANNELSIM_SEED.
+scenario), CHANNELSIM_SEED, CHANNELSIM_RESULTS (a results folder opened first).
 """
-
 from __future__ import annotations
 
 import html
