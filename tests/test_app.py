@@ -634,8 +634,8 @@ def test_a_results_folder_in_a_real_browser(folders):
         expect(page.locator(".solara-echarts canvas").first).to_be_visible(timeout=30_000)
         page.locator(".v-select").filter(has_text="Results folder").click()
         page.get_by_role("option", name=str(folders["grid"].resolve())).click()
-        expect(page.get_by_text("experiment.json", exact=False).or_(page.locator(".solara-echarts canvas"))
-               .first).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("grid design over", exact=False)).to_be_visible(timeout=30_000)
+        expect(page.locator(".solara-echarts canvas").first).to_be_visible(timeout=30_000)
         page.wait_for_timeout(1_000)
     assert not session.failures and not session.errors, session.failures + session.errors
 
