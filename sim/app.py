@@ -654,6 +654,7 @@ def Steering(model: solara.Reactive[ChannelApp], levers: solara.Reactive[dict]):
     """Apply the levers as they are set from the next quarter on; the changes so far; the run saved as a scenario."""
     update_counter.get()
     problems = solara.use_reactive([])
+    solara.use_effect(lambda: problems.set([]), [model.value])  # a new run (Reset) starts with no messages
 
     def apply():
         problems.set(model.value.steer(levers.value))

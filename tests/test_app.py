@@ -261,6 +261,9 @@ def test_apply_refuses_a_bad_value_nothing_to_apply_and_an_ended_run_with_a_mess
     click(rc, "Apply from next quarter")
     assert any("'lots' is not an amount of dollars" in a for a in alerts(rc))
     assert model.value.steering[0].values == {"vendor.rebate.rate": 0.05}  # the valid lever still applies
+    type_in(rc, "Rebate threshold ($ a period)", "100,000")
+    click(rc, "Reset")
+    assert not any("not an amount of dollars" in a for a in alerts(rc))  # a new run, no old messages
     ended = app.ChannelApp(**{"vendor.rebate.rate": 0.05})
     ended.run()
     assert ended.steer({"vendor.rebate.rate": 0.07}) == ["The run has ended at quarter 40: press Reset to start again"]
