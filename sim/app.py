@@ -415,13 +415,16 @@ def delta_text(key: str, now: float, before: float | None) -> str:
 ANSWERED = ("revenue", "vendor_contribution", "mindshare", "program_cost")
 
 
-def answer(model: ChannelApp) -> tuple[str, list[str]]:
-    """The run against its baseline since the last change: a heading and the lines under it (the answer cards'
-    paired window difference and where it came from, on the page's one seed). Empty before any change."""
-    starts = [q for q in model.changed_at() if q <= model.quarter]
-    if model.baseline is None or not starts:
-        return "", []
-    window = (starts[-1], model.quarter)
+def _minus(text: str) -> str:
+    return text.replace("-", "−")
+
+
+def _listed(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}" if len(numbers) > 1 else str(numbers[0])
+
+
+def _compared(model: ChannelApp, window: tuple[int, int]) -> pd.DataFrame:
+    """The run against its baseline over `window`, as a comparison reads it (paired, one replicate: the seed)."""
     # the columns the answer and its sources read (the comparison's cost grows with them: redrawn every quarter)
     rivals = [v.name for v in model.vendors[1:]]
     wanted = {"quarter", "revenue", "vendor_contribution", "vendor_gross_profit", "vendor_revenue", "direct_revenue",
@@ -431,41 +434,77 @@ def answer(model: ChannelApp) -> tuple[str, list[str]]:
     columns = [c for c in runs["baseline"].columns if c in wanted or c.startswith("spend_")]
     quarters = pd.concat([frame[columns].assign(scenario=name) for name, frame in runs.items()],
                          ignore_index=True).assign(replicate=0)
-    compared = report.comparison(report.window_kpis(quarters, window), "baseline", ["this run"])
+    return report.comparison(report.window_kpis(quarters, window), "baseline", ["this run"])
+
+
+def _money(value: float) -> str:
+    return _minus(f"{'+' if value >= 0 else '-'}${report.number(abs(value))}")
+
+
+def _changes(compared: pd.DataFrame, quarters: int) -> str:
+    """'Partner-sourced revenue +4.0 % (+$7.20M over the 8 quarters); ...; programme cost (discounts included) ...;
+    return on the extra programme cost ...'."""
     rows = compared.set_index("kpi")
-    heading = (f"Since the change from quarter {window[0]} ({report.window_label(window)}), against the baseline on "
-               "the same seed" if len(starts) == 1 else
-               f"Since the latest change, from quarter {window[0]} ({report.window_label(window)}): this run, with "
-               f"the changes from quarters {', '.join(map(str, starts))}, against the baseline on the same seed")
     parts = []
     for kpi in ANSWERED:
-        row = rows.loc[kpi]
-        diff, base = float(row["difference"]), float(row["base"])
-        name = "programme cost" if kpi == "program_cost" else answers.NAMES.get(kpi, kpi.replace("_", " "))
+        diff, base = float(rows.loc[kpi, "difference"]), float(rows.loc[kpi, "base"])
+        name = ("programme cost (discounts included)" if kpi == "program_cost"
+                else answers.NAMES.get(kpi, kpi.replace("_", " ")))
         if report.kind(kpi) == "share":
-            text = f"{name} {answers._points(diff)} points"
-        elif base:
-            text = f"{name} {100.0 * diff / abs(base):+.1f} % ({answers._dollars(diff)})"
+            parts.append(f"{name} {_minus(answers._points(diff))} points")
         else:
-            text = f"{name} {answers._dollars(diff)}"
-        parts.append(text)
-    roi = rows.loc[report.INCENTIVE_ROI] if report.INCENTIVE_ROI in rows.index else None
-    if roi is not None:
-        parts.append(f"incentive ROI {roi['difference']:.2f}" if np.isfinite(roi["difference"])
-                     else f"incentive ROI blank: {roi['note']}")
-    lines = [answers._capital("; ".join(parts)) + "."]
+            over = f"over the {quarters} quarters" if quarters > 1 else "in the quarter"
+            relative = _minus(f"{100.0 * diff / abs(base):+.1f} %, ") if base else ""
+            parts.append(f"{name} {relative}{_money(diff)} {over}".replace(", ", " (", 1) + ")"
+                         if relative else f"{name} {_money(diff)} {over}")
+    cost = float(rows.loc["program_cost", "difference"])
+    ratio = rows.loc[report.INCENTIVE_ROI, "difference"] if report.INCENTIVE_ROI in rows.index else np.nan
+    if cost > 0 and np.isfinite(ratio):
+        sign = "+" if ratio >= 0 else "−"
+        parts.append(f"each extra programme dollar returned {sign}${abs(ratio):.2f} of vendor contribution "
+                     "(incentive ROI)")
+    elif cost <= 0:
+        parts.append(f"no incentive ROI: the programme cost ${report.number(-cost)} less, so there is no extra cost "
+                     "to return on; vendor contribution says what the saving was worth")
+    return "; ".join(parts) + "."
+
+
+def answer(model: ChannelApp) -> tuple[str, list[str]]:
+    """The run against its baseline since the last change: a heading and the lines under it (the answer cards'
+    paired window difference and where it came from, on the page's one seed; with several changes, also over every
+    quarter since the first). Empty before any change."""
+    starts = [q for q in model.changed_at() if q <= model.quarter]
+    if model.baseline is None or not starts:
+        return "", []
+    window = (starts[-1], model.quarter)
+    span = report.window_label(window)
+    compared = _compared(model, window)
+    if len(starts) == 1:
+        heading = (f"Since the change from quarter {window[0]}" + (f" ({span})" if window[0] < window[1] else "")
+                   + f": this run against the baseline, one run on seed {model.page_seed}")
+    else:
+        heading = (f"Since the latest change, {span}: this run, with the changes from quarters {_listed(starts)} "
+                   f"together, against the baseline, one run on seed {model.page_seed}")
+    lines = ["One paired draw, not an estimate: a small change can flip sign on another seed. For a range, save "
+             "the scenario and run channelsim compare on it.",
+             answers._capital(_changes(compared, window[1] - window[0] + 1))]
+    if len(starts) > 1:  # what the latest window leaves out: the earlier changes' quarters
+        whole = (starts[0], model.quarter)
+        lines.append(f"Over every quarter since the first change ({report.window_label(whole)}): "
+                     + _changes(_compared(model, whole), whole[1] - whole[0] + 1))
     moved = report.sources(compared)
     for measure, unit in (("mindshare", "points"), ("revenue", "")):
         others = moved[(moved["measure"] == measure) & (moved["source"] != "focal")]
         if others.empty:
             continue
         named = [f"{report.SOURCE_NAMES.get(r.source, r.source)} "
-                 + (answers._points(r.difference) if unit else answers._dollars(r.difference))
+                 + (_minus(answers._points(r.difference)) if unit else _money(r.difference))
                  for r in others.itertuples()]
-        lines.append(f"{measure.capitalize()} of the others in the same quarters: " + ", ".join(named)
-                     + (f" {unit}" if unit else "") + ".")
-    lines.append("One seed, paired: the difference " + ("this change" if len(starts) == 1 else "the changes")
-                 + " made on it, not an interval (channelsim compare on the saved scenario gives one).")
+        line = f"{measure.capitalize()} of the others in the same quarters: " + ", ".join(named) + (f" {unit}."
+                                                                                                    if unit else ".")
+        if measure == "revenue":
+            line += " (Total demand moves too, so these need not offset the focal change.)"
+        lines.append(line)
     return heading, lines
 
 

@@ -687,6 +687,27 @@ def table_items(frame: pd.DataFrame, columns: list[str]) -> list[dict]:
     return items
 
 
+def in_units(frame: pd.DataFrame, values: tuple[str, ...] = ("base", "value", "difference", "ci_low", "ci_high")
+             ) -> pd.DataFrame:
+    """A table of KPIs as people read them: shares (mindshare, win rate, ...) in percent and their changes in points,
+    `relative` in %, and the float residue of an unchanged KPI (a difference below a billionth of its level) as 0;
+    a `unit` column says which."""
+    frame = frame.copy()
+    key = "kpi" if "kpi" in frame else "measure" if "measure" in frame else None
+    if key is not None:
+        share = frame[key].map(lambda k: kind(str(k)) == "share").to_numpy()
+        present = [c for c in values if c in frame]
+        frame.loc[share, present] = frame.loc[share, present] * 100.0
+        frame.insert(frame.columns.get_loc(key) + 1, "unit", np.where(share, "% (changes in points)", ""))
+    scale = frame["base"].abs().clip(lower=1.0) if "base" in frame else 1.0
+    for column in ("difference", "ci_low", "ci_high"):
+        if column in frame:
+            frame[column] = frame[column].where(frame[column].abs() >= 1e-9 * scale, 0.0)
+    if "relative" in frame:
+        frame["relative"] = (frame["relative"] * 100.0).where(frame["relative"].abs() >= 1e-9, 0.0)
+    return frame.rename(columns={"relative": "relative (%)"})
+
+
 @solara.component
 def Table(frame: pd.DataFrame, columns: list[str], headers: dict[str, str] | None = None, per_page: int = 15):
     """A data table that sorts by any column (click its header)."""
@@ -775,9 +796,12 @@ def CompareView(results: Results):
          "Shaded: the window the first answer reads. differences.csv holds every KPI.")
     comparison = frames["comparison"]
     Heading(f"Against {texts['base']}: headline KPIs over the window, paired replicates")
-    columns = [c for c in ("scenario", "kpi", "base", "value", "difference", "ci_low", "ci_high", "relative", "note")
-               if c in comparison]
-    Table(comparison[comparison["kpi"].isin(SHOWN)], columns, per_page=20)
+    shown = in_units(comparison[comparison["kpi"].isin([*SHOWN, "program_cost"])])
+    columns = [c for c in ("scenario", "kpi", "unit", "base", "value", "difference", "ci_low", "ci_high",
+                           "relative (%)", "note") if c in shown]
+    Table(shown, columns, per_page=20)
+    Note("Over the window: money summed over its quarters, shares and rates averaged, stocks (partners) at its last "
+         "quarter; program_cost is every programme dollar, partner discounts included.")
     Heading("Who responded: partner groups' paired change over the window")
     if moved is None:
         Note("No partner groups to show (responders.csv is absent or empty): the comparison kept no partner panel "
@@ -785,8 +809,9 @@ def CompareView(results: Results):
     else:
         measure = measure if measure in measures else measures[0]
         solara.Select("Measure", value=measure, values=measures, on_value=set_measure)
-        Table(moved[moved["measure"] == measure], ["scenario", "dimension", "group", "partners", "base", "difference",
-                                                   "ci_low", "ci_high", "relative"], per_page=20)
+        Table(in_units(moved[moved["measure"] == measure]), ["scenario", "dimension", "group", "partners", "base",
+                                                             "difference", "ci_low", "ci_high", "relative (%)"],
+              per_page=20)
     sources = frames["sources"].copy()
     Heading("From where: the change in the focal vendor's mindshare and revenue beside each source's")
     sources["source"] = sources["source"].map(lambda s: SOURCE_NAMES.get(s, s))

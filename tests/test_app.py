@@ -246,6 +246,11 @@ def test_a_second_change_adds_to_the_first_and_reset_starts_over():
     assert [s.quarter for s in running.steering] == [4, 5] and running.changed_at() == [4, 5]
     assert running.steering[1].values == {"vendor.cams.count": 20}  # only what differs from the running model
     assert running.params.vendor.cams.count == 20 and running.params.vendor.rebate.rate == 0.08
+    heading, lines = app.answer(running)  # the latest window, and every quarter since the first change
+    assert heading.startswith("Since the latest change, quarter 5: this run, with the changes from quarters 4 and 5 "
+                              "together")
+    assert any(line.startswith("Over every quarter since the first change (quarters 4–5): partner-sourced revenue")
+               for line in lines)
     click(rc, "Reset")
     assert model.value is not running and model.value.steering == [] and model.value.quarter == 0
     assert model.value.params.vendor.cams.count == 20  # Reset: the levers as set, from quarter 1
@@ -351,14 +356,19 @@ def test_the_answer_is_the_paired_difference_since_the_last_change_and_follows_e
     assert answer_title(rc) == ""  # the change applies from quarter 4: nothing to answer yet
     for _ in range(2):
         click(rc, "Step")
-    assert answer_title(rc).startswith("Since the change from quarter 4 (quarters 4–5), against the baseline")
+    assert answer_title(rc) == ("Since the change from quarter 4 (quarters 4–5): this run against the baseline, "
+                                "one run on seed 1")
     running = model.value
     steered, baseline = running.kpi_frame().iloc[3:5], running.baseline.kpi_frame().iloc[3:5]
     change = steered["revenue"].sum() - baseline["revenue"].sum()
     points = 100 * (steered["mindshare"].mean() - baseline["mindshare"].mean())
     shown = " ".join(texts(rc))
-    assert f"Partner-sourced revenue {100 * change / baseline['revenue'].sum():+.1f} %" in shown
-    assert f"mindshare {points:+.2f} points" in shown or f"mindshare {points:+.1f} points" in shown
+    def signed(value: float, digits: int) -> str:
+        return f"{value:+.{digits}f}".replace("-", "−")
+
+    assert f"Partner-sourced revenue {signed(100 * change / baseline['revenue'].sum(), 1)} %" in shown
+    assert f"mindshare {signed(points, 2)} points" in shown or f"mindshare {signed(points, 1)} points" in shown
+    assert "over the 2 quarters" in shown and "One paired draw, not an estimate" in shown
     assert "Mindshare of the others in the same quarters: rival_" in shown
     click(rc, "Step")
     assert "(quarters 4–6)" in answer_title(rc)

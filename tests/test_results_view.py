@@ -17,7 +17,7 @@ import solara
 from scipy import stats
 
 from sim import results_view
-from sim.results_view import ResultsError, ResultsView, read_results, result_folders
+from sim.results_view import ResultsError, ResultsView, in_units, read_results, result_folders
 
 ROOT = Path(__file__).resolve().parent.parent
 def render(folder: Path):
@@ -136,10 +136,10 @@ def test_a_comparison_shows_who_responded_and_from_where_in_tables_that_sort_by_
         assert table.headers and all(h["sortable"] for h in table.headers)
     revenue = responders[responders["measure"] == "revenue"]
     assert [item["group"] for item in moved.items] == list(revenue["group"].astype(str))
-    assert [item["difference"] for item in moved.items] == approx(revenue["difference"], rel=1e-3)
+    assert [item["difference"] for item in moved.items] == approx(in_units(revenue)["difference"], rel=1e-3)
     choose(rc, "Measure", "mindshare")
     mindshare = responders[responders["measure"] == "mindshare"]
-    assert [item["base"] for item in tables(rc)[1].items] == approx(mindshare["base"], rel=1e-3)
+    assert [item["base"] for item in tables(rc)[1].items] == approx(100 * mindshare["base"], rel=1e-3)  # in %
     assert [item["difference"] for item in where.items] == approx(sources["difference"], rel=1e-3)
     assert {item["source"] for item in where.items} >= {"focal vendor", "rival_1", "partners' own services"}
 
@@ -375,3 +375,19 @@ def test_result_folders_lists_the_results_one_level_down_and_nothing_else(folder
     (root / "experiment.json").write_text("{}")  # a file, not a folder
     assert result_folders(root) == [root / name for name in ("calibrate", "compare", "grid", "run")]
     assert result_folders(tmp_path / "absent") == []
+
+
+def test_the_kpi_table_gives_shares_in_percent_changes_in_points_relative_in_percent_and_no_float_residue(folders):
+    comparison = pd.read_csv(folders["compare"] / "comparison.csv")
+    against = tables(render(folders["compare"]))[0]
+    rows = {(item["scenario"], item["kpi"]): item for item in against.items}
+    for row in comparison[comparison["kpi"].isin(["mindshare", "revenue", "program_cost"])].itertuples():
+        item = rows[(row.scenario, row.kpi)]
+        share = row.kpi == "mindshare"
+        assert item["unit"] == ("% (changes in points)" if share else "")
+        assert item["base"] == pytest.approx(row.base * (100 if share else 1), rel=1e-3)
+        if abs(row.difference) >= 1e-9 * max(abs(row.base), 1.0):
+            assert item["difference"] == pytest.approx(row.difference * (100 if share else 1), rel=1e-3)
+            assert item["relative (%)"] == pytest.approx(100 * row.relative, rel=1e-3)
+    residue = pd.DataFrame({"kpi": ["revenue"], "base": [1.1e7], "difference": [7e-9], "relative": [6e-16]})
+    assert in_units(residue)[["difference", "relative (%)"]].to_numpy().tolist() == [[0.0, 0.0]]
