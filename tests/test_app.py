@@ -511,8 +511,10 @@ def test_a_value_for_no_lever_is_refused_and_a_choice_needs_choices():
 # --------------------------------------------------------------------------- the served page in Chromium
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def served():
+    """One server for the browser tests of this file: each test's browser is a new session, with a model of its
+    own (as the two-browser test shows)."""
     with serve.served("--partners", "300") as url:
         yield url
 
