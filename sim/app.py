@@ -33,11 +33,11 @@ from sim.metrics import LIFECYCLE, SEGMENTS
 from sim.model import ChannelModel
 from sim.params import Change, ParameterError, Scenario, build_scenario
 from sim.results import resolved_toml
+from sim.results_view import CHART_STYLE
 from sim.runner import replicate_seed
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = 2_000  # partners drawn in the partner view; more are sampled evenly, and the view says so
-CHART_STYLE = {"style": "height: 300px; width: 100%;"}
 
 
 def settings() -> tuple[Path, int | None, int]:
@@ -159,6 +159,11 @@ def load_scenario(name: str, folder: Path, partners: int | None) -> Scenario:
 # --------------------------------------------------------------------------- the model behind the page
 
 
+def told(said, separator: str = ", ") -> str:
+    """Lever changes as the page tells them: 'Rebate rate 0.03 → 0.06, CAMs 12 → 18'."""
+    return separator.join(f"{label} {before} → {after}" for label, before, after in said)
+
+
 @dataclass(frozen=True)
 class Steer:
     """A change applied mid-run: from `quarter` on, `values` (parameter paths and values); `said` is how the page
@@ -166,8 +171,11 @@ class Steer:
 
     quarter: int
     said: tuple[tuple[str, Any, Any], ...]
-    values: dict[str, Any]
     change: Change  # its entry in the running model's schedule
+
+    @property
+    def values(self) -> dict[str, Any]:
+        return self.change.set
 
 
 class ChannelApp(ChannelModel):
@@ -289,7 +297,7 @@ class ChannelApp(ChannelModel):
                      if lever.path in wanted or (lever.off and lever.off in wanted))
         change = Change(quarter=quarter, set=wanted)
         self.params.schedule.append(change)
-        self.steering.append(Steer(quarter, said, wanted, change))
+        self.steering.append(Steer(quarter, said, change))
         return problems
 
     def changed_at(self) -> list[int]:
@@ -302,15 +310,12 @@ class ChannelApp(ChannelModel):
         """The run as a scenario file: every parameter as it started, its schedule plus an entry per change applied
         here, on this seed with one replicate: `channelsim run` on it gives this page's numbers."""
         params = self.start_params.model_copy(deep=True)
-        params.schedule = [*params.schedule, *(Change(quarter=s.quarter, set=s.values) for s in self.steering)]
+        params.schedule = [*params.schedule, *(s.change for s in self.steering)]
         params.run.seed = self.page_seed
         params.run.replicates = 1
         title = params.meta.title or self.scenario_file
         params.meta.title = f"{title}, steered in the browser"
         params = build_scenario(params)  # validated as a file would be
-        def told(said) -> str:
-            return ", ".join(f"{label} {before} → {after}" for label, before, after in said)
-
         during = "; ".join(f"from quarter {s.quarter}: {told(s.said)}" for s in self.steering) or "none"
         population = "" if params.partners.roster else f", partners.count {params.partners.count}"
         note = (f"Saved from channelsim viz: {self.scenario_file} on seed {self.page_seed}{population}.\n"
@@ -361,7 +366,7 @@ def chart(model: ChannelApp, title: str, items: list[dict], y_name: str, right_a
 
 def marked(model: ChannelApp, items: list[dict]) -> list[dict]:
     """`items`, the first carrying a dotted vertical line at each quarter from which a change applies."""
-    quarters = [q for q in model.changed_at() if q <= model.quarter] if isinstance(model, ChannelApp) else []
+    quarters = [q for q in model.changed_at() if q <= model.quarter]
     if items and quarters:
         items[0] = {**items[0], "markLine": {
             "symbol": "none", "silent": True, "animation": False,
@@ -437,14 +442,11 @@ def _compared(model: ChannelApp, window: tuple[int, int]) -> pd.DataFrame:
     return report.comparison(report.window_kpis(quarters, window), "baseline", ["this run"])
 
 
-def _money(value: float) -> str:
-    return _minus(f"{'+' if value >= 0 else '-'}${report.number(abs(value))}")
-
-
 def _changes(compared: pd.DataFrame, quarters: int) -> str:
     """'Partner-sourced revenue +4.0 % (+$7.20M over the 8 quarters); ...; programme cost (discounts included) ...;
     return on the extra programme cost ...'."""
     rows = compared.set_index("kpi")
+    over = f"over the {quarters} quarters" if quarters > 1 else "in the quarter"
     parts = []
     for kpi in ANSWERED:
         diff, base = float(rows.loc[kpi, "difference"]), float(rows.loc[kpi, "base"])
@@ -453,10 +455,9 @@ def _changes(compared: pd.DataFrame, quarters: int) -> str:
         if report.kind(kpi) == "share":
             parts.append(f"{name} {_minus(answers._points(diff))} points")
         else:
-            over = f"over the {quarters} quarters" if quarters > 1 else "in the quarter"
-            relative = _minus(f"{100.0 * diff / abs(base):+.1f} %, ") if base else ""
-            parts.append(f"{name} {relative}{_money(diff)} {over}".replace(", ", " (", 1) + ")"
-                         if relative else f"{name} {_money(diff)} {over}")
+            dollars = f"{answers._dollars(diff)} {over}"
+            parts.append(f"{name} {_minus(f'{100.0 * diff / abs(base):+.1f}')} % ({dollars})" if base
+                         else f"{name} {dollars}")
     cost = float(rows.loc["program_cost", "difference"])
     ratio = rows.loc[report.INCENTIVE_ROI, "difference"] if report.INCENTIVE_ROI in rows.index else np.nan
     if cost > 0 and np.isfinite(ratio):
@@ -498,7 +499,7 @@ def answer(model: ChannelApp) -> tuple[str, list[str]]:
         if others.empty:
             continue
         named = [f"{report.SOURCE_NAMES.get(r.source, r.source)} "
-                 + (_minus(answers._points(r.difference)) if unit else _money(r.difference))
+                 + (_minus(answers._points(r.difference)) if unit else answers._dollars(r.difference))
                  for r in others.itertuples()]
         line = f"{measure.capitalize()} of the others in the same quarters: " + ", ".join(named) + (f" {unit}."
                                                                                                     if unit else ".")
@@ -538,8 +539,7 @@ def Overview(model: ChannelApp):
                     classes=["this-run"])
         changed = model.lever_changes
         if changed:
-            solara.Text("Levers changed from the scenario: " + "; ".join(
-                f"{label} {before} → {after}" for label, before, after in changed))
+            solara.Text(f"Levers changed from the scenario: {told(changed, '; ')}")
         solara.Checkbox(label="Overlay the baseline (the scenario as written, same seed; dashed)",
                         value=show_baseline)
         quarter = model.quarter
@@ -705,9 +705,8 @@ def Steering(model: solara.Reactive[ChannelApp], levers: solara.Reactive[dict]):
     for problem in problems.value:
         solara.Error(problem)
     for change in running.steering:
-        solara.Text(f"From quarter {change.quarter}: " + ", ".join(
-            f"{label} {before} → {after}" for label, before, after in change.said), classes=["steer-record"],
-            style={"display": "block"})
+        solara.Text(f"From quarter {change.quarter}: {told(change.said)}", classes=["steer-record"],
+                    style={"display": "block"})
     def saved() -> bytes:
         try:
             return running.saved_scenario().encode()

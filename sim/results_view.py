@@ -40,7 +40,7 @@ from sim.outputs import MARKER
 from sim.report import COLOURS, HEADLINE, SHOWN, SOURCE_NAMES, half_width, kind, number
 
 KINDS = ("run", "compare", "sweep", "calibrate")
-CHART_STYLE = {"style": "height: 300px; width: 100%;"}  # as sim.app's (not imported from it: the app imports this)
+CHART_STYLE = {"style": "height: 300px; width: 100%;"}  # every chart's box, here and in sim.app
 COMPARED_FILES = {"differences.csv", "comparison.csv", "sources.csv", "answers.csv"}
 SWEEP_IDS = ("run", "point", "replicate", "seed")  # final.parquet's columns that are not outcomes
 FIGURES = 6  # significant figures of a value sent to a chart

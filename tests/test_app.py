@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 import socket
 import sys
@@ -396,7 +395,10 @@ def test_viz_results_opens_the_folder_on_the_page_and_the_picker_lists_its_neigh
     titles = [o["title"]["text"] for o in charts(rc)]
     assert any("difference from baseline" in t for t in titles)
     picker.v_model = str(folders["calibrate"].resolve())
-    assert any(o["title"]["text"].startswith("Fit") or "observed" in json.dumps(o) for o in charts(rc))
+    targets = pd.read_csv(folders["calibrate"] / "fit.csv")["target"].unique()
+    titles = [o["title"]["text"] for o in charts(rc)]
+    assert [t for t in titles if "observed and the calibrated model" in t] == [
+        f"{target}: observed and the calibrated model (mean, 95 % bands)" for target in targets]
     rc.find(v.BtnToggle, class_="view-picker").widget.v_model = 0  # the channel, still there
     click(rc, "Step")
     assert shown_quarter(rc).startswith("Quarter 1 of 40")
@@ -424,7 +426,8 @@ def test_viz_refuses_a_results_folder_it_cannot_show(capsys, tmp_path):
     from sim import cli
 
     assert cli.main(["viz", "--results", str(tmp_path / "nope")]) == 2
-    assert "--results" in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert said.startswith(f"channelsim viz: --results {tmp_path / 'nope'}: ") and "no such folder" in said
     (tmp_path / "notes.txt").write_text("mine")
     assert cli.main(["viz", "--results", str(tmp_path)]) == 2
     assert "not a channelsim results folder" in capsys.readouterr().err
